@@ -1,0 +1,29 @@
+-- A resource's base table, its SCD2 history and its "current rows" view.
+-- Placeholders are identifiers composed by baselib.warehouse.schema (psycopg2.sql), never values.
+CREATE SCHEMA IF NOT EXISTS {schema};
+
+CREATE TABLE IF NOT EXISTS {table} (
+    {columns},
+    _row_hash        text        NOT NULL,   -- md5 of the item columns, for change detection
+    _load_id         bigint      NOT NULL,   -- load that wrote the current version
+    _first_loaded_at timestamptz NOT NULL,
+    _loaded_at       timestamptz NOT NULL,
+    _deleted_at      timestamptz,            -- set when a reconciliation finds the key gone at the source
+    PRIMARY KEY ({keys})
+);
+
+CREATE TABLE IF NOT EXISTS {history} (
+    {columns},
+    _row_hash          text        NOT NULL,
+    _valid_from        timestamptz NOT NULL,
+    _valid_to          timestamptz,          -- NULL: the open (current) version
+    _load_id           bigint      NOT NULL, -- load that opened this version
+    _closed_by_load_id bigint,               -- load that closed it (changed, or deleted at source)
+    _change            char(1)     NOT NULL CHECK (_change IN ('I', 'U')),
+    PRIMARY KEY ({keys}, _valid_from)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS {history_open_index} ON {history} ({keys}) WHERE _valid_to IS NULL;
+
+-- What downstream systems read: live rows only, without engine bookkeeping.
+CREATE OR REPLACE VIEW {current_view} AS
+    SELECT {column_names}, _loaded_at AS loaded_at FROM {table} WHERE _deleted_at IS NULL;

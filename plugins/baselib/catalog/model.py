@@ -1,0 +1,231 @@
+"""Typed model of a catalog entry: the national guide's metadata plus pipeline settings.
+
+Metadata follows 政务信息资源目录编制指南（试行）(2017): classification, name, code,
+provider, summary, format, items with data-type codes, sharing, open attribute,
+update cycle and publish date. The ``pipeline`` block says how the engine moves it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from baselib.identifiers import credit_code
+
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DataType(str, Enum):
+    """信息项数据类型 codes of the guide."""
+
+    C = "C"  # 字符型
+    N = "N"  # 数值型
+    Y = "Y"  # 货币型
+    D = "D"  # 日期型
+    T = "T"  # 日期时间型
+    L = "L"  # 逻辑型
+    M = "M"  # 备注型
+    G = "G"  # 通用型
+    B = "B"  # 双精度型
+    I = "I"  # 整型  # noqa: E741
+    F = "F"  # 浮点型
+
+
+class ResourceFormat(str, Enum):
+    electronic_file = "电子文件"
+    spreadsheet = "电子表格"
+    database = "数据库"
+    image = "图形图像"
+    streaming = "流媒体"
+    self_describing = "自描述格式"
+    service_interface = "服务接口"
+
+
+class UpdateCycle(str, Enum):
+    realtime = "实时"
+    daily = "每日"
+    weekly = "每周"
+    monthly = "每月"
+    quarterly = "每季度"
+    half_yearly = "每半年"
+    yearly = "每年"
+    other = "其他"
+
+
+class SharingType(str, Enum):
+    unconditional = "无条件共享"
+    conditional = "有条件共享"
+    not_shared = "不予共享"
+
+
+class SharingMethod(str, Enum):
+    platform_database = "共享平台方式/数据库"
+    platform_file = "共享平台方式/文件"
+    platform_interface = "共享平台方式/接口"
+    email = "邮件方式"
+    media = "介质方式"
+
+
+class Classification(Strict):
+    """信息资源分类: class (1 digit), item (2), category (3), optional sub-category."""
+
+    class_code: Literal["1", "2", "3"] = Field(description="1 基础, 2 主题, 3 部门")
+    item: str = Field(pattern=r"^\d{2}$")
+    category: str = Field(pattern=r"^\d{3}$")
+    subcategory: str | None = Field(default=None, pattern=r"^\d{2,3}$")
+
+    @property
+    def code(self) -> str:
+        return self.class_code + self.item + self.category + (self.subcategory or "")
+
+
+class Provider(Strict):
+    name: str = Field(min_length=2)
+    code: str = Field(description="提供方代码, usually the department's unified social credit code")
+
+    @field_validator("code")
+    @classmethod
+    def _credit_code(cls, value: str) -> str:
+        if len(value) == 18 and not credit_code.is_valid(value):
+            raise ValueError(f"{value!r} looks like a unified social credit code but its check character is wrong")
+        return value
+
+
+class Item(Strict):
+    """信息项: one field of the resource. ``name`` becomes the column name."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    label: str = Field(min_length=1, description="Chinese label (信息项名称)")
+    type: DataType
+    length: int | None = Field(default=None, gt=0)
+    scale: int | None = Field(default=None, ge=0)
+    nullable: bool = True
+    key: bool = False
+    personal: bool = Field(default=False, description="personal data: readable only where sharing allows")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _key_not_null(self) -> Item:
+        if self.key and self.nullable:
+            raise ValueError(f"item {self.name!r} is a key, so it must have nullable: false")
+        return self
+
+
+class Sharing(Strict):
+    type: SharingType
+    condition: str | None = Field(default=None, description="共享条件, or the legal basis when not shared")
+    method: SharingMethod
+    personal_data_readers: list[str] = Field(
+        default_factory=list, description="roles granted the personal items (only for conditional sharing)"
+    )
+
+    @model_validator(mode="after")
+    def _condition_required(self) -> Sharing:
+        if self.type is not SharingType.unconditional and not self.condition:
+            raise ValueError(f"sharing type {self.type.value} needs a condition (共享条件 or legal basis)")
+        if self.personal_data_readers and self.type is not SharingType.conditional:
+            raise ValueError("personal_data_readers is only allowed with 有条件共享 (conditional sharing)")
+        return self
+
+
+class OpenAttribute(Strict):
+    open_to_public: bool
+    condition: str | None = None
+
+
+class Source(Strict):
+    """Where the pipeline reads from. ``kind`` picks the source class in :mod:`baselib.sources`."""
+
+    kind: Literal["postgres"]
+    conn_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Airflow connection id")
+    table: str | None = Field(default=None, pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$")
+    query: str | None = None
+    incremental_column: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> Source:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        if self.query is not None and not re.match(r"(?is)^\s*(select|with)\b", self.query):
+            raise ValueError("'query' must be a single SELECT statement")
+        return self
+
+
+class Target(Strict):
+    schema_name: str = Field(alias="schema", pattern=IDENTIFIER)
+    table: str = Field(pattern=IDENTIFIER)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_name}.{self.table}"
+
+
+class Pipeline(Strict):
+    source: Source
+    target: Target
+    key_columns: list[str] = Field(min_length=1)
+    expectation_suite: str = Field(pattern=r"^[a-z][a-z0-9_.]*$")
+    quarantine_threshold: float = Field(ge=0, le=1, description="block the load above this quarantined share")
+    max_row_count_drop: float = Field(
+        default=0.5, ge=0, le=1, description="block a full extract smaller than (1 - this) x the live rows"
+    )
+    chunk_rows: int = Field(default=100_000, ge=1_000)
+    schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
+    retries: int = Field(default=3, ge=0)
+
+
+class Resource(Strict):
+    classification: Classification
+    name: str = Field(min_length=2, description="信息资源名称")
+    code: str = Field(description="信息资源代码: classification code / sequence")
+    provider: Provider
+    summary: str = Field(min_length=1)
+    format: ResourceFormat
+    items: list[Item] = Field(min_length=1)
+    sharing: Sharing
+    open: OpenAttribute
+    update_cycle: UpdateCycle
+    publish_date: dt.date
+    related_codes: list[str] = Field(default_factory=list)
+    pipeline: Pipeline
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Resource:
+        expected_prefix = self.classification.code + "/"
+        if not re.fullmatch(re.escape(expected_prefix) + r"\d{1,6}", self.code):
+            raise ValueError(
+                f"code {self.code!r} must be the classification code {self.classification.code} + '/' + sequence number"
+            )
+        names = [item.name for item in self.items]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"items repeat the names {duplicates}")
+        keys = [item.name for item in self.items if item.key]
+        if sorted(keys) != sorted(self.pipeline.key_columns):
+            raise ValueError(f"pipeline.key_columns {self.pipeline.key_columns} must equal the items flagged key {keys}")
+        inc = self.pipeline.source.incremental_column
+        if inc is not None:
+            item = self.item(inc)
+            if item is None or item.type not in (DataType.D, DataType.T):
+                raise ValueError(f"pipeline.source.incremental_column {inc!r} must be an item of type D or T")
+        if self.sharing.type is SharingType.not_shared and self.open.open_to_public:
+            raise ValueError("a resource that is 不予共享 cannot be open to the public")
+        return self
+
+    def item(self, name: str) -> Item | None:
+        return next((i for i in self.items if i.name == name), None)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [item.name for item in self.items]
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.pipeline.target.schema_name}__{self.pipeline.target.table}"

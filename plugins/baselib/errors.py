@@ -1,0 +1,31 @@
+"""Exceptions the engine raises. Each carries a message a person can act on."""
+from __future__ import annotations
+
+
+class BaselibError(Exception):
+    """Base class for every error the engine raises on purpose."""
+
+
+class CatalogError(BaselibError):
+    """A catalog entry is malformed. The message names the file and the field."""
+
+
+class SourceError(BaselibError):
+    """A source could not be read (connection refused, query failed). Worth retrying."""
+
+
+class SchemaMismatch(BaselibError):
+    """The warehouse table and the catalog disagree in a way that cannot be fixed by adding columns."""
+
+
+class BlockingQualityFailure(BaselibError):
+    """A table-level expectation failed: the load must not happen.
+
+    ``checks`` lists ``(check_name, message)`` pairs for the run record and the report.
+    """
+
+    def __init__(self, resource_code: str, checks: list[tuple[str, str]]):
+        self.resource_code = resource_code
+        self.checks = checks
+        detail = "; ".join(f"{name}: {message}" for name, message in checks)
+        super().__init__(f"{resource_code}: load blocked by table-level quality checks: {detail}")

@@ -1,0 +1,1 @@
+"""Identifier check algorithms from the national standards, scalar and vectorised."""

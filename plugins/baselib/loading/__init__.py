@@ -1,0 +1,1 @@
+"""Loading validated rows into base tables."""

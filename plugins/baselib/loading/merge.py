@@ -1,0 +1,114 @@
+"""COPY validated rows into a staging table, then one set-based SCD2 merge, in one transaction.
+
+Unchanged rows are not rewritten. Changed rows update the base table and close the open
+history version; new rows insert both. A full reconciliation also closes keys that vanished
+from the source (flagged with ``_deleted_at``, never physically deleted). If anything fails,
+the transaction rolls back and the tables are exactly as they were.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from psycopg2 import sql
+
+from baselib import storage
+from baselib.catalog.model import Resource
+from baselib.copy import copy_table
+from baselib.warehouse import schema, sqlfiles
+
+STAGING = sql.Identifier("pg_temp", "staging_rows")
+CHANGES = sql.Identifier("pg_temp", "classified_rows")
+EXTRACTED_KEYS = sql.Identifier("pg_temp", "extracted_keys")
+DELETED = sql.Identifier("pg_temp", "deleted_keys")
+
+
+@dataclass
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    staged: int = 0
+
+
+def _parts(resource: Resource) -> dict[str, sql.Composable]:
+    keys = resource.pipeline.key_columns
+    non_keys = [c for c in resource.column_names if c not in keys]
+    inc = resource.pipeline.source.incremental_column
+    return {
+        "table": sqlfiles.ident(resource.pipeline.target.qualified),
+        "history": sqlfiles.ident(schema.history_table(resource)),
+        "staging": STAGING,
+        "changes": CHANGES,
+        "column_names": sqlfiles.ident_list(resource.column_names),
+        "first_key": sql.Identifier(keys[0]),
+        "key_join": sqlfiles.key_join("t", "s", keys),
+        "key_join_tc": sqlfiles.key_join("t", "c", keys),
+        "key_join_hc": sqlfiles.key_join("h", "c", keys),
+        "stale_condition": (
+            sql.SQL("t.{} > s.{}").format(sql.Identifier(inc), sql.Identifier(inc)) if inc else sql.SQL("false")
+        ),
+        "assignments": sql.SQL(", ").join(
+            sql.SQL("{} = c.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in non_keys
+        ),
+    }
+
+
+def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None) -> MergeCounts:
+    """Stage and merge. ``reconcile_key_parts``: the full extract's parts (all keys, quarantined
+    rows included) when this load reconciles deletions; None otherwise. Caller commits."""
+    parts = _parts(resource)
+    counts = MergeCounts()
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        now = cur.fetchone()[0]
+        params = {"load_id": load_id, "now": now}
+        cur.execute(sqlfiles.compose("templates/merge/stage", **parts))
+        for uri in valid_parts:
+            counts.staged += copy_table(cur, storage.read_part(uri, resource.column_names), STAGING, resource.column_names)
+        cur.execute(sql.SQL("ANALYZE {}").format(STAGING))
+        cur.execute(sqlfiles.compose("templates/merge/classify", **parts))
+        cur.execute(sql.SQL("SELECT _change, count(*) FROM {} GROUP BY _change").format(CHANGES))
+        by_change = dict(cur.fetchall())
+        counts.inserted = by_change.get("I", 0)
+        counts.updated = by_change.get("U", 0)
+        counts.unchanged = by_change.get("N", 0) + by_change.get("S", 0)
+        if counts.inserted or counts.updated:
+            cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
+        if reconcile_key_parts is not None:
+            counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts, params)
+    return counts
+
+
+def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], params: dict) -> int:
+    keys = resource.pipeline.key_columns
+    # text columns: a quarantined row's key may not fit the target's type, yet it still exists at the source
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            EXTRACTED_KEYS, sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(k)) for k in keys)
+        )
+    )
+    for uri in key_parts:
+        table = storage.read_part(uri, keys).drop_null()
+        table = table.cast(pa.schema([(k, pa.string()) for k in keys]))
+        copy_table(cur, table, EXTRACTED_KEYS, keys)
+    cur.execute(sql.SQL("ANALYZE {}").format(EXTRACTED_KEYS))
+    cur.execute(
+        sqlfiles.compose(
+            "templates/merge/reconcile",
+            table=parts["table"],
+            history=parts["history"],
+            deleted=DELETED,
+            extracted_keys=EXTRACTED_KEYS,
+            key_columns_t=sqlfiles.ident_list(keys, prefix="t"),
+            key_join_tk=sql.SQL(" AND ").join(
+                sql.SQL("{}::text = {}").format(sql.Identifier("t", k), sql.Identifier("k", k)) for k in keys
+            ),
+            key_join_td=sqlfiles.key_join("t", "d", keys),
+            key_join_hd=sqlfiles.key_join("h", "d", keys),
+        ),
+        params,
+    )
+    cur.execute(sql.SQL("SELECT count(*) FROM {}").format(DELETED))
+    return cur.fetchone()[0]

@@ -1,0 +1,241 @@
+"""The four steps of a resource's run: extract → validate → load → record.
+
+Each step takes and returns small JSON-able dicts (URIs and counts), so Airflow tasks can pass
+them through XCom; the rows themselves travel as Parquet parts in object storage. The steps
+run without Airflow: tests and the benchmark call them directly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from baselib import quarantine, sources, storage
+from baselib.catalog.model import Resource
+from baselib.catalog.publish import publish
+from baselib.errors import BlockingQualityFailure
+from baselib.records import load_run, sync_metrics
+from baselib.settings import REPORTS_DIR
+from baselib.sources.window import ExtractWindow
+from baselib.warehouse import connections, schema
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "full", "incremental", "reconcile")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the orchestrator knows about this run."""
+
+    dag_id: str
+    run_id: str
+    logical_date: dt.datetime | None
+    data_interval_start: dt.datetime | None
+    data_interval_end: dt.datetime | None
+    mode: str = "auto"  # auto: full on the first run, incremental after; reconcile: full + deletions
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def resolve_window(resource: Resource, run: RunInfo, watermark: dt.datetime | None) -> tuple[str, ExtractWindow]:
+    """Decide the mode and the slice of source rows.
+
+    * reconcile / full / first run: everything up to the interval end.
+    * incremental: ``(min(watermark, interval start), interval end]`` — a rerun or backfill of a
+      date re-reads its own interval (and changes nothing already right); a gap since the last
+      load is covered because the lower bound never passes the watermark.
+    """
+    if run.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {run.mode!r}")
+    upper = run.data_interval_end
+    if resource.pipeline.source.incremental_column is None:
+        return ("reconcile" if run.mode == "reconcile" else "full"), ExtractWindow(None, None)
+    if run.mode in ("full", "reconcile") or watermark is None:
+        mode = "reconcile" if run.mode == "reconcile" else "full"
+        if run.mode == "incremental" and watermark is None:
+            mode = "full"
+        return mode, ExtractWindow(None, upper)
+    start = run.data_interval_start or watermark
+    return "incremental", ExtractWindow(min(watermark, start), upper)
+
+
+def extract(resource: Resource, run: RunInfo) -> dict:
+    """Prepare the warehouse, open the run record, and stream the source into Parquet parts."""
+    started = time.monotonic()
+    with connections.transaction() as conn:
+        schema.ensure(conn, [resource])
+        publish(conn, resource)
+        watermark = load_run.last_watermark(conn, resource.code)
+        mode, window = resolve_window(resource, run, watermark)
+        load_id = load_run.start(
+            conn, resource_code=resource.code, dag_id=run.dag_id, run_id=run.run_id,
+            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end, mode=mode,
+        )
+        load_run.update(conn, load_id, watermark_from=window.lower, watermark_to=window.upper)
+    prefix = storage.load_prefix(resource.dag_id, load_id)
+    storage.remove(prefix)  # a retried extract starts clean
+    try:
+        result = sources.for_resource(resource).extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
+    except Exception as exc:
+        _fail(load_id, exc)
+        raise
+    seconds = time.monotonic() - started
+    with connections.transaction() as conn:
+        load_run.update(conn, load_id, rows_extracted=result.rows, max_source_updated_at=result.max_incremental,
+                        extract_seconds=seconds)
+    log.info("%s: extracted %d rows (%s) into %s", resource.code, result.rows, mode, prefix)
+    return {
+        "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
+        "missing_columns": result.missing_columns, "max_source_updated_at": _iso(result.max_incremental),
+        "as_of": _iso(run.data_interval_end or run.logical_date or dt.datetime.now(dt.timezone.utc)),
+    }
+
+
+def _fail(load_id: int, exc: BaseException, status: str = "failed", checks=None) -> None:
+    with connections.transaction() as conn:
+        load_run.update(conn, load_id, status=status, error=str(exc)[:4000], blocking_checks=checks,
+                        finished_at=dt.datetime.now(dt.timezone.utc))
+
+
+def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
+    """Keys that occur more than once anywhere in the extract (parts are validated one by one)."""
+    from baselib.validation.runner import key_strings
+
+    keys = resource.pipeline.key_columns
+    tables = [storage.read_part(uri, keys) for uri in parts]
+    table = pa.concat_tables(tables) if tables else pa.table({k: [] for k in keys})
+    if any(k not in table.column_names for k in keys):
+        return []
+    joined = pa.array(key_strings(table.to_pandas(), keys))
+    counts = pa.table({"k": joined}).group_by("k").aggregate([("k", "count")])
+    return counts.filter(pc.greater(counts["k_count"], 1))["k"].to_pylist()
+
+
+def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, live_rows: int) -> list[tuple[str, str]]:
+    """Engine-level table checks that need the whole extract or the warehouse's state."""
+    failed = []
+    full = mode in ("full", "reconcile")
+    if full and rows == 0:
+        failed.append(("empty_extract", "the full extract returned no rows"))
+    drop = resource.pipeline.max_row_count_drop
+    if full and live_rows and rows < (1 - drop) * live_rows:
+        failed.append(("row_count_collapse",
+                       f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
+    if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
+        failed.append(("quarantine_threshold",
+                       f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
+                       f"the threshold is {resource.pipeline.quarantine_threshold:.1%}"))
+    return failed
+
+
+def _live_rows(conn, resource: Resource) -> int:
+    from psycopg2 import sql
+
+    from baselib.warehouse import sqlfiles
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE _deleted_at IS NULL").format(
+            sqlfiles.ident(resource.pipeline.target.qualified)))
+        return cur.fetchone()[0]
+
+
+def validate(resource: Resource, extracted: dict) -> dict:
+    """Run the suite part by part; quarantine rejected rows; block on table-level failures."""
+    from baselib.validation.runner import SuiteRunner
+
+    started = time.monotonic()
+    load_id = extracted["load_id"]
+    report_dir = REPORTS_DIR / resource.dag_id
+    try:
+        runner = SuiteRunner(resource, report_dir, {
+            "as_of": extracted["as_of"], "duplicate_keys": duplicate_keys(resource, extracted["parts"]),
+        })
+        valid_writer = storage.PartWriter(f"{extracted['prefix']}/valid")
+        rejected_writer = storage.PartWriter(f"{extracted['prefix']}/rejected")
+        blocking, warnings, quarantined, warned = [], [], 0, 0
+        for n, uri in enumerate(extracted["parts"]):
+            frame = storage.read_part(uri).to_pandas()
+            outcome = runner.validate(frame, run_name=f"load-{load_id}-part-{n:05d}")
+            blocking += [c for c in outcome.blocking if c not in blocking]
+            warnings += outcome.warnings
+            quarantined += len(outcome.rejected)
+            warned += outcome.warned_rows
+            valid_writer.write(pa.Table.from_pandas(outcome.valid, preserve_index=False))
+            if len(outcome.rejected):
+                rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
+        with connections.transaction() as conn:
+            quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
+            live = _live_rows(conn, resource)
+        blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live)
+        seconds = time.monotonic() - started
+        with connections.transaction() as conn:
+            load_run.update(conn, load_id, rows_quarantined=quarantined, rows_warned=warned,
+                            validate_seconds=seconds, report_path=str(runner.report_index),
+                            status="blocked" if blocking else "validated")
+    except Exception as exc:
+        _fail(load_id, exc)
+        raise
+    if blocking:
+        failure = BlockingQualityFailure(resource.code, blocking)
+        _fail(load_id, failure, status="blocked", checks=[{"check": n, "message": m} for n, m in blocking])
+        raise failure
+    for line in warnings:
+        log.warning("%s: %s", resource.code, line)
+    return {**extracted, "valid_parts": valid_writer.parts, "rejected_parts": rejected_writer.parts,
+            "rows_quarantined": quarantined, "rows_warned": warned, "warnings": warnings,
+            "report": str(runner.report_index)}
+
+
+def load(resource: Resource, validated: dict) -> dict:
+    """One transaction: stage, merge with history, reconcile deletions, advance the watermark."""
+    from baselib.loading.merge import merge
+
+    started = time.monotonic()
+    load_id = validated["load_id"]
+    reconcile = validated["mode"] == "reconcile"
+    try:
+        with connections.transaction() as conn:
+            counts = merge(conn, resource, load_id, validated["valid_parts"],
+                           reconcile_key_parts=validated["parts"] if reconcile else None)
+            newest = _parse(validated["max_source_updated_at"])
+            inc = resource.pipeline.source.incremental_column
+            if newest is not None and inc:
+                load_run.advance_watermark(conn, resource.code, inc, newest, load_id)
+            load_run.update(conn, load_id, status="loaded", rows_inserted=counts.inserted,
+                            rows_updated=counts.updated, rows_unchanged=counts.unchanged,
+                            rows_deleted=counts.deleted, load_seconds=time.monotonic() - started)
+    except Exception as exc:
+        _fail(load_id, exc)
+        raise
+    return {**validated, "rows_inserted": counts.inserted, "rows_updated": counts.updated,
+            "rows_unchanged": counts.unchanged, "rows_deleted": counts.deleted}
+
+
+def record(resource: Resource, loaded: dict) -> dict:
+    """Close the run record, write sync metrics, and drop the run's staging files."""
+    load_id = loaded["load_id"]
+    with connections.transaction() as conn:
+        newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
+        load_run.update(conn, load_id, status="success", finished_at=dt.datetime.now(dt.timezone.utc))
+        sync_metrics.record(conn, load_id, resource.update_cycle, newest)
+        summary = load_run.get(conn, load_id)
+    storage.remove(loaded["prefix"])
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()
+            if k.startswith("rows_") or k in ("load_id", "status", "mode", "report_path")}
+
+
+def run(resource: Resource, run_info: RunInfo) -> dict:
+    """All four steps in-process (tests, benchmark). Airflow runs them as separate tasks."""
+    return record(resource, load(resource, validate(resource, extract(resource, run_info))))

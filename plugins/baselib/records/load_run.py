@@ -1,0 +1,59 @@
+"""``ops.load_run``: one row per resource per run, updated as the run moves through its steps."""
+from __future__ import annotations
+
+import json
+
+from psycopg2 import sql
+
+from baselib.warehouse import sqlfiles
+
+UPDATABLE = {
+    "mode", "status", "finished_at", "extract_seconds", "validate_seconds", "load_seconds",
+    "watermark_from", "watermark_to", "max_source_updated_at", "rows_extracted", "rows_inserted",
+    "rows_updated", "rows_unchanged", "rows_quarantined", "rows_deleted", "rows_warned",
+    "blocking_checks", "error", "report_path",
+}
+
+
+def start(conn, **run) -> int:
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/load_run_start"), run)
+        return cur.fetchone()[0]
+
+
+def update(conn, load_id: int, **fields) -> None:
+    """Set the given columns. Names are checked against a fixed list; values are parameters."""
+    unknown = set(fields) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not ops.load_run columns: {sorted(unknown)}")
+    if "blocking_checks" in fields and fields["blocking_checks"] is not None:
+        fields["blocking_checks"] = json.dumps(fields["blocking_checks"], ensure_ascii=False)
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
+    )
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("UPDATE ops.load_run SET {} WHERE load_id = %(load_id)s").format(assignments),
+                    {**fields, "load_id": load_id})
+
+
+def get(conn, load_id: int) -> dict:
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM ops.load_run WHERE load_id = %s", (load_id,))
+        names = [d.name for d in cur.description]
+        row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"no ops.load_run row with load_id {load_id}")
+    return dict(zip(names, row))
+
+
+def last_watermark(conn, resource_code: str):
+    with conn.cursor() as cur:
+        cur.execute("SELECT value FROM ops.watermark WHERE resource_code = %s", (resource_code,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def advance_watermark(conn, resource_code: str, column_name: str, value, load_id: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/watermark_advance"),
+                    {"resource_code": resource_code, "column_name": column_name, "value": value, "load_id": load_id})

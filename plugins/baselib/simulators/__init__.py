@@ -1,0 +1,1 @@
+"""Deterministic simulators of department source systems, for the demo, tests and benchmarks."""

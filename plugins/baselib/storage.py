@@ -1,0 +1,55 @@
+"""Intermediate Parquet files, addressed by object-storage URIs (``file://`` locally, ``s3://`` …).
+
+Tasks pass these URIs through XCom, never DataFrames. pyarrow's filesystem layer resolves the
+scheme, so moving staging to object storage is a change of ``BASELIB_STAGING_URL`` only.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from baselib.settings import staging_url
+
+
+def load_prefix(dag_id: str, load_id: int) -> str:
+    return f"{staging_url()}/{dag_id}/load-{load_id}"
+
+
+def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri)
+
+
+class PartWriter:
+    """Writes numbered Parquet parts under ``prefix`` and remembers their URIs."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix.rstrip("/")
+        self.fs, self.path = _fs(self.prefix)
+        self.fs.create_dir(self.path, recursive=True)
+        self.parts: list[str] = []
+
+    def write(self, table: pa.Table) -> str:
+        name = f"part-{len(self.parts):05d}.parquet"
+        pq.write_table(table, f"{self.path}/{name}", filesystem=self.fs, compression="zstd")
+        uri = f"{self.prefix}/{name}"
+        self.parts.append(uri)
+        return uri
+
+
+def read_part(uri: str, columns: list[str] | None = None) -> pa.Table:
+    fs, path = _fs(uri)
+    return pq.read_table(path, filesystem=fs, columns=columns)
+
+
+def list_parts(prefix: str) -> list[str]:
+    fs, path = _fs(prefix)
+    selector = pafs.FileSelector(path, allow_not_found=True)
+    names = sorted(info.base_name for info in fs.get_file_info(selector) if info.base_name.endswith(".parquet"))
+    return [f"{prefix.rstrip('/')}/{name}" for name in names]
+
+
+def remove(prefix: str) -> None:
+    fs, path = _fs(prefix)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_dir(path)

@@ -1,0 +1,179 @@
+"""Run a resource's suite over Parquet parts with GX Core and split rows into valid / rejected.
+
+Critical failures of map (per-row) expectations reject those rows; every other row loads.
+Critical failures of table-level expectations, or expectations that raise, block the load.
+Warning-level failures are counted and reported, never blocking. Each part's result is
+written to the resource's GX Data Docs site.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from baselib.catalog.model import Resource
+from baselib.validation.suites import KEY_COLUMN, full_spec
+
+ROW_ID = "_source_row"
+
+
+@dataclass
+class PartOutcome:
+    valid: pd.DataFrame
+    rejected: pd.DataFrame          # ROW_ID, record_key, source_row, failed_expectations, reason
+    warned_rows: int
+    blocking: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _describe(config) -> str:
+    kw = config.kwargs
+    cols = kw.get("column") or ",".join(str(kw[k]) for k in ("column_A", "column_B") if k in kw) or kw.get("column_list")
+    return f"{config.type}({cols})" if cols else config.type
+
+
+def _exception_message(result) -> str | None:
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return info.get("exception_message") or "raised an exception"
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            message = value.get("exception_message") or value.get("exception_traceback", "").strip().splitlines()[-1]
+            return message
+    return None
+
+
+class SuiteRunner:
+    """One GX ephemeral context per run; :meth:`validate` once per Parquet part."""
+
+    def __init__(self, resource: Resource, docs_dir: Path, parameters: dict):
+        import great_expectations as gx
+        from great_expectations.core.expectation_suite import ExpectationSuite
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        import baselib.validation.expectations  # noqa: F401  (registers the custom expectations)
+
+        self.resource = resource
+        self.parameters = parameters
+        self.docs_dir = Path(docs_dir)
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        self.context.add_data_docs_site(
+            "quality_report",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        spec = full_spec(resource)
+        suite = ExpectationSuite(name=spec["name"])
+        for exp in spec["expectations"]:
+            suite.add_expectation_configuration(
+                ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta") or {},
+                                         severity=exp.get("severity", "critical"))
+            )
+        suite = self.context.suites.add(suite)
+        asset = self.context.data_sources.add_pandas(resource.dag_id).add_dataframe_asset(resource.pipeline.target.table)
+        batch = asset.add_batch_definition_whole_dataframe("extract_part")
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=resource.dag_id, data=batch, suite=suite)
+        )
+        self.checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=resource.dag_id,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["quality_report"])],
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [ROW_ID],
+                    "return_unexpected_index_query": False,
+                    "partial_unexpected_count": 0,
+                },
+            )
+        )
+
+    @property
+    def report_index(self) -> Path:
+        return self.docs_dir / "index.html"
+
+    def validate(self, frame: pd.DataFrame, run_name: str) -> PartOutcome:
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        keys = self.resource.pipeline.key_columns
+        frame = frame.assign(**{KEY_COLUMN: key_strings(frame, keys)})
+        result = self.checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=self.parameters,
+            run_id=RunIdentifier(run_name=run_name),
+        )
+        failures: dict[int, list[dict]] = {}
+        warned: set[int] = set()
+        blocking: list[tuple[str, str]] = []
+        warnings: list[str] = []
+        for suite_result in result.run_results.values():
+            for exp_result in suite_result.results:
+                config = exp_result.expectation_config
+                severity = getattr(config.severity, "value", config.severity)
+                error = _exception_message(exp_result)
+                if exp_result.success and error is None:
+                    continue
+                name = _describe(config)
+                reason = (config.meta or {}).get("reason") or f"failed {name}"
+                indexes = exp_result.result.get("unexpected_index_list")
+                is_row_level = error is None and indexes is not None
+                if severity == "critical" and not is_row_level:
+                    blocking.append((name, error or reason))
+                elif severity == "critical":
+                    for entry in indexes:
+                        failures.setdefault(int(entry[ROW_ID]), []).append(
+                            {"expectation": config.type, "check": name, "severity": severity, "reason": reason}
+                        )
+                elif is_row_level:
+                    warned.update(int(entry[ROW_ID]) for entry in indexes)
+                    warnings.append(f"{name}: {len(indexes)} rows — {reason}")
+                else:
+                    warnings.append(f"{name}: {error or reason}")
+        rejected_mask = frame[ROW_ID].isin(failures.keys())
+        frame = frame.drop(columns=[KEY_COLUMN])
+        return PartOutcome(
+            valid=frame.loc[~rejected_mask],
+            rejected=_rejected_records(frame.loc[rejected_mask], failures, keys),
+            warned_rows=len(warned - failures.keys()),
+            blocking=blocking,
+            warnings=warnings,
+        )
+
+
+def key_strings(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One string per row identifying its key (components joined by U+001F)."""
+    if len(keys) == 1:
+        return frame[keys[0]].astype("string").fillna("")
+    return frame[keys].astype("string").fillna("").agg("\x1f".join, axis=1)
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _rejected_records(rows: pd.DataFrame, failures: dict[int, list[dict]], keys: list[str]) -> pd.DataFrame:
+    records = []
+    for raw in rows.to_dict("records"):
+        row = {k: (None if _missing(v) else v) for k, v in raw.items()}
+        row_id = int(row.pop(ROW_ID))
+        failed = failures[row_id]
+        source_row = json.dumps(row, ensure_ascii=False, default=str, sort_keys=True)
+        records.append({
+            ROW_ID: row_id,
+            "record_key": "/".join("" if row.get(k) is None else str(row.get(k)) for k in keys),
+            "source_row": source_row,
+            "failed_expectations": json.dumps(failed, ensure_ascii=False),
+            "reason": "；".join(dict.fromkeys(f["reason"] for f in failed)),
+        })
+    columns = [ROW_ID, "record_key", "source_row", "failed_expectations", "reason"]
+    return pd.DataFrame.from_records(records, columns=columns)

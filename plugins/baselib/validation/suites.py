@@ -1,0 +1,62 @@
+"""Build a resource's expectation suite: its JSON file in ``expectations/`` plus checks the
+catalog implies (columns present, not-null items, key uniqueness, maximum lengths).
+
+Suites are GX 1.x JSON: ``{"name", "expectations": [{"type", "kwargs", "severity", "meta"}]}``.
+``meta.reason`` is the readable sentence quality officers send back to the provider.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from baselib.catalog.model import DataType, Resource
+from baselib.errors import CatalogError
+from baselib.settings import EXPECTATIONS_DIR
+
+KEY_COLUMN = "_key"  # synthetic column added during validation: the key values joined
+
+
+def suite_path(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> Path:
+    return directory / f"{resource.pipeline.expectation_suite}.json"
+
+
+def load_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:
+    path = suite_path(resource, directory)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot read expectation suite: {exc}") from exc
+    if spec.get("name") != resource.pipeline.expectation_suite or not isinstance(spec.get("expectations"), list):
+        raise CatalogError(f"{path}: a suite needs 'name' = {resource.pipeline.expectation_suite!r} and an 'expectations' list")
+    for n, exp in enumerate(spec["expectations"]):
+        if not {"type", "kwargs"} <= exp.keys() or exp.get("severity", "critical") not in ("critical", "warning", "info"):
+            raise CatalogError(f"{path}: expectations[{n}] needs 'type', 'kwargs' and a severity of critical/warning/info")
+    return spec
+
+
+def catalog_expectations(resource: Resource) -> list[dict]:
+    """Expectations derived from the catalog entry, tagged ``meta.origin = "catalog"``."""
+    out: list[dict] = []
+
+    def add(type_: str, kwargs: dict, reason: str) -> None:
+        out.append({"type": type_, "kwargs": kwargs, "severity": "critical",
+                    "meta": {"origin": "catalog", "reason": reason}})
+
+    for item in resource.items:
+        add("expect_column_to_exist", {"column": item.name}, f"{item.label}({item.name}) 列缺失 / column is missing")
+    for item in resource.items:
+        if not item.nullable:
+            add("expect_column_values_to_not_be_null", {"column": item.name},
+                f"{item.label}({item.name}) 为空 / value is missing")
+        if item.type in (DataType.C, DataType.M) and item.length:
+            add("expect_column_value_lengths_to_be_between", {"column": item.name, "max_value": item.length},
+                f"{item.label}({item.name}) 超过 {item.length} 个字符 / longer than {item.length} characters")
+    keys = ", ".join(resource.pipeline.key_columns)
+    add("expect_column_values_to_not_be_in_set", {"column": KEY_COLUMN, "value_set": {"$PARAMETER": "duplicate_keys"}},
+        f"主键({keys})在本次抽取中重复 / key appears more than once in this extract")
+    return out
+
+
+def full_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:
+    spec = load_spec(resource, directory)
+    return {"name": spec["name"], "expectations": catalog_expectations(resource) + spec["expectations"]}

@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: connections, SQL files, DDL, embedded server for laptops."""
