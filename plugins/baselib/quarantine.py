@@ -4,7 +4,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from baselib import storage
-from baselib.copy import copy_table
+from baselib.pgcopy import copy_table
 from baselib.warehouse import sqlfiles
 
 COLUMNS = ["record_key", "source_row", "failed_expectations", "reason"]

@@ -14,7 +14,7 @@ from psycopg2 import sql
 
 from baselib import storage
 from baselib.catalog.model import Resource
-from baselib.copy import copy_table
+from baselib.pgcopy import copy_table
 from baselib.warehouse import schema, sqlfiles
 
 STAGING = sql.Identifier("pg_temp", "staging_rows")
