@@ -157,7 +157,8 @@ def generate(n: int, seed: int, as_of: dt.datetime, rates: dict[str, float] | No
     idx = np.flatnonzero(defect == "sex_mismatch")
     sex[idx] = np.where(sex[idx] == "1", "2", "1")
     idx = np.flatnonzero(defect == "unknown_division_code")
-    division[idx] = np.char.add("99", np.char.zfill(rng.integers(0, 10_000, len(idx)).astype(str), 4))
+    if len(idx):  # province prefix 99 never existed
+        division[idx] = np.char.add("99", np.char.zfill(rng.integers(0, 10_000, len(idx)).astype(str), 4))
     idx = np.flatnonzero(defect == "missing_name")
     name[idx] = np.where(np.arange(len(idx)) % 2 == 0, None, "")
     idx = np.flatnonzero(defect == "future_birth_date")

@@ -71,11 +71,14 @@ class SuiteRunner:
         spec = full_spec(resource)
         suite = ExpectationSuite(name=spec["name"])
         for exp in spec["expectations"]:
-            suite.add_expectation_configuration(
+            # add_expectation keeps every entry; add_expectation_configuration would silently
+            # replace expectations sharing a type and domain (e.g. two length checks on a column).
+            suite.add_expectation(
                 ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta") or {},
-                                         severity=exp.get("severity", "critical"))
+                                         severity=exp.get("severity", "critical")).to_domain_obj()
             )
         suite = self.context.suites.add(suite)
+        self.expectation_count = len(suite.expectations)
         asset = self.context.data_sources.add_pandas(resource.dag_id).add_dataframe_asset(resource.pipeline.target.table)
         batch = asset.add_batch_definition_whole_dataframe("extract_part")
         definition = self.context.validation_definitions.add(

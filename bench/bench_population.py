@@ -1,0 +1,302 @@
+"""``make bench``: how fast the population pipeline moves N rows, next to a floor and a baseline.
+
+What is measured, each in its own process on a fresh warehouse database (see workloads.py):
+
+* raw COPY (the floor): the source's rows, exported beforehand to a file in COPY's text
+  format, copied into an empty table with the same nine columns and no indexes. Only the
+  ``COPY ... FROM STDIN`` and its commit are timed.
+* to_sql (the tutorial baseline): ``pandas.DataFrame.to_sql`` of a sample (default 20,000
+  rows) into the same kind of table, scaled to rows/s.
+* pipeline: ``baselib.pipeline.run`` in full mode over the whole source: extract (COPY out to
+  Parquet parts), validate (Great Expectations, quarantine), load (staging COPY and the SCD2
+  merge into base table and history) and record. Timed wall-clock around the whole run, fixed
+  costs such as importing Great Expectations included; the per-step seconds come from
+  ``ops.load_run``.
+
+Peak memory is each process's high-water RSS (ru_maxrss). The PostgreSQL server's own memory
+is not included. The last line is ``pipeline_vs_copy=<pipeline seconds / raw COPY seconds>``.
+
+Environment: BENCH_ROWS (default 1,000,000), BENCH_REPEAT (default 1; medians are reported),
+BENCH_TO_SQL_ROWS (default 20,000). The server is WAREHOUSE_URL's if set, else
+TEST_DATABASE_URL's, else the embedded PostgreSQL; the databases baselib_bench_wh and
+baselib_bench_src are dropped and created there, and dropped again at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS_SCRIPT = Path(__file__).resolve().with_name("workloads.py")
+WAREHOUSE_DB = "baselib_bench_wh"
+SOURCE_DB = "baselib_bench_src"
+TO_SQL_METHOD = None        # pandas' default: SQLAlchemy executemany (batched "insertmanyvalues")
+TO_SQL_CHUNKSIZE = 10_000
+
+MAX_SLOWDOWN_VS_COPY = 4.0
+MIN_SPEEDUP_VS_TO_SQL = 10.0
+MAX_PEAK_BYTES = 1.5e9
+TARGET_ROWS = 1_000_000     # the size the targets are stated for
+LOG_TAIL_LINES = 40
+
+
+class BenchError(RuntimeError):
+    """A workload failed or produced an impossible result: the benchmark exits non-zero."""
+
+
+@dataclass(frozen=True)
+class Config:
+    rows: int
+    repeat: int
+    to_sql_rows: int
+
+    @classmethod
+    def from_env(cls) -> Config:
+        rows = _positive_int("BENCH_ROWS", 1_000_000)
+        return cls(rows=rows, repeat=_positive_int("BENCH_REPEAT", 1),
+                   to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)))
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+@dataclass
+class Measurement:
+    """One workload's run, as written by workloads.py."""
+
+    rows: int
+    seconds: float
+    peak_rss_bytes: int
+    details: dict
+
+    @classmethod
+    def from_result(cls, result: dict) -> Measurement:
+        return cls(rows=result.pop("rows"), seconds=result.pop("seconds"),
+                   peak_rss_bytes=result.pop("peak_rss_bytes"), details=result)
+
+
+@dataclass
+class Summary:
+    """The median of one workload's repeats (peak memory: the highest)."""
+
+    label: str
+    rows: int
+    seconds: float
+    peak_rss_bytes: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+    @classmethod
+    def of(cls, label: str, runs: list[Measurement]) -> Summary:
+        return cls(label=label, rows=runs[0].rows, seconds=statistics.median(m.seconds for m in runs),
+                   peak_rss_bytes=max(m.peak_rss_bytes for m in runs))
+
+
+# --- databases and processes -------------------------------------------------------------------
+
+def server_uri() -> tuple[str, str]:
+    """(URI of the server to use, where it came from)."""
+    for variable in ("WAREHOUSE_URL", "TEST_DATABASE_URL"):
+        if os.environ.get(variable):
+            return os.environ[variable], variable
+    from baselib.warehouse import embedded
+
+    return embedded.start(), "embedded PostgreSQL"
+
+
+def without_password(uri: str) -> str:
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def fresh_database(server: str, name: str) -> str:
+    from baselib.warehouse import provision
+
+    provision.drop_database(server, name)
+    return provision.ensure_database(server, name)
+
+
+def drop_databases(server: str) -> None:
+    from baselib.warehouse import provision
+
+    for name in (WAREHOUSE_DB, SOURCE_DB):
+        provision.drop_database(server, name)
+
+
+def workload_env(workdir: Path, warehouse: str, source: str) -> dict[str, str]:
+    """The children's environment: bench databases only, staging and reports under workdir."""
+    pythonpath = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p)
+    return {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "WAREHOUSE_URL": warehouse,
+        "AIRFLOW_CONN_WAREHOUSE": warehouse,
+        "AIRFLOW_CONN_DEPT_PUBLIC_SECURITY": source,
+        "BASELIB_STAGING_URL": (workdir / "staging").as_uri(),
+        "BASELIB_REPORTS_DIR": str(workdir / "reports"),
+    }
+
+
+def run_workload(name: str, params: dict, env: dict[str, str], workdir: Path) -> dict:
+    """Run one workload in a child process; its output goes to a log shown only on failure."""
+    result_path = workdir / f"{name}.json"
+    log_path = workdir / f"{name}.log"
+    command = [sys.executable, str(WORKLOADS_SCRIPT), name, "--params", json.dumps(params),
+               "--result", str(result_path)]
+    with open(log_path, "wb") as log:
+        completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    if completed.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        print("\n".join(tail), file=sys.stderr)
+        raise BenchError(f"workload {name} failed with exit status {completed.returncode}")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    result_path.unlink()
+    return result
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+def prepare_source(config: Config, server: str, source: str, workdir: Path) -> tuple[dict, Path]:
+    """Fill the source database with the simulator and export its rows to a COPY file."""
+    copy_file = workdir / "population.copy"
+    env = workload_env(workdir, fresh_database(server, WAREHOUSE_DB), source)
+    print(f"== Simulating the source: {config.rows:,} people (untimed)", flush=True)
+    prepared = run_workload("prepare_source", {"rows": config.rows, "copy_file": str(copy_file)}, env, workdir)
+    defects = ", ".join(f"{k}={v:,}" for k, v in sorted(prepared["defects"].items()))
+    print(f"   {prepared['source_rows']:,} source rows in {prepared['simulate_seconds']:.1f} s "
+          f"(duplicates and defects included: {defects}); COPY export {prepared['copy_file_bytes'] / 1e6:,.0f} MB",
+          flush=True)
+    return prepared, copy_file
+
+
+def measure(name: str, params: dict, server: str, source: str, workdir: Path) -> Measurement:
+    """One workload against a freshly created, empty warehouse database."""
+    env = workload_env(workdir, fresh_database(server, WAREHOUSE_DB), source)
+    return Measurement.from_result(run_workload(name, params, env, workdir))
+
+
+def measure_repeat(n: int, config: Config, server: str, source: str, copy_file: Path,
+                   workdir: Path) -> dict[str, Measurement]:
+    runs = {
+        "raw_copy": measure("raw_copy", {"copy_file": str(copy_file)}, server, source, workdir),
+        "to_sql": measure("to_sql", {"rows": config.to_sql_rows, "method": TO_SQL_METHOD,
+                                     "chunksize": TO_SQL_CHUNKSIZE}, server, source, workdir),
+        "pipeline": measure("pipeline", {"run_id": f"bench-{n}"}, server, source, workdir),
+    }
+    print(f"   repeat {n}/{config.repeat}: raw COPY {runs['raw_copy'].seconds:.2f} s, "
+          f"to_sql {runs['to_sql'].seconds:.2f} s ({runs['to_sql'].rows:,} rows), "
+          f"pipeline {runs['pipeline'].seconds:.2f} s", flush=True)
+    return runs
+
+
+def check_consistent(source_rows: int, config: Config, repeats: list[dict[str, Measurement]]) -> None:
+    """Every repeat moved every row, and the pipeline accounted for each one."""
+    for runs in repeats:
+        pipeline = runs["pipeline"]
+        counts = pipeline.details["counts"]
+        expected = {"raw_copy": source_rows, "to_sql": config.to_sql_rows, "pipeline": source_rows}
+        for name, rows in expected.items():
+            if runs[name].rows != rows:
+                raise BenchError(f"{name} moved {runs[name].rows:,} rows, expected {rows:,}")
+        if pipeline.details["status"] != "success":
+            raise BenchError(f"pipeline run ended with status {pipeline.details['status']!r}")
+        loaded = counts["rows_inserted"] + counts["rows_quarantined"]
+        if loaded != source_rows:
+            raise BenchError(f"pipeline inserted + quarantined {loaded:,} rows of {source_rows:,}")
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+def print_table(summaries: list[Summary]) -> None:
+    print(f"{'workload':<28}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS':>12}")
+    for s in summaries:
+        print(f"{s.label:<28}{s.rows:>12,}{s.seconds:>10.2f}{s.rows_per_second:>12,.0f}"
+              f"{s.peak_rss_bytes / 1e6:>9,.0f} MB")
+
+
+def print_pipeline_details(pipeline_runs: list[Measurement], pipeline_seconds: float) -> None:
+    steps = {step: statistics.median(m.details["steps"][step] for m in pipeline_runs)
+             for step in ("extract", "validate", "load")}
+    other = pipeline_seconds - sum(steps.values())
+    print("pipeline steps (ops.load_run): " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items())
+          + f"; record and bookkeeping {other:.2f} s")
+    counts = pipeline_runs[-1].details["counts"]
+    print("pipeline rows: " + ", ".join(f"{k.removeprefix('rows_')} {v:,}" for k, v in counts.items() if v is not None))
+
+
+def print_targets(config: Config, copy: Summary, to_sql: Summary, pipeline: Summary) -> None:
+    slowdown = pipeline.seconds / copy.seconds
+    speedup = pipeline.rows_per_second / to_sql.rows_per_second
+    memory_note = "" if config.rows == TARGET_ROWS else f" (target stated for {TARGET_ROWS:,} rows; this run: {config.rows:,})"
+    targets = [
+        (slowdown <= MAX_SLOWDOWN_VS_COPY,
+         f"pipeline within {MAX_SLOWDOWN_VS_COPY:g}x of raw COPY: {slowdown:.2f}x the COPY time"),
+        (speedup >= MIN_SPEEDUP_VS_TO_SQL,
+         f"pipeline at least {MIN_SPEEDUP_VS_TO_SQL:g}x faster than to_sql: {speedup:.1f}x"),
+        (pipeline.peak_rss_bytes < MAX_PEAK_BYTES,
+         f"pipeline peak memory under {MAX_PEAK_BYTES / 1e9:g} GB: {pipeline.peak_rss_bytes / 1e9:.2f} GB{memory_note}"),
+    ]
+    print("== Targets")
+    for met, text in targets:
+        print(f"  [{'met' if met else 'MISSED'}] {text}")
+
+
+def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: float) -> None:
+    copy = Summary.of("raw COPY (floor)", [r["raw_copy"] for r in repeats])
+    to_sql = Summary.of(f"to_sql ({config.to_sql_rows:,}-row sample)", [r["to_sql"] for r in repeats])
+    pipeline = Summary.of("pipeline", [r["pipeline"] for r in repeats])
+    which = "median of " + str(config.repeat) + " repeats" if config.repeat > 1 else "1 run"
+    print(f"== Results ({which}; benchmark wall time {wall_seconds:.0f} s)")
+    print_table([copy, to_sql, pipeline])
+    print_pipeline_details([r["pipeline"] for r in repeats], pipeline.seconds)
+    print_targets(config, copy, to_sql, pipeline)
+    print(f"pipeline_vs_copy={pipeline.seconds / copy.seconds:.2f}")
+
+
+def main() -> None:
+    started = time.perf_counter()
+    config = Config.from_env()
+    server, origin = server_uri()
+    print(f"baselib benchmark: {config.rows:,} rows, repeat {config.repeat}; server {without_password(server)} ({origin})",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="baselib-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            source = fresh_database(server, SOURCE_DB)
+            prepared, copy_file = prepare_source(config, server, source, workdir)
+            print("== Measuring: raw COPY, to_sql, pipeline (each in its own process, on an empty warehouse)",
+                  flush=True)
+            repeats = [measure_repeat(n, config, server, source, copy_file, workdir)
+                       for n in range(1, config.repeat + 1)]
+        finally:
+            drop_databases(server)
+    check_consistent(prepared["source_rows"], config, repeats)
+    report(config, repeats, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as exc:
+        sys.exit(f"bench failed: {exc}")

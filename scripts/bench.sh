@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# make bench: N simulated population rows (BENCH_ROWS, default 1,000,000) through the real
+# pipeline, timed next to raw COPY (the floor) and pandas to_sql (the tutorial baseline).
+# Server: WAREHOUSE_URL's if set, else TEST_DATABASE_URL's, else the embedded PostgreSQL.
+# The last line of output is pipeline_vs_copy=<pipeline seconds / raw COPY seconds>.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export PYTHONPATH="$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"
+
+python bench/bench_population.py

@@ -1,0 +1,95 @@
+"""Shared fixtures: a real PostgreSQL server, fresh warehouse and source databases per test.
+
+The server is TEST_DATABASE_URL (or WAREHOUSE_URL) when set, else the embedded PostgreSQL.
+Staging files and quality reports go to a temporary directory, never into the checkout.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="baselib-tests-"))
+# baselib.settings reads these at import time: set them before any test imports baselib.
+os.environ.setdefault("BASELIB_REPORTS_DIR", str(_SCRATCH / "reports"))
+os.environ.setdefault("BASELIB_STAGING_URL", (_SCRATCH / "staging").as_uri())
+
+UTC = dt.timezone.utc
+AS_OF = dt.datetime(2026, 11, 1, tzinfo=UTC)          # the simulator's newest updated_at
+DAY1 = (dt.datetime(2026, 10, 31, 16, tzinfo=UTC), dt.datetime(2026, 11, 1, 16, tzinfo=UTC))
+DAY2 = (dt.datetime(2026, 11, 1, 16, tzinfo=UTC), dt.datetime(2026, 11, 2, 16, tzinfo=UTC))
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    uri = os.environ.get("TEST_DATABASE_URL") or os.environ.get("WAREHOUSE_URL")
+    if uri:
+        return uri
+    from baselib.warehouse import embedded
+
+    return embedded.start()
+
+
+class Databases:
+    """A fresh warehouse and a fresh department source, wired up as Airflow connections."""
+
+    def __init__(self, server: str, tag: str):
+        from baselib.warehouse import provision
+
+        self.server = server
+        self.names = (f"baselib_test_wh_{tag}", f"baselib_test_src_{tag}")
+        for name in self.names:
+            provision.drop_database(server, name)
+        self.warehouse_uri = provision.ensure_database(server, self.names[0])
+        self.source_uri = provision.ensure_database(server, self.names[1])
+
+    def warehouse(self):
+        from baselib.warehouse import connections
+
+        return connections.connect("warehouse")
+
+    def source(self):
+        from baselib.warehouse import connections
+
+        return connections.connect("dept_public_security")
+
+    def query(self, sql: str, params=None, db: str = "warehouse") -> list[tuple]:
+        conn = self.warehouse() if db == "warehouse" else self.source()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.commit()
+            conn.close()
+
+    def scalar(self, sql: str, params=None, db: str = "warehouse"):
+        return self.query(sql, params, db)[0][0]
+
+    def drop(self) -> None:
+        from baselib.warehouse import provision
+
+        for name in self.names:
+            provision.drop_database(self.server, name)
+
+
+@pytest.fixture
+def dbs(pg_server, monkeypatch) -> Databases:
+    databases = Databases(pg_server, f"{os.getpid()}_{next(_counter)}")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", databases.warehouse_uri)
+    monkeypatch.setenv("AIRFLOW_CONN_DEPT_PUBLIC_SECURITY", databases.source_uri)
+    monkeypatch.delenv("WAREHOUSE_URL", raising=False)
+    yield databases
+    databases.drop()
+
+
+@pytest.fixture(scope="session")
+def population():
+    from baselib.catalog import load_catalog
+
+    return next(r for r in load_catalog() if r.pipeline.target.qualified == "base_population.person")

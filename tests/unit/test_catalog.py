@@ -1,0 +1,385 @@
+"""Catalog loading: the real entry loads; every malformed entry fails with a CatalogError that
+names the file path and the field."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from baselib.catalog import Resource, load_catalog, load_entry
+from baselib.catalog import loader
+from baselib.catalog.model import DataType, SharingType
+from baselib.errors import CatalogError
+from baselib.identifiers import credit_code
+from baselib.settings import CATALOG_DIR, EXPECTATIONS_DIR
+
+BASE_FILE = CATALOG_DIR / "base_population_person.yaml"
+BASE = yaml.safe_load(BASE_FILE.read_text(encoding="utf-8"))
+
+
+def base() -> dict:
+    return copy.deepcopy(BASE)
+
+
+def write(directory: Path, data, name: str = "entry.yaml") -> Path:
+    path = directory / name
+    text = data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def catalog_error(path: Path, **kwargs) -> str:
+    with pytest.raises(CatalogError) as info:
+        load_entry(path, **kwargs)
+    message = str(info.value)
+    assert str(path) in message, message
+    return message
+
+
+def item_index(data: dict, name: str) -> int:
+    return next(n for n, item in enumerate(data["items"]) if item["name"] == name)
+
+
+# --- the real catalog --------------------------------------------------------------------------
+def test_load_catalog_reads_the_population_entry():
+    resources = load_catalog()
+    assert len(resources) == len(list(CATALOG_DIR.glob("*.yaml"))) >= 1
+    population = next(r for r in resources if r.code == "101001/000001")
+    assert isinstance(population, Resource)
+    assert population.dag_id == "base_population__person"
+    assert population.pipeline.target.qualified == "base_population.person"
+    assert population.column_names == [
+        "id_number", "name", "sex", "ethnicity", "birth_date",
+        "division_code", "address", "registration_status", "updated_at",
+    ]
+    assert population.pipeline.key_columns == ["id_number"]
+    assert population.item("id_number").key and not population.item("id_number").nullable
+    assert population.item("birth_date").type is DataType.D
+    assert population.item("nope") is None
+    assert population.classification.code == "101001"
+    assert population.sharing.type is SharingType.conditional
+    assert population.publish_date == dt.date(2026, 1, 15)
+    assert credit_code.is_valid(population.provider.code)
+    assert population.pipeline.quarantine_threshold == pytest.approx(0.10)
+
+
+def test_load_catalog_sorted_by_code(tmp_path):
+    second = base()
+    second["code"] = "101001/000002"
+    second["pipeline"]["target"]["table"] = "person_b"
+    write(tmp_path, second, "a_second.yaml")
+    write(tmp_path, base(), "b_first.yaml")
+    assert [r.code for r in load_catalog(tmp_path)] == ["101001/000001", "101001/000002"]
+
+
+def test_base_copy_round_trips(tmp_path):
+    # guards every negative test below: the unmodified copy must load
+    resource = load_entry(write(tmp_path, base()))
+    assert resource == load_entry(BASE_FILE)
+
+
+def test_find_by_code_or_dag_id():
+    assert loader.find("base_population__person").code == "101001/000001"
+    assert loader.find("101001/000001").dag_id == "base_population__person"
+    with pytest.raises(CatalogError, match="no catalog entry"):
+        loader.find("nope__nothing")
+
+
+# --- malformed entries -------------------------------------------------------------------------
+def test_missing_name(tmp_path):
+    data = base()
+    del data["name"]
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'name'" in message
+    assert "required" in message.lower()
+
+
+def test_unknown_data_type_code(tmp_path):
+    data = base()
+    data["items"][0]["type"] = "Z"
+    message = catalog_error(write(tmp_path, data))
+    assert "items.0.type" in message
+    assert "'C', 'N', 'Y', 'D', 'T'" in message  # lists the allowed codes
+
+
+def test_unknown_data_type_in_later_item_names_its_index(tmp_path):
+    data = base()
+    data["items"][4]["type"] = "DATE"
+    message = catalog_error(write(tmp_path, data))
+    assert "items.4.type" in message
+
+
+def test_key_flag_mismatch_with_key_columns(tmp_path):
+    data = base()
+    data["pipeline"]["key_columns"] = ["id_number", "name"]  # name is not flagged key
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.key_columns" in message
+    assert "id_number" in message
+
+
+def test_key_flag_without_key_column(tmp_path):
+    data = base()
+    data["items"][item_index(data, "sex")]["key"] = True
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.key_columns" in message
+    assert "sex" in message
+
+
+def test_nullable_key_item(tmp_path):
+    data = base()
+    data["items"][0]["nullable"] = True
+    message = catalog_error(write(tmp_path, data))
+    assert "items.0" in message
+    assert "nullable" in message
+
+
+def test_incremental_column_not_an_item(tmp_path):
+    data = base()
+    data["pipeline"]["source"]["incremental_column"] = "modified_at"
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.source.incremental_column" in message
+    assert "modified_at" in message
+
+
+def test_incremental_column_wrong_type(tmp_path):
+    data = base()
+    data["pipeline"]["source"]["incremental_column"] = "name"  # type C
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.source.incremental_column" in message
+    assert "type D or T" in message
+
+
+def test_incremental_column_of_type_d_allowed(tmp_path):
+    data = base()
+    data["pipeline"]["source"]["incremental_column"] = "birth_date"
+    assert load_entry(write(tmp_path, data)).pipeline.source.incremental_column == "birth_date"
+
+
+@pytest.mark.parametrize("condition", [None, ""])
+def test_conditional_sharing_without_condition(tmp_path, condition):
+    data = base()
+    if condition is None:
+        del data["sharing"]["condition"]
+    else:
+        data["sharing"]["condition"] = condition
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'sharing'" in message
+    assert "有条件共享" in message and "condition" in message
+
+
+def test_not_shared_without_legal_basis(tmp_path):
+    data = base()
+    data["sharing"] = {"type": "不予共享", "method": "共享平台方式/数据库"}
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'sharing'" in message
+    assert "不予共享" in message
+
+
+def test_personal_readers_only_with_conditional_sharing(tmp_path):
+    data = base()
+    data["sharing"]["type"] = "无条件共享"
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'sharing'" in message and "personal_data_readers" in message
+
+
+def test_not_shared_cannot_be_open(tmp_path):
+    data = base()
+    data["sharing"] = {"type": "不予共享", "condition": "《某法》第十条", "method": "共享平台方式/数据库"}
+    data["open"] = {"open_to_public": True}
+    message = catalog_error(write(tmp_path, data))
+    assert "open to the public" in message
+
+
+def test_provider_credit_code_bad_check_character(tmp_path):
+    data = base()
+    good = data["provider"]["code"]
+    assert credit_code.is_valid(good)
+    bad = good[:17] + next(c for c in credit_code.ALPHABET if c != good[17])
+    data["provider"]["code"] = bad
+    message = catalog_error(write(tmp_path, data))
+    assert "provider.code" in message
+    assert bad in message
+    assert "check character" in message
+
+
+def test_provider_code_not_a_credit_code_is_allowed(tmp_path):
+    data = base()
+    data["provider"]["code"] = "014400005"  # an organisation-style department code
+    assert load_entry(write(tmp_path, data)).provider.code == "014400005"
+
+
+def test_code_does_not_match_classification(tmp_path):
+    data = base()
+    data["code"] = "102001/000001"
+    message = catalog_error(write(tmp_path, data))
+    assert "102001/000001" in message
+    assert "classification code 101001" in message
+
+
+def test_bad_classification_class_code(tmp_path):
+    data = base()
+    data["classification"]["class_code"] = "4"
+    message = catalog_error(write(tmp_path, data))
+    assert "classification.class_code" in message
+
+
+def test_bad_classification_item_pattern(tmp_path):
+    data = base()
+    data["classification"]["item"] = "1"
+    message = catalog_error(write(tmp_path, data))
+    assert "classification.item" in message
+
+
+def test_invalid_yaml_reports_line(tmp_path):
+    text = BASE_FILE.read_text(encoding="utf-8").replace("format: 数据库", "format: [数据库", 1)
+    lines = text.splitlines()
+    message = catalog_error(write(tmp_path, text))
+    assert "invalid YAML" in message
+    assert "line " in message
+    line_no = int(message.split("line ")[1].split(",")[0])
+    # the parser reports the broken flow sequence at or shortly after the edited line
+    edited = next(n for n, line in enumerate(lines, start=1) if line.startswith("format: ["))
+    assert edited <= line_no <= len(lines) + 1
+
+
+def test_tab_indentation_reports_line(tmp_path):
+    message = catalog_error(write(tmp_path, "name: x\ncode: y\n\tbad: 1\n"))
+    assert "invalid YAML at line 3" in message
+
+
+@pytest.mark.parametrize("text, kind", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", "NoneType")])
+def test_non_mapping_yaml(tmp_path, text, kind):
+    message = catalog_error(write(tmp_path, text))
+    assert "must be a mapping" in message
+    assert kind in message
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "entry.yaml"
+    path.write_bytes(BASE_FILE.read_text(encoding="utf-8").encode("gbk"))
+    message = catalog_error(path)
+    assert "not UTF-8" in message
+
+
+def test_missing_expectation_suite_file(tmp_path):
+    empty = tmp_path / "expectations"
+    empty.mkdir()
+    path = write(tmp_path, base())
+    message = catalog_error(path, expectations_dir=empty)
+    assert "pipeline.expectation_suite" in message
+    assert str(empty / "base_population.person.json") in message
+    with pytest.raises(CatalogError, match="no suite file"):
+        load_catalog(tmp_path, expectations_dir=empty)
+
+
+def test_suite_file_found_in_custom_dir(tmp_path):
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    shutil.copy(EXPECTATIONS_DIR / "base_population.person.json", suites)
+    entries = tmp_path / "catalog"
+    entries.mkdir()
+    write(entries, base())
+    assert [r.code for r in load_catalog(entries, expectations_dir=suites)] == ["101001/000001"]
+
+
+def test_duplicate_resource_code_across_files(tmp_path):
+    first = write(tmp_path, base(), "a.yaml")
+    other = base()
+    other["pipeline"]["target"]["table"] = "person_copy"  # only the code collides
+    second = write(tmp_path, other, "b.yaml")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tmp_path)
+    message = str(info.value)
+    assert message.startswith(str(second))
+    assert "field 'code'" in message
+    assert "101001/000001" in message
+    assert str(first) in message
+
+
+def test_duplicate_target_across_files(tmp_path):
+    first = write(tmp_path, base(), "a.yaml")
+    other = base()
+    other["code"] = "101001/000002"
+    second = write(tmp_path, other, "b.yaml")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tmp_path)
+    message = str(info.value)
+    assert message.startswith(str(second))
+    assert "field 'pipeline.target'" in message
+    assert "base_population.person" in message
+    assert str(first) in message
+
+
+@pytest.mark.parametrize(
+    "where, field",
+    [((), "colour"), (("pipeline",), "pipeline.colour"), (("pipeline", "source"), "pipeline.source.colour")],
+)
+def test_unknown_extra_key(tmp_path, where, field):
+    data = base()
+    target = data
+    for key in where:
+        target = target[key]
+    target["colour"] = "blue"
+    message = catalog_error(write(tmp_path, data))
+    assert f"field '{field}'" in message
+    assert "Extra inputs are not permitted" in message
+
+
+def test_unknown_extra_key_in_item(tmp_path):
+    data = base()
+    data["items"][2]["colour"] = "blue"
+    message = catalog_error(write(tmp_path, data))
+    assert "items.2.colour" in message
+
+
+def test_duplicate_item_names(tmp_path):
+    data = base()
+    data["items"].append(dict(data["items"][1]))
+    message = catalog_error(write(tmp_path, data))
+    assert "repeat" in message and "name" in message
+
+
+def test_source_needs_exactly_one_of_table_or_query(tmp_path):
+    data = base()
+    data["pipeline"]["source"]["query"] = "select * from frontend.population_person"
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.source" in message
+    assert "exactly one of 'table' or 'query'" in message
+
+
+def test_source_query_must_be_select(tmp_path):
+    data = base()
+    del data["pipeline"]["source"]["table"]
+    data["pipeline"]["source"]["query"] = "delete from frontend.population_person"
+    message = catalog_error(write(tmp_path, data))
+    assert "pipeline.source" in message and "SELECT" in message
+
+
+def test_several_errors_are_all_reported(tmp_path):
+    data = base()
+    del data["name"]
+    data["items"][0]["type"] = "Z"
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'name'" in message and "items.0.type" in message
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d["pipeline"].__setitem__("quarantine_threshold", 1.5), "pipeline.quarantine_threshold"),
+        (lambda d: d["pipeline"].__setitem__("chunk_rows", 10), "pipeline.chunk_rows"),
+        (lambda d: d["pipeline"]["target"].__setitem__("table", "Person"), "pipeline.target.table"),
+        (lambda d: d.__setitem__("update_cycle", "每两天"), "update_cycle"),
+        (lambda d: d.__setitem__("publish_date", "2026-13-01"), "publish_date"),
+        (lambda d: d.__setitem__("items", []), "items"),
+    ],
+)
+def test_field_constraints(tmp_path, mutate, field):
+    data = base()
+    mutate(data)
+    message = catalog_error(write(tmp_path, data))
+    assert f"field '{field}'" in message
