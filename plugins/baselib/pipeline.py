@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg2 import sql
 
 from baselib import quarantine, sources, storage
 from baselib.catalog.model import Resource
@@ -21,7 +22,7 @@ from baselib.errors import BlockingQualityFailure
 from baselib.records import load_run, sync_metrics
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
-from baselib.warehouse import connections, schema
+from baselib.warehouse import connections, schema, sqlfiles
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +142,6 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
 
 
 def _live_rows(conn, resource: Resource) -> int:
-    from psycopg2 import sql
-
-    from baselib.warehouse import sqlfiles
-
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE _deleted_at IS NULL").format(
             sqlfiles.ident(resource.pipeline.target.qualified)))

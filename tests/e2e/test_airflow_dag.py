@@ -76,6 +76,7 @@ def test_blocked_run_fails_the_dag_run_and_loads_nothing(dbs, population, airflo
 
     done = _dags_test(airflow_home, population.dag_id, "2026-11-02")
 
+    assert done.returncode != 0
     assert "quarantine_threshold" in done.stdout + done.stderr
     assert dbs.scalar("SELECT status FROM ops.load_run") == "blocked"
     assert dbs.scalar("SELECT count(*) FROM base_population.person") == 0
