@@ -227,9 +227,9 @@ def test_property_random_strings_agree():
     assert col.valid().tolist() == [citizen_id.is_valid(v) for v in values]
 
 
-# --- engine bugs -------------------------------------------------------------------------------
-def test_BUG_year_0000_scalar_and_vectorised_disagree():
-    """ENGINE BUG: IdColumn.birth_dates() accepts year 0000 (numpy's proleptic year 0) while the
+# --- regressions: non-ASCII digits and year 0000 (found by these tests) -----------------------
+def test_year_0000_is_invalid_for_scalar_and_vectorised_checks():
+    """Regression: IdColumn.birth_dates() accepted year 0000 (numpy's proleptic year 0) while the
     scalar birth_date()/is_valid() rejects it (datetime.date has no year 0). valid() is documented
     as the vectorised is_valid, so the two must agree — and 0000-01-01 is not a birth date."""
     number = _with_check("11010500000101001")
@@ -237,8 +237,8 @@ def test_BUG_year_0000_scalar_and_vectorised_disagree():
     assert citizen_id.IdColumn([number]).valid().tolist() == [False]
 
 
-def test_BUG_fullwidth_digits_accepted_by_scalar():
-    """ENGINE BUG: str.isdigit() is true for non-ASCII digits, so is_valid() accepts the
+def test_fullwidth_digits_are_rejected_by_scalar_check():
+    """Regression: str.isdigit() is true for non-ASCII digits, so is_valid() accepted the
     published example written in full-width digits; the vectorised valid() rejects it."""
     fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in "11010519491231002X")
     assert len(fullwidth) == 18
@@ -246,7 +246,7 @@ def test_BUG_fullwidth_digits_accepted_by_scalar():
     assert citizen_id.is_valid(fullwidth) is False
 
 
-def test_BUG_superscript_digits_raise_instead_of_false():
-    """ENGINE BUG: '²'.isdigit() is true but int('²') fails, so is_valid() raises ValueError
+def test_superscript_digits_are_rejected_not_raised():
+    """Regression: '²'.isdigit() is true but int('²') fails, so is_valid() raised ValueError
     instead of returning False."""
     assert citizen_id.is_valid("²" * 17 + "1") is False

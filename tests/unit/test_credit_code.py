@@ -188,8 +188,8 @@ def test_org_check_character_refuses_bad_bodies(body):
         credit_code.org_check_character(body)
 
 
-def test_BUG_fullwidth_digit_org_code_accepted():
-    """ENGINE BUG: org_check_character() uses str.isdigit(), which accepts non-ASCII digits
+def test_fullwidth_digit_org_code_is_rejected():
+    """Regression: org_check_character() uses str.isdigit(), which accepts non-ASCII digits
     (int('６') == 6), so a code with a full-width digit passes is_valid_org_code()."""
     assert credit_code.is_valid_org_code("600037341")
     assert credit_code.is_valid_org_code("６00037341") is False

@@ -89,7 +89,8 @@ def test_load_from_custom_file(tmp_path):
     path.write_text(
         "\ufeff代码,一级行政区,二级行政区,名称,级别,状态,启用时间,变更/弃用时间,新代码\n"
         "990000,测试省,,测试省,省级,在用,2020,,\n"
-        "990101,测试省,测试市,旧区,县级,弃用,2020,2022,990102\n",
+        "990101,测试省,测试市,旧区,县级,弃用,2020,2022,990102\n"
+        "990102,测试省,测试市,改名区,县级,变更,2022,2023,990103\n",
         encoding="utf-8",
     )
     reg = divisions.load(path)
@@ -97,3 +98,6 @@ def test_load_from_custom_file(tmp_path):
     assert reg.is_known("990101") and not reg.is_known("990101", include_abolished=False)
     assert reg.name("990101") == "旧区"
     assert reg.by_code["990101"][0].last_year == 2022
+    # a record whose status is 变更 (changed) is history, not a current code
+    assert reg.is_known("990102") and not reg.is_known("990102", include_abolished=False)
+    assert reg.current_codes == {"990000"}

@@ -62,6 +62,10 @@ CASES: dict[str, tuple[dict, str | None]] = {
                      "出生日期晚于数据截止日"),
     "bad_status": ({"id_number": make_id("360426", dt.date(1985, 7, 9), 37), "birth_date": dt.date(1985, 7, 9),
                     "registration_status": "未知"}, "户籍状态不在值域"),
+    # a row failing both critical and warning checks is rejected and not counted as warned
+    "bad_status_and_warnings": ({"id_number": make_id("360426", dt.date(1985, 7, 10), 39),
+                                 "birth_date": dt.date(1985, 7, 10), "registration_status": "注销",
+                                 "ethnicity": "99", "address": None}, "户籍状态不在值域"),
     "dup_first": ({"id_number": DUP_ID, "birth_date": dt.date(1975, 3, 9), "division_code": "430102"},
                   "主键(id_number)在本次抽取中重复"),
     "dup_second": ({"id_number": DUP_ID, "birth_date": dt.date(1975, 3, 9), "division_code": "430102",
@@ -195,8 +199,9 @@ def test_warnings_do_not_reject_but_are_counted(outcome):
     valid_ids = set(outcome.valid["_source_row"])
     assert {row_of(label) for label in WARNED} <= valid_ids
     assert outcome.warned_rows == len(WARNED)
-    assert any("ethnicity" in w and "1 rows" in w for w in outcome.warnings), outcome.warnings
-    assert any("address" in w and "1 rows" in w for w in outcome.warnings), outcome.warnings
+    # the warning lines count every failing row, including the rejected one
+    assert any("ethnicity" in w and "2 rows" in w and "GB 3304" in w for w in outcome.warnings), outcome.warnings
+    assert any("address" in w and "2 rows" in w and "户籍地址缺失" in w for w in outcome.warnings), outcome.warnings
 
 
 def test_data_docs_written(outcome, docs_dir):

@@ -21,7 +21,7 @@ _CHECK_NP = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 
 def check_character(body17: str) -> str:
     """The check character for the first 17 digits."""
-    if len(body17) != 17 or not body17.isdigit():
+    if len(body17) != 17 or not (body17.isascii() and body17.isdigit()):
         raise ValueError(f"need 17 digits, got {body17!r}")
     return CHECK_CHARS[sum(int(c) * w for c, w in zip(body17, WEIGHTS)) % 11]
 
@@ -36,7 +36,7 @@ def birth_date(number: str) -> dt.date | None:
 
 def is_valid(number: str | None) -> bool:
     """True when ``number`` has 17 digits, the right check character and a real birth date."""
-    if not isinstance(number, str) or len(number) != LENGTH or not number[:17].isdigit():
+    if not isinstance(number, str) or len(number) != LENGTH or not (number.isascii() and number[:17].isdigit()):
         return False
     return number[17] == check_character(number[:17]) and birth_date(number) is not None
 
@@ -77,7 +77,7 @@ class IdColumn:
         year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
         month = d[:, 10] * 10 + d[:, 11]
         day = d[:, 12] * 10 + d[:, 13]
-        in_range = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+        in_range = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
         months = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
         dates = months.astype("datetime64[D]") + (np.clip(day, 1, 31) - 1)
         real = in_range & (dates.astype("datetime64[M]") == months)

@@ -28,7 +28,7 @@ def is_valid(code: str | None) -> bool:
 
 def org_check_character(body8: str) -> str:
     """GB 11714 check character: digits keep their value, letters A=10 … Z=35."""
-    if len(body8) != 8 or not all(ch.isdigit() or "A" <= ch <= "Z" for ch in body8):
+    if len(body8) != 8 or not all("0" <= ch <= "9" or "A" <= ch <= "Z" for ch in body8):
         raise ValueError(f"need 8 digits or capital letters, got {body8!r}")
     values = [int(ch) if ch.isdigit() else ord(ch) - 55 for ch in body8]
     check = 11 - sum(v * w for v, w in zip(values, ORG_WEIGHTS)) % 11
