@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -111,6 +112,10 @@ def test_every_injected_defect_lands_in_quarantine_with_its_reason(dbs, populati
     assert not loaded & set(reasons_by_key)
     source_row, failed = dbs.query("SELECT source_row, failed_expectations FROM ops.quarantine LIMIT 1")[0]
     assert set(population.column_names) <= set(source_row) and failed[0]["severity"] == "critical"
+    # the quality report is HTML for many readers: it must not list the personal identifiers
+    report_html = " ".join(p.read_text(encoding="utf-8") for p in Path(summary["report_path"]).parent.rglob("*.html"))
+    assert Path(summary["report_path"]).is_file()
+    assert not [key for key in reasons_by_key if key and key in report_html]
 
 
 def test_incremental_load_inserts_new_and_versions_changed_rows(dbs, population):

@@ -114,9 +114,11 @@ def docs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runner(resource, docs_dir):
-    from baselib.validation.runner import SuiteRunner
+    from baselib.validation.runner import SuiteRunner, key_strings
 
-    return SuiteRunner(resource, docs_dir, {"as_of": AS_OF, "duplicate_keys": [DUP_ID]})
+    # the duplicate-key parameter holds opaque key hashes, as baselib.pipeline.duplicate_keys computes them
+    duplicates = key_strings(pd.DataFrame({"id_number": [DUP_ID]}), ["id_number"]).tolist()
+    return SuiteRunner(resource, docs_dir, {"as_of": AS_OF, "duplicate_keys": duplicates})
 
 
 @pytest.fixture(scope="module")

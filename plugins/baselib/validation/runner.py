@@ -75,7 +75,9 @@ class SuiteRunner:
             # replace expectations sharing a type and domain (e.g. two length checks on a column).
             suite.add_expectation(
                 ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta") or {},
-                                         severity=exp.get("severity", "critical")).to_domain_obj()
+                                         severity=exp.get("severity", "critical"),
+                                         description=exp.get("description") or (exp.get("meta") or {}).get("reason"),
+                                         ).to_domain_obj()
             )
         suite = self.context.suites.add(suite)
         self.expectation_count = len(suite.expectations)
@@ -151,10 +153,10 @@ class SuiteRunner:
 
 
 def key_strings(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """One string per row identifying its key (components joined by U+001F)."""
-    if len(keys) == 1:
-        return frame[keys[0]].astype("string").fillna("")
-    return frame[keys].astype("string").fillna("").agg("\x1f".join, axis=1)
+    """One opaque string per row identifying its key: a 64-bit hash of the key values, so the
+    duplicate-key check never writes personal identifiers into the quality report."""
+    hashed = pd.util.hash_pandas_object(frame[keys].astype("string").fillna("\x00"), index=False)
+    return hashed.astype("uint64").astype(str).set_axis(frame.index)
 
 
 def _missing(value) -> bool:
