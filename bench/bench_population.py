@@ -17,9 +17,11 @@ Peak memory is each process's high-water RSS (ru_maxrss). The PostgreSQL server'
 is not included. The last line is ``pipeline_vs_copy=<pipeline seconds / raw COPY seconds>``.
 
 Environment: BENCH_ROWS (default 1,000,000), BENCH_REPEAT (default 1; medians are reported),
-BENCH_TO_SQL_ROWS (default 20,000). The server is WAREHOUSE_URL's if set, else
-TEST_DATABASE_URL's, else the embedded PostgreSQL; the databases baselib_bench_wh and
-baselib_bench_src are dropped and created there, and dropped again at the end.
+BENCH_TO_SQL_ROWS (default 20,000), BENCH_TO_SQL_METHOD (``default``: pandas' own defaults, i.e.
+SQLAlchemy's batched executemany; ``multi``: multi-row INSERTs of 1,000 rows, slower on
+SQLAlchemy 2). The server is WAREHOUSE_URL's if set, else TEST_DATABASE_URL's, else the
+embedded PostgreSQL; the databases baselib_bench_wh and baselib_bench_src are dropped and
+created there, and dropped again at the end.
 """
 from __future__ import annotations
 
@@ -38,8 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_SCRIPT = Path(__file__).resolve().with_name("workloads.py")
 WAREHOUSE_DB = "baselib_bench_wh"
 SOURCE_DB = "baselib_bench_src"
-TO_SQL_METHOD = None        # pandas' default: SQLAlchemy executemany (batched "insertmanyvalues")
-TO_SQL_CHUNKSIZE = 10_000
+TO_SQL_METHODS = ("default", "multi")
 
 MAX_SLOWDOWN_VS_COPY = 4.0
 MIN_SPEEDUP_VS_TO_SQL = 10.0
@@ -57,12 +58,23 @@ class Config:
     rows: int
     repeat: int
     to_sql_rows: int
+    to_sql_method: str
 
     @classmethod
     def from_env(cls) -> Config:
         rows = _positive_int("BENCH_ROWS", 1_000_000)
+        method = os.environ.get("BENCH_TO_SQL_METHOD", "default").strip() or "default"
+        if method not in TO_SQL_METHODS:
+            raise SystemExit(f"BENCH_TO_SQL_METHOD must be one of {TO_SQL_METHODS}, got {method!r}")
         return cls(rows=rows, repeat=_positive_int("BENCH_REPEAT", 1),
-                   to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)))
+                   to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)), to_sql_method=method)
+
+    @property
+    def to_sql_params(self) -> dict:
+        """pandas arguments: the plain default, or the "multi" recipe many tutorials give."""
+        if self.to_sql_method == "multi":
+            return {"rows": self.to_sql_rows, "method": "multi", "chunksize": 1_000}
+        return {"rows": self.to_sql_rows, "method": None, "chunksize": None}
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -130,7 +142,14 @@ def without_password(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def database_uri(server: str, name: str) -> str:
+    from baselib.warehouse import provision
+
+    return provision.with_database(server, name)
+
+
 def fresh_database(server: str, name: str) -> str:
+    """Drop ``name`` if it exists, create it empty, return its URI."""
     from baselib.warehouse import provision
 
     provision.drop_database(server, name)
@@ -180,7 +199,7 @@ def run_workload(name: str, params: dict, env: dict[str, str], workdir: Path) ->
 def prepare_source(config: Config, server: str, source: str, workdir: Path) -> tuple[dict, Path]:
     """Fill the source database with the simulator and export its rows to a COPY file."""
     copy_file = workdir / "population.copy"
-    env = workload_env(workdir, fresh_database(server, WAREHOUSE_DB), source)
+    env = workload_env(workdir, database_uri(server, WAREHOUSE_DB), source)  # the warehouse is not used
     print(f"== Simulating the source: {config.rows:,} people (untimed)", flush=True)
     prepared = run_workload("prepare_source", {"rows": config.rows, "copy_file": str(copy_file)}, env, workdir)
     defects = ", ".join(f"{k}={v:,}" for k, v in sorted(prepared["defects"].items()))
@@ -200,8 +219,7 @@ def measure_repeat(n: int, config: Config, server: str, source: str, copy_file: 
                    workdir: Path) -> dict[str, Measurement]:
     runs = {
         "raw_copy": measure("raw_copy", {"copy_file": str(copy_file)}, server, source, workdir),
-        "to_sql": measure("to_sql", {"rows": config.to_sql_rows, "method": TO_SQL_METHOD,
-                                     "chunksize": TO_SQL_CHUNKSIZE}, server, source, workdir),
+        "to_sql": measure("to_sql", config.to_sql_params, server, source, workdir),
         "pipeline": measure("pipeline", {"run_id": f"bench-{n}"}, server, source, workdir),
     }
     print(f"   repeat {n}/{config.repeat}: raw COPY {runs['raw_copy'].seconds:.2f} s, "
@@ -248,14 +266,18 @@ def print_pipeline_details(pipeline_runs: list[Measurement], pipeline_seconds: f
 def print_targets(config: Config, copy: Summary, to_sql: Summary, pipeline: Summary) -> None:
     slowdown = pipeline.seconds / copy.seconds
     speedup = pipeline.rows_per_second / to_sql.rows_per_second
-    memory_note = "" if config.rows == TARGET_ROWS else f" (target stated for {TARGET_ROWS:,} rows; this run: {config.rows:,})"
+    peak_gb = pipeline.peak_rss_bytes / 1e9
+    if config.rows != TARGET_ROWS:
+        peak_gb_note = f"{peak_gb:.2f} GB (the target is stated for {TARGET_ROWS:,} rows; this run: {config.rows:,})"
+    else:
+        peak_gb_note = f"{peak_gb:.2f} GB"
     targets = [
         (slowdown <= MAX_SLOWDOWN_VS_COPY,
          f"pipeline within {MAX_SLOWDOWN_VS_COPY:g}x of raw COPY: {slowdown:.2f}x the COPY time"),
         (speedup >= MIN_SPEEDUP_VS_TO_SQL,
          f"pipeline at least {MIN_SPEEDUP_VS_TO_SQL:g}x faster than to_sql: {speedup:.1f}x"),
         (pipeline.peak_rss_bytes < MAX_PEAK_BYTES,
-         f"pipeline peak memory under {MAX_PEAK_BYTES / 1e9:g} GB: {pipeline.peak_rss_bytes / 1e9:.2f} GB{memory_note}"),
+         f"pipeline peak memory under {MAX_PEAK_BYTES / 1e9:g} GB: {peak_gb_note}"),
     ]
     print("== Targets")
     for met, text in targets:
@@ -266,9 +288,12 @@ def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: 
     copy = Summary.of("raw COPY (floor)", [r["raw_copy"] for r in repeats])
     to_sql = Summary.of(f"to_sql ({config.to_sql_rows:,}-row sample)", [r["to_sql"] for r in repeats])
     pipeline = Summary.of("pipeline", [r["pipeline"] for r in repeats])
-    which = "median of " + str(config.repeat) + " repeats" if config.repeat > 1 else "1 run"
+    which = f"median of {config.repeat} repeats" if config.repeat > 1 else "1 run"
     print(f"== Results ({which}; benchmark wall time {wall_seconds:.0f} s)")
     print_table([copy, to_sql, pipeline])
+    params = config.to_sql_params
+    print(f"to_sql: DataFrame.to_sql(method={params['method']!r}, chunksize={params['chunksize']!r}) through "
+          f"SQLAlchemy + psycopg2; raw COPY: text format from a file, no indexes")
     print_pipeline_details([r["pipeline"] for r in repeats], pipeline.seconds)
     print_targets(config, copy, to_sql, pipeline)
     print(f"pipeline_vs_copy={pipeline.seconds / copy.seconds:.2f}")
@@ -278,8 +303,8 @@ def main() -> None:
     started = time.perf_counter()
     config = Config.from_env()
     server, origin = server_uri()
-    print(f"baselib benchmark: {config.rows:,} rows, repeat {config.repeat}; server {without_password(server)} ({origin})",
-          flush=True)
+    print(f"baselib benchmark: {config.rows:,} rows, repeat {config.repeat}; "
+          f"server {without_password(server)} ({origin})", flush=True)
     with tempfile.TemporaryDirectory(prefix="baselib-bench-") as tmp:
         workdir = Path(tmp)
         try:

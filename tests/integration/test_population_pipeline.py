@@ -270,3 +270,22 @@ def test_grants_follow_the_catalog(dbs, population):
     assert dbs.scalar("SELECT has_table_privilege('population_personal_reader', "
                       "'base_population.person_current', 'SELECT')")
     assert not dbs.scalar("SELECT has_table_privilege('base_population_reader', 'base_population.person', 'SELECT')")
+
+
+def test_a_corrected_row_loads_and_resolves_its_quarantine_entry(dbs, population):
+    fill_source(dbs, rates=HIGH_RATES)
+    run(population, DAY1)
+    id_number = dbs.scalar("SELECT id_number FROM simulator.injected_defect WHERE defect = 'missing_name' LIMIT 1",
+                           db="source")
+    assert dbs.scalar("SELECT status FROM ops.quarantine WHERE record_key = %s", (id_number,)) == "open"
+    # the provider fixes the row it was sent back
+    dbs.query("UPDATE frontend.population_person SET name = '张三', updated_at = %s WHERE id_number = %s",
+              (dt.datetime(2026, 11, 2, 8, tzinfo=UTC), id_number), db="source")
+
+    fixed = run(population, DAY2)
+
+    assert fixed["rows_inserted"] == 1 and fixed["rows_quarantined"] == 0
+    status, resolved_by = dbs.query("SELECT status, resolved_by_load_id FROM ops.quarantine WHERE record_key = %s",
+                                    (id_number,))[0]
+    assert (status, resolved_by) == ("resolved", fixed["load_id"])
+    assert dbs.scalar("SELECT count(*) FROM ops.quarantine WHERE status = 'resolved'") == 1

@@ -65,3 +65,7 @@ CREATE TABLE IF NOT EXISTS ops.quarantine (
 );
 CREATE INDEX IF NOT EXISTS quarantine_last_load ON ops.quarantine (last_load_id);
 CREATE INDEX IF NOT EXISTS quarantine_open ON ops.quarantine (resource_code) WHERE status = 'open';
+
+-- Added after the first release: columns are added idempotently, never by recreating the table.
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_by_load_id bigint REFERENCES ops.load_run (load_id);

@@ -76,6 +76,11 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
         counts.unchanged = by_change.get("N", 0) + by_change.get("S", 0)
         if counts.inserted or counts.updated:
             cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
+            cur.execute(
+                sqlfiles.compose("templates/merge/resolve_quarantine", changes=CHANGES,
+                                 key_columns_c=sqlfiles.ident_list(resource.pipeline.key_columns, prefix="c")),
+                {**params, "resource_code": resource.code},
+            )
         if reconcile_key_parts is not None:
             counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts, params)
     return counts
