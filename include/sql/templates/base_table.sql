@@ -1,4 +1,4 @@
--- A resource's base table, its SCD2 history and its "current rows" view.
+-- A resource's base table and its SCD2 history (the current view is templates/current_view.sql).
 -- Placeholders are identifiers composed by baselib.warehouse.schema (psycopg2.sql), never values.
 CREATE SCHEMA IF NOT EXISTS {schema};
 
@@ -23,7 +23,3 @@ CREATE TABLE IF NOT EXISTS {history} (
     PRIMARY KEY ({keys}, _valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {history_open_index} ON {history} ({keys}) WHERE _valid_to IS NULL;
-
--- What downstream systems read: live rows only, without engine bookkeeping.
-CREATE OR REPLACE VIEW {current_view} AS
-    SELECT {column_names}, _loaded_at AS loaded_at FROM {table} WHERE _deleted_at IS NULL;

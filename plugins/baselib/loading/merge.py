@@ -43,6 +43,7 @@ def _parts(resource: Resource) -> dict[str, sql.Composable]:
         "changes": CHANGES,
         "column_names": sqlfiles.ident_list(resource.column_names),
         "first_key": sql.Identifier(keys[0]),
+        "key_columns": sqlfiles.ident_list(keys),
         "key_join": sqlfiles.key_join("t", "s", keys),
         "key_join_tc": sqlfiles.key_join("t", "c", keys),
         "key_join_hc": sqlfiles.key_join("h", "c", keys),

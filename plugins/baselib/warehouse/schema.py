@@ -69,13 +69,19 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
             table=sqlfiles.ident(target.qualified),
             history=sqlfiles.ident(history_table(resource)),
             history_open_index=sql.Identifier(f"{target.table}_history_open"),
-            current_view=sqlfiles.ident(current_view(resource)),
             columns=sql.SQL(",\n    ").join(_column_ddl(i) for i in resource.items),
-            column_names=sqlfiles.ident_list(resource.column_names),
             keys=sqlfiles.ident_list(resource.pipeline.key_columns),
         )
     )
     _add_new_items(cur, resource)
+    cur.execute(
+        sqlfiles.compose(
+            "templates/current_view",
+            current_view=sqlfiles.ident(current_view(resource)),
+            table=sqlfiles.ident(target.qualified),
+            column_names=sqlfiles.ident_list(resource.column_names),
+        )
+    )
     _apply_grants(cur, resource)
 
 

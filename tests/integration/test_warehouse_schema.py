@@ -1,0 +1,57 @@
+"""DDL derived from the catalog is idempotent and evolves only in safe ways."""
+from __future__ import annotations
+
+import pytest
+
+from baselib.catalog.model import Item
+from baselib.errors import SchemaMismatch
+from baselib.warehouse import schema
+
+
+def _ensure(dbs, resource):
+    conn = dbs.warehouse()
+    try:
+        schema.ensure(conn, [resource])
+    finally:
+        conn.close()
+
+
+def _columns(dbs, table):
+    return [r[0] for r in dbs.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'base_population' "
+        "AND table_name = %s ORDER BY ordinal_position", (table,))]
+
+
+def test_applying_ddl_twice_changes_nothing(dbs, population):
+    _ensure(dbs, population)
+    before = dbs.query("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema IN ('base_population', 'ops', 'catalog', 'evaluation') ORDER BY 1, 2")
+    _ensure(dbs, population)
+    after = dbs.query("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                      "WHERE table_schema IN ('base_population', 'ops', 'catalog', 'evaluation') ORDER BY 1, 2")
+    assert before == after
+    assert _columns(dbs, "person")[:len(population.items)] == population.column_names
+
+
+def test_a_new_catalog_item_becomes_a_nullable_column_everywhere(dbs, population):
+    _ensure(dbs, population)
+    phone = Item(name="phone", label="联系电话", type="C", length=20, personal=True)
+    grown = population.model_copy(update={"items": [*population.items, phone]})
+
+    _ensure(dbs, grown)
+
+    for table in ("person", "person_history", "person_current"):
+        assert "phone" in _columns(dbs, table)
+    assert dbs.scalar("SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'base_population' "
+                      "AND table_name = 'person' AND column_name = 'phone'") == "YES"
+    # personal, so the plain reader role does not get it
+    assert not dbs.scalar("SELECT has_column_privilege('base_population_reader', "
+                          "'base_population.person_current', 'phone', 'SELECT')")
+
+
+def test_a_changed_item_type_is_refused_not_cast(dbs, population):
+    _ensure(dbs, population)
+    items = [i.model_copy(update={"type": "N", "length": None}) if i.name == "ethnicity" else i
+             for i in population.items]
+    with pytest.raises(SchemaMismatch, match="ethnicity"):
+        _ensure(dbs, population.model_copy(update={"items": items}))
