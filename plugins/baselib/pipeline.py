@@ -168,6 +168,7 @@ def validate(resource: Resource, extracted: dict) -> dict:
             valid_writer.write(pa.Table.from_pandas(outcome.valid, preserve_index=False))
             if len(outcome.rejected):
                 rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
+        runner.build_report()
         with connections.transaction() as conn:
             quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
             live = _live_rows(conn, resource)
