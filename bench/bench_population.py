@@ -7,6 +7,10 @@ What is measured, each in its own process on a fresh warehouse database (see wor
   ``COPY ... FROM STDIN`` and its commit are timed.
 * to_sql (the tutorial baseline): ``pandas.DataFrame.to_sql`` of a sample (default 20,000
   rows) into the same kind of table, scaled to rows/s.
+* design floor: what the load design alone costs, with no extraction and no checks: the same
+  rows COPYed into a staging table and inserted, in key order, into the indexed base table and
+  the indexed history table in one transaction. No pipeline that stages, merges and keeps
+  history can run faster than this.
 * pipeline: ``baselib.pipeline.run`` in full mode over the whole source: extract (COPY out to
   Parquet parts), validate (Great Expectations, quarantine), load (staging COPY and the SCD2
   merge into base table and history) and record. Timed wall-clock around the whole run, fixed
@@ -220,10 +224,12 @@ def measure_repeat(n: int, config: Config, server: str, source: str, copy_file: 
     runs = {
         "raw_copy": measure("raw_copy", {"copy_file": str(copy_file)}, server, source, workdir),
         "to_sql": measure("to_sql", config.to_sql_params, server, source, workdir),
+        "design_floor": measure("design_floor", {"copy_file": str(copy_file)}, server, source, workdir),
         "pipeline": measure("pipeline", {"run_id": f"bench-{n}"}, server, source, workdir),
     }
     print(f"   repeat {n}/{config.repeat}: raw COPY {runs['raw_copy'].seconds:.2f} s, "
           f"to_sql {runs['to_sql'].seconds:.2f} s ({runs['to_sql'].rows:,} rows), "
+          f"design floor {runs['design_floor'].seconds:.2f} s, "
           f"pipeline {runs['pipeline'].seconds:.2f} s", flush=True)
     return runs
 
@@ -287,14 +293,17 @@ def print_targets(config: Config, copy: Summary, to_sql: Summary, pipeline: Summ
 def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: float) -> None:
     copy = Summary.of("raw COPY (floor)", [r["raw_copy"] for r in repeats])
     to_sql = Summary.of(f"to_sql ({config.to_sql_rows:,}-row sample)", [r["to_sql"] for r in repeats])
+    floor = Summary.of("design floor (no checks)", [r["design_floor"] for r in repeats])
     pipeline = Summary.of("pipeline", [r["pipeline"] for r in repeats])
     which = f"median of {config.repeat} repeats" if config.repeat > 1 else "1 run"
     print(f"== Results ({which}; benchmark wall time {wall_seconds:.0f} s)")
-    print_table([copy, to_sql, pipeline])
+    print_table([copy, to_sql, floor, pipeline])
     params = config.to_sql_params
     print(f"to_sql: DataFrame.to_sql(method={params['method']!r}, chunksize={params['chunksize']!r}) through "
           f"SQLAlchemy + psycopg2; raw COPY: text format from a file, no indexes")
     print_pipeline_details([r["pipeline"] for r in repeats], pipeline.seconds)
+    print("design floor: staging COPY + key-ordered INSERTs into the indexed base and history tables, "
+          f"one transaction, no extract or checks = {floor.seconds / copy.seconds:.2f}x raw COPY")
     print_targets(config, copy, to_sql, pipeline)
     print(f"pipeline_vs_copy={pipeline.seconds / copy.seconds:.2f}")
 
