@@ -35,31 +35,39 @@ def pg_server() -> str:
     return embedded.start()
 
 
+# Department front-end databases the tests create, one per Airflow connection id.
+SOURCE_CONN_IDS = ("dept_public_security", "dept_market_regulation")
+
+
 class Databases:
-    """A fresh warehouse and a fresh department source, wired up as Airflow connections."""
+    """A fresh warehouse and fresh department sources, wired up as Airflow connections."""
 
     def __init__(self, server: str, tag: str):
         from baselib.warehouse import provision
 
         self.server = server
-        self.names = (f"baselib_test_wh_{tag}", f"baselib_test_src_{tag}")
-        for name in self.names:
+        self.names = {"warehouse": f"baselib_test_wh_{tag}"}
+        self.names.update({conn_id: f"baselib_test_{conn_id.removeprefix('dept_')}_{tag}" for conn_id in SOURCE_CONN_IDS})
+        self.uris = {}
+        for role, name in self.names.items():
             provision.drop_database(server, name)
-        self.warehouse_uri = provision.ensure_database(server, self.names[0])
-        self.source_uri = provision.ensure_database(server, self.names[1])
+            self.uris[role] = provision.ensure_database(server, name)
+        self.warehouse_uri = self.uris["warehouse"]
+
+    def connect(self, db: str = "warehouse"):
+        """``db``: "warehouse", "source" (the public security source) or a connection id."""
+        from baselib.warehouse import connections
+
+        return connections.connect("dept_public_security" if db == "source" else db)
 
     def warehouse(self):
-        from baselib.warehouse import connections
+        return self.connect("warehouse")
 
-        return connections.connect("warehouse")
-
-    def source(self):
-        from baselib.warehouse import connections
-
-        return connections.connect("dept_public_security")
+    def source(self, conn_id: str = "dept_public_security"):
+        return self.connect(conn_id)
 
     def query(self, sql: str, params=None, db: str = "warehouse") -> list[tuple]:
-        conn = self.warehouse() if db == "warehouse" else self.source()
+        conn = self.connect(db)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -74,15 +82,15 @@ class Databases:
     def drop(self) -> None:
         from baselib.warehouse import provision
 
-        for name in self.names:
+        for name in self.names.values():
             provision.drop_database(self.server, name)
 
 
 @pytest.fixture
 def dbs(pg_server, monkeypatch) -> Databases:
     databases = Databases(pg_server, f"{os.getpid()}_{next(_counter)}")
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", databases.warehouse_uri)
-    monkeypatch.setenv("AIRFLOW_CONN_DEPT_PUBLIC_SECURITY", databases.source_uri)
+    for role, uri in databases.uris.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{role.upper()}", uri)
     monkeypatch.delenv("WAREHOUSE_URL", raising=False)
     yield databases
     databases.drop()

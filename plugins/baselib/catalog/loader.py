@@ -11,8 +11,13 @@ from baselib.errors import CatalogError
 from baselib.settings import CATALOG_DIR, EXPECTATIONS_DIR
 
 
+SOURCE_KINDS = ("postgres", "http_api")  # pydantic puts the union tag into the error path
+
+
 def _describe(error: dict) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(entry)"
+    loc = list(error["loc"])
+    parts = [p for n, p in enumerate(loc) if not (n and loc[n - 1] == "source" and p in SOURCE_KINDS)]
+    field = ".".join(str(part) for part in parts) or "(entry)"
     message = error["msg"].removeprefix("Value error, ")
     return f"field '{field}': {message}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -140,8 +140,8 @@ class OpenAttribute(Strict):
     condition: str | None = None
 
 
-class Source(Strict):
-    """Where the pipeline reads from. ``kind`` picks the source class in :mod:`baselib.sources`."""
+class PostgresSource(Strict):
+    """A department's PostgreSQL front-end exchange database (前置库)."""
 
     kind: Literal["postgres"]
     conn_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Airflow connection id")
@@ -150,12 +150,30 @@ class Source(Strict):
     incremental_column: str | None = None
 
     @model_validator(mode="after")
-    def _table_or_query(self) -> Source:
+    def _table_or_query(self) -> PostgresSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
         if self.query is not None and not re.match(r"(?is)^\s*(select|with)\b", self.query):
             raise ValueError("'query' must be a single SELECT statement")
         return self
+
+
+class HttpApiSource(Strict):
+    """A paged HTTP JSON API (服务接口): cursor paging, an ``updated_since`` filter, bearer token.
+
+    The connection's host/port/schema give the base URL and its password is the token.
+    """
+
+    kind: Literal["http_api"]
+    conn_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Airflow connection id")
+    endpoint: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="path of the list endpoint")
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+    incremental_column: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+
+
+Source = Annotated[PostgresSource | HttpApiSource, Field(discriminator="kind")]
 
 
 class Target(Strict):

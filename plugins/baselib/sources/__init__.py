@@ -10,4 +10,8 @@ def for_resource(resource: Resource):
         from baselib.sources.postgres_table import PostgresTableSource
 
         return PostgresTableSource(resource)
+    if kind == "http_api":
+        from baselib.sources.http_api import HttpApiSource
+
+        return HttpApiSource(resource)
     raise ValueError(f"{resource.code}: no source implementation for kind {kind!r}")

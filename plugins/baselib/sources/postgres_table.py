@@ -6,11 +6,9 @@ Only the catalog's items are selected: columns the catalog does not list never l
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import threading
-from dataclasses import dataclass
 
 import psycopg2
 import pyarrow as pa
@@ -18,42 +16,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
-from baselib.catalog.model import DataType, Resource
+from baselib.catalog.model import Resource
 from baselib.errors import SourceError
+from baselib.sources.extract import ROW_ID, ExtractResult, arrow_schema
 from baselib.sources.window import ExtractWindow
 from baselib.storage import PartWriter
 from baselib.warehouse import connections
 
 log = logging.getLogger(__name__)
-
-ARROW_TYPES: dict[DataType, pa.DataType] = {
-    DataType.C: pa.string(),
-    DataType.M: pa.string(),
-    DataType.N: pa.string(),   # exact decimals travel as text; PostgreSQL parses them on load
-    DataType.Y: pa.string(),
-    DataType.G: pa.string(),
-    DataType.D: pa.date32(),
-    DataType.T: pa.timestamp("us", tz="UTC"),
-    DataType.L: pa.bool_(),
-    DataType.B: pa.float64(),
-    DataType.F: pa.float64(),
-    DataType.I: pa.int64(),
-}
-ROW_ID = "_source_row"
-
-
-@dataclass
-class ExtractResult:
-    parts: list[str]
-    rows: int
-    columns: list[str]             # catalog items found at the source
-    missing_columns: list[str]     # catalog items the source lacks
-    max_incremental: dt.datetime | None
-
-
-def arrow_schema(resource: Resource, columns: list[str]) -> pa.Schema:
-    return pa.schema([(c, ARROW_TYPES[resource.item(c).type]) for c in columns])
-
 
 class PostgresTableSource:
     def __init__(self, resource: Resource):

@@ -1,12 +1,5 @@
-"""Custom GX 1.x expectations for Chinese government identifiers.
-
-Each is a map expectation (per-row yes/no) backed by a vectorised metric provider, so the
-failing rows come back in ``unexpected_index_list`` and can be quarantined. Importing this
-module registers them; suites refer to them by their snake_case ``type``.
-
-Reusable across resources: any column of citizen IDs, any (ID, birth date) or (ID, sex)
-pair, any division-code column, any date column that must not lie in the future.
-"""
+"""Citizen identity number expectations (GB 11643-1999): check character, and birth date and
+sex consistent with the ID. Reusable for any column of citizen IDs."""
 from __future__ import annotations
 
 from typing import Literal
@@ -21,15 +14,8 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from baselib.identifiers import citizen_id, divisions
-
-
-def _series(mask: np.ndarray, like: pd.Series) -> pd.Series:
-    return pd.Series(mask, index=like.index)
-
-
-def _as_date64(column: pd.Series) -> np.ndarray:
-    return pd.to_datetime(column, errors="coerce").to_numpy(dtype="datetime64[D]")
+from baselib.identifiers import citizen_id
+from baselib.validation.expectations.common import as_date64, series
 
 
 # --- citizen ID check character --------------------------------------------------------------
@@ -38,7 +24,7 @@ class ColumnValuesValidCitizenId(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return _series(citizen_id.IdColumn(column.astype(object).tolist()).valid(), column)
+        return series(citizen_id.IdColumn(column.astype(object).tolist()).valid(), column)
 
 
 class ExpectColumnValuesToBeValidCitizenId(ColumnMapExpectation):
@@ -57,7 +43,7 @@ class ColumnPairCitizenIdMatchesBirthDate(ColumnPairMapMetricProvider):
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
         embedded = citizen_id.IdColumn(column_A.astype(object).tolist()).birth_dates()
-        return _series(embedded == _as_date64(column_B), column_A)
+        return series(embedded == as_date64(column_B), column_A)
 
 
 class ExpectColumnPairValuesCitizenIdToMatchBirthDate(ColumnPairMapExpectation):
@@ -76,7 +62,7 @@ class ColumnPairCitizenIdMatchesSex(ColumnPairMapMetricProvider):
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
         embedded = citizen_id.IdColumn(column_A.astype(object).tolist()).sex_codes()
-        return _series(embedded == column_B.astype(object).to_numpy(), column_A)
+        return series(embedded == column_B.astype(object).to_numpy(), column_A)
 
 
 class ExpectColumnPairValuesCitizenIdToMatchSex(ColumnPairMapExpectation):
@@ -86,43 +72,3 @@ class ExpectColumnPairValuesCitizenIdToMatchSex(ColumnPairMapExpectation):
     map_metric = "column_pair_values.citizen_id_matches_sex"
     success_keys = ("mostly", "ignore_row_if")
     ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "either_value_is_missing"
-
-
-# --- division code known -----------------------------------------------------------------------
-class ColumnValuesKnownDivisionCode(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.known_division_code"
-    condition_value_keys = ("include_abolished",)
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, include_abolished=True, **kwargs):
-        registry = divisions.load()
-        known = registry.all_codes if include_abolished else registry.current_codes
-        return column.astype(object).isin(known)
-
-
-class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
-    """A GB/T 2260 division code that exists in the 1981-2024 history (abolished codes count
-    unless ``include_abolished`` is false)."""
-
-    map_metric = "column_values.known_division_code"
-    success_keys = ("mostly", "include_abolished")
-    include_abolished: bool = True
-
-
-# --- not in the future -------------------------------------------------------------------------
-class ColumnValuesNotInTheFuture(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.not_in_the_future"
-    condition_value_keys = ("as_of",)
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, as_of, **kwargs):
-        limit = np.datetime64(pd.Timestamp(as_of).date(), "D")
-        return _series(_as_date64(column) <= limit, column)
-
-
-class ExpectColumnValuesToNotBeInTheFuture(ColumnMapExpectation):
-    """A date on or before ``as_of`` (pass ``{"$PARAMETER": "as_of"}``: the run's data interval end)."""
-
-    map_metric = "column_values.not_in_the_future"
-    success_keys = ("mostly", "as_of")
-    as_of: str | dict

@@ -1,0 +1,7 @@
+"""Custom GX 1.x expectations, one module per family of identifiers.
+
+Each is a map expectation (per-row yes/no) backed by a vectorised metric provider, so failing
+rows come back in ``unexpected_index_list`` and can be quarantined. Importing this package
+registers them all; suites refer to them by their snake_case ``type``.
+"""
+from baselib.validation.expectations import citizen, common  # noqa: F401  (registration)

@@ -1,0 +1,60 @@
+"""Expectations for any resource: division codes known in GB/T 2260, dates not in the future.
+Also the helpers the identifier-specific modules share."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+
+from baselib.identifiers import divisions
+
+
+def series(mask: np.ndarray, like: pd.Series) -> pd.Series:
+    """A boolean mask as a Series aligned with the column GX passed in."""
+    return pd.Series(mask, index=like.index)
+
+
+def as_date64(column: pd.Series) -> np.ndarray:
+    return pd.to_datetime(column, errors="coerce").to_numpy(dtype="datetime64[D]")
+
+
+# --- division code known -----------------------------------------------------------------------
+class ColumnValuesKnownDivisionCode(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.known_division_code"
+    condition_value_keys = ("include_abolished",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, include_abolished=True, **kwargs):
+        registry = divisions.load()
+        known = registry.all_codes if include_abolished else registry.current_codes
+        return column.astype(object).isin(known)
+
+
+class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
+    """A GB/T 2260 division code that exists in the 1981-2024 history (abolished codes count
+    unless ``include_abolished`` is false)."""
+
+    map_metric = "column_values.known_division_code"
+    success_keys = ("mostly", "include_abolished")
+    include_abolished: bool = True
+
+
+# --- not in the future -------------------------------------------------------------------------
+class ColumnValuesNotInTheFuture(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.not_in_the_future"
+    condition_value_keys = ("as_of",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, as_of, **kwargs):
+        limit = np.datetime64(pd.Timestamp(as_of).date(), "D")
+        return series(as_date64(column) <= limit, column)
+
+
+class ExpectColumnValuesToNotBeInTheFuture(ColumnMapExpectation):
+    """A date on or before ``as_of`` (pass ``{"$PARAMETER": "as_of"}``: the run's data interval end)."""
+
+    map_metric = "column_values.not_in_the_future"
+    success_keys = ("mostly", "as_of")
+    as_of: str | dict
