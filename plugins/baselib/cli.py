@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from baselib.settings import PROJECT_ROOT
 
@@ -22,8 +23,14 @@ def _server_uri() -> str:
     return embedded.start()
 
 
+def _source_database(conn_id: str) -> str:
+    return "frontend_" + conn_id.removeprefix("dept_")
+
+
 def cmd_env(args) -> None:
-    """Print ``export`` lines for the demo: warehouse, source connection, Airflow home."""
+    """Print ``export`` lines for the demo: warehouse, one connection per catalog source, Airflow home."""
+    from baselib.catalog import load_catalog
+    from baselib.simulators import certificates_service
     from baselib.warehouse import provision
 
     if os.environ.get("WAREHOUSE_URL"):
@@ -32,12 +39,18 @@ def cmd_env(args) -> None:
     else:
         server = _server_uri()
         warehouse = provision.ensure_database(server, WAREHOUSE_DB)
-    source = os.environ.get("AIRFLOW_CONN_DEPT_PUBLIC_SECURITY") or provision.ensure_database(server, SOURCE_DB)
     airflow_home = os.environ.get("AIRFLOW_HOME") or str(PROJECT_ROOT / ".airflow")
-    exports = {
-        "WAREHOUSE_URL": warehouse,
-        "AIRFLOW_CONN_WAREHOUSE": warehouse,
-        "AIRFLOW_CONN_DEPT_PUBLIC_SECURITY": source,
+    exports = {"WAREHOUSE_URL": warehouse, "AIRFLOW_CONN_WAREHOUSE": warehouse}
+    for resource in load_catalog():
+        source = resource.pipeline.source
+        variable = f"AIRFLOW_CONN_{source.conn_id.upper()}"
+        if os.environ.get(variable):
+            exports[variable] = os.environ[variable]
+        elif source.kind == "postgres":
+            exports[variable] = provision.ensure_database(server, _source_database(source.conn_id))
+        elif source.kind == "http_api":
+            exports[variable] = certificates_service.connection_uri(Path(airflow_home))
+    exports.update({
         "AIRFLOW_HOME": airflow_home,
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
@@ -45,23 +58,55 @@ def cmd_env(args) -> None:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
-    }
+    })
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
 
 
 def cmd_simulate(args) -> None:
-    from baselib.simulators import population
+    """(Re)create every simulated department source the catalog reads from."""
+    from baselib.catalog import load_catalog
     from baselib.warehouse import connections
 
-    conn = connections.connect("dept_public_security")
-    try:
-        as_of = dt.datetime.fromisoformat(args.as_of).replace(tzinfo=dt.timezone.utc)
-        result = population.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
-    finally:
-        conn.close()
-    defects = ", ".join(f"{k}={v}" for k, v in sorted(result.defects.items()))
-    print(f"population source: {result.rows} rows in {population.SOURCE_TABLE} (seed {args.seed}); injected: {defects}")
+    as_of = dt.datetime.fromisoformat(args.as_of).replace(tzinfo=dt.timezone.utc)
+    conn_ids = {r.pipeline.source.conn_id for r in load_catalog()}
+    citizen_ids: list[str] = []
+    credit_codes: list[str] = []
+    if "dept_public_security" in conn_ids:
+        from baselib.simulators import population
+
+        conn = connections.connect("dept_public_security")
+        try:
+            result = population.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
+            citizen_ids = population.clean_ids(conn, limit=args.certificates)
+        finally:
+            conn.close()
+        print(f"population source: {result.rows} rows in {population.SOURCE_TABLE}; injected: {_counts(result.defects)}")
+    if "dept_market_regulation" in conn_ids:
+        from baselib.simulators import legal_entity
+
+        conn = connections.connect("dept_market_regulation")
+        try:
+            result = legal_entity.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
+            credit_codes = legal_entity.clean_credit_codes(conn, limit=args.certificates)
+        finally:
+            conn.close()
+        print(f"legal-entity source: {result.rows} rows in {legal_entity.SOURCE_TABLE}; injected: {_counts(result.defects)}")
+    if "e_licence_api" in conn_ids:
+        from baselib.simulators import certificates_service
+
+        manifest = certificates_service.simulate(args.certificates, args.seed, as_of, citizen_ids, credit_codes)
+        print(f"e-licence API: {manifest}")
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+
+
+def cmd_serve_certificates(args) -> None:
+    from baselib.simulators import certificates_service
+
+    certificates_service.serve(Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow"))
 
 
 def cmd_summary(args) -> None:
@@ -83,12 +128,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="baselib", description=__doc__)
     sub = parser.add_subparsers(required=True)
     sub.add_parser("env", help="print export lines for the demo environment").set_defaults(func=cmd_env)
-    sim = sub.add_parser("simulate", help="(re)create the simulated population source")
+    sim = sub.add_parser("simulate", help="(re)create every simulated department source")
     sim.add_argument("--rows", type=int, default=20_000)
+    sim.add_argument("--certificates", type=int, default=5_000, help="certificates served by the e-licence API")
     sim.add_argument("--seed", type=int, default=20261101)
     sim.add_argument("--as-of", default="2026-11-01T00:00:00", help="newest updated_at (UTC)")
     sim.set_defaults(func=cmd_simulate)
     sub.add_parser("summary", help="print the latest run of each resource").set_defaults(func=cmd_summary)
+    sub.add_parser("serve-certificates", help="serve the simulated e-licence API until stopped").set_defaults(
+        func=cmd_serve_certificates)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
     args = parser.parse_args(argv)
     args.func(args)

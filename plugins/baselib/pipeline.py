@@ -22,6 +22,7 @@ from baselib.errors import BlockingQualityFailure
 from baselib.records import load_run, sync_metrics
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
+from baselib.validation import cross_checks
 from baselib.warehouse import connections, schema, sqlfiles
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,19 @@ def validate(resource: Resource, extracted: dict) -> dict:
     load_id = extracted["load_id"]
     report_dir = REPORTS_DIR / resource.dag_id
     try:
-        runner = SuiteRunner(resource, report_dir, {
-            "as_of": extracted["as_of"], "duplicate_keys": duplicate_keys(resource, extracted["parts"]),
-        })
+        parameters = {"as_of": extracted["as_of"], "duplicate_keys": duplicate_keys(resource, extracted["parts"])}
+        checks = resource.pipeline.cross_checks
+        matched: dict[str, set[str]] = {}
+        reference_exists: dict[str, bool] = {}
+        if checks:
+            with connections.transaction() as conn:
+                for check in checks:
+                    values, reference_exists[check.name] = cross_checks.reference_matches(
+                        conn, check, cross_checks.candidates(check, extracted["parts"]))
+                    matched[check.name] = set(values)
+                    parameters[cross_checks.parameter_name(check)] = values
+        tallies = {check.name: cross_checks.Tally() for check in checks}
+        runner = SuiteRunner(resource, report_dir, parameters)
         valid_writer = storage.PartWriter(f"{extracted['prefix']}/valid")
         rejected_writer = storage.PartWriter(f"{extracted['prefix']}/rejected")
         blocking, warnings, quarantined, warned = [], [], 0, 0
@@ -165,6 +176,8 @@ def validate(resource: Resource, extracted: dict) -> dict:
             warnings += outcome.warnings
             quarantined += len(outcome.rejected)
             warned += outcome.warned_rows
+            for check in checks:
+                tallies[check.name].add(outcome.valid, check, matched[check.name])
             valid_writer.write(pa.Table.from_pandas(outcome.valid, preserve_index=False))
             if len(outcome.rejected):
                 rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
@@ -177,7 +190,8 @@ def validate(resource: Resource, extracted: dict) -> dict:
         with connections.transaction() as conn:
             load_run.update(conn, load_id, rows_quarantined=quarantined, rows_warned=warned,
                             validate_seconds=seconds, report_path=str(runner.report_index),
-                            status="blocked" if blocking else "validated")
+                            status="blocked" if blocking else "validated",
+                            cross_checks={name: t.as_record(reference_exists[name]) for name, t in tallies.items()})
     except Exception as exc:
         _fail(load_id, exc)
         raise

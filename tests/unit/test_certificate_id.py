@@ -42,3 +42,20 @@ def test_malformed_identifiers_are_rejected(bad):
 def test_check_character_rejects_characters_outside_the_alphabet():
     with pytest.raises(ValueError):
         certificate_id.check_character("ABC-1")
+
+
+def test_vectorised_check_agrees_with_the_scalar_one():
+    import random
+
+    rng = random.Random(7)
+    samples = list(REAL) + [None, "", "1.2.156.3005.2.A.B.C.001.Z", REAL[0].lower()]
+    for _ in range(500):
+        type_code, issuer, serial, version, check = certificate_id.parts(rng.choice(REAL))
+        serial = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 14)))
+        body = type_code + issuer + serial + version
+        right = certificate_id.check_character(body)
+        chosen = right if rng.random() < 0.5 else rng.choice(certificate_id.ALPHABET)
+        samples.append(f"{certificate_id.PREFIX}{type_code}.{issuer}.{serial}.{version}.{chosen}")
+    expected = [certificate_id.is_valid(s) for s in samples]
+    assert certificate_id.valid_mask(samples).tolist() == expected
+    assert any(expected) and not all(expected)

@@ -193,3 +193,17 @@ def test_fullwidth_digit_org_code_is_rejected():
     (int('６') == 6), so a code with a full-width digit passes is_valid_org_code()."""
     assert credit_code.is_valid_org_code("600037341")
     assert credit_code.is_valid_org_code("６00037341") is False
+
+
+def test_vectorised_credit_code_check_agrees_with_the_scalar_one():
+    import random
+
+    rng = random.Random(3)
+    samples = ["91110000600037341L", "91110108551385082Q", "91350100M000100Y43", None, "", "9111000060003734IL"]
+    for _ in range(2000):
+        body = "".join(rng.choice(credit_code.ALPHABET) for _ in range(17))
+        check = credit_code.check_character(body) if rng.random() < 0.5 else rng.choice(credit_code.ALPHABET)
+        samples.append(body + check)
+    expected = [credit_code.is_valid(s) for s in samples]
+    assert credit_code.valid_mask(samples).tolist() == expected
+    assert sum(expected) > 900

@@ -69,3 +69,5 @@ CREATE INDEX IF NOT EXISTS quarantine_open ON ops.quarantine (resource_code) WHE
 -- Added after the first release: columns are added idempotently, never by recreating the table.
 ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
 ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_by_load_id bigint REFERENCES ops.load_run (load_id);
+-- Cross-library check results of the run: {name: {checked, matched, match_rate, reference_exists}}.
+ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS cross_checks jsonb;

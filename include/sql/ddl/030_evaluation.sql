@@ -20,3 +20,6 @@ CREATE TABLE IF NOT EXISTS evaluation.sync_metrics (
     recorded_at             timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS sync_metrics_resource_date ON evaluation.sync_metrics (resource_code, logical_date);
+
+-- Cross-library match rates (how well a provider's data joins the other base libraries).
+ALTER TABLE evaluation.sync_metrics ADD COLUMN IF NOT EXISTS cross_check_rates jsonb;

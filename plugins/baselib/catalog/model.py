@@ -185,6 +185,25 @@ class Target(Strict):
         return f"{self.schema_name}.{self.table}"
 
 
+class Condition(Strict):
+    column: str = Field(pattern=IDENTIFIER)
+    equals: str
+
+
+class CrossCheck(Strict):
+    """A warning-level check that a value exists in another base library (never quarantines).
+
+    Its match rate is recorded per run (ops.load_run.cross_checks, evaluation.sync_metrics) and
+    shown in the quality report."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    column: str = Field(pattern=IDENTIFIER)
+    when: Condition | None = None
+    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="schema.table of a base library")
+    reference_column: str = Field(pattern=IDENTIFIER)
+    reason: str = Field(min_length=1)
+
+
 class Pipeline(Strict):
     source: Source
     target: Target
@@ -197,6 +216,7 @@ class Pipeline(Strict):
     chunk_rows: int = Field(default=100_000, ge=1_000)
     schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
     retries: int = Field(default=3, ge=0)
+    cross_checks: list[CrossCheck] = Field(default_factory=list)
 
 
 class Resource(Strict):
@@ -233,6 +253,10 @@ class Resource(Strict):
             item = self.item(inc)
             if item is None or item.type not in (DataType.D, DataType.T):
                 raise ValueError(f"pipeline.source.incremental_column {inc!r} must be an item of type D or T")
+        for check in self.pipeline.cross_checks:
+            for column in (check.column, check.when.column if check.when else check.column):
+                if self.item(column) is None:
+                    raise ValueError(f"pipeline.cross_checks {check.name!r}: {column!r} is not an item")
         if self.sharing.type is SharingType.not_shared and self.open.open_to_public:
             raise ValueError("a resource that is 不予共享 cannot be open to the public")
         return self

@@ -5,6 +5,10 @@ so the project carries its own implementation.
 """
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 symbols: no I, O, Z, S, V
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1 3 9 27 19 26 16 17 20 29 25 13 8 24 10 30 28
@@ -42,3 +46,24 @@ def is_valid_org_code(code: str | None) -> bool:
         return code[8] == org_check_character(code[:8])
     except ValueError:
         return False
+
+
+_LOOKUP = np.full(256, -1, dtype=np.int64)
+for _value, _ch in enumerate(ALPHABET):
+    _LOOKUP[ord(_ch)] = _value
+_WEIGHTS_NP = np.array(WEIGHTS, dtype=np.int64)
+
+
+def valid_mask(values) -> np.ndarray:
+    """Vectorised :func:`is_valid` over a sequence or Arrow array (None and wrong shapes are False)."""
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.string())
+    shaped = pc.fill_null(pc.and_(pc.equal(pc.binary_length(arr), 18), pc.string_is_ascii(arr)), False)
+    fixed = pc.if_else(shaped, arr, "0" * 18).cast(pa.binary()).cast(pa.binary(18))
+    raw = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)[fixed.offset * 18:(fixed.offset + len(fixed)) * 18]
+    values_np = _LOOKUP[raw.reshape(-1, 18)]
+    symbols_ok = (values_np >= 0).all(axis=1)
+    check = (31 - (np.clip(values_np[:, :17], 0, None) @ _WEIGHTS_NP) % 31) % 31
+    return shaped.to_numpy(zero_copy_only=False) & symbols_ok & (check == values_np[:, 17])

@@ -11,8 +11,9 @@ UPDATABLE = {
     "mode", "status", "finished_at", "extract_seconds", "validate_seconds", "load_seconds",
     "watermark_from", "watermark_to", "max_source_updated_at", "rows_extracted", "rows_inserted",
     "rows_updated", "rows_unchanged", "rows_quarantined", "rows_deleted", "rows_warned",
-    "blocking_checks", "error", "report_path",
+    "blocking_checks", "error", "report_path", "cross_checks",
 }
+JSON_COLUMNS = ("blocking_checks", "cross_checks")
 
 
 def start(conn, **run) -> int:
@@ -26,8 +27,9 @@ def update(conn, load_id: int, **fields) -> None:
     unknown = set(fields) - UPDATABLE
     if unknown:
         raise ValueError(f"not ops.load_run columns: {sorted(unknown)}")
-    if "blocking_checks" in fields and fields["blocking_checks"] is not None:
-        fields["blocking_checks"] = json.dumps(fields["blocking_checks"], ensure_ascii=False)
+    for column in JSON_COLUMNS:
+        if fields.get(column) is not None:
+            fields[column] = json.dumps(fields[column], ensure_ascii=False)
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
     )

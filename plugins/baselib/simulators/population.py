@@ -261,3 +261,16 @@ def apply_changes(conn, at: dt.datetime, new: int = 0, changed: int = 0, deleted
             out["deleted"] = [r[1] for r in picked]
     conn.commit()
     return out
+
+
+def clean_ids(conn, limit: int, seed: int = 1) -> list[str]:
+    """Citizen IDs of defect-free rows (they load into the base library), in a seeded order:
+    what the certificate simulator uses as person holders that do exist."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT p.id_number FROM frontend.population_person p "
+            "WHERE NOT EXISTS (SELECT 1 FROM simulator.injected_defect d WHERE d.id_number = p.id_number) "
+            "ORDER BY md5(p.id_number || %s) LIMIT %s",
+            (str(seed), limit),
+        )
+        return [r[0] for r in cur.fetchall()]

@@ -12,6 +12,7 @@ from pathlib import Path
 from baselib.catalog.model import DataType, Resource
 from baselib.errors import CatalogError
 from baselib.settings import EXPECTATIONS_DIR
+from baselib.validation import cross_checks
 
 KEY_COLUMN = "_key"  # synthetic column added during validation: the key values joined
 
@@ -54,6 +55,7 @@ def catalog_expectations(resource: Resource) -> list[dict]:
     keys = ", ".join(resource.pipeline.key_columns)
     add("expect_column_values_to_not_be_in_set", {"column": KEY_COLUMN, "value_set": {"$PARAMETER": "duplicate_keys"}},
         f"主键({keys})在本次抽取中重复 / key appears more than once in this extract")
+    out += [cross_checks.expectation(check) for check in resource.pipeline.cross_checks]
     return out
 
 

@@ -51,6 +51,13 @@ def current_view(resource: Resource) -> str:
     return resource.pipeline.target.qualified + "_current"
 
 
+def current_view_template(resource: Resource) -> str:
+    """``include/sql/views/<schema>.<table>_current.sql`` when the resource derives columns
+    (e.g. a certificate's validity today); the plain template otherwise."""
+    override = f"views/{current_view(resource)}"
+    return override if (SQL_DIR / f"{override}.sql").is_file() else "templates/current_view"
+
+
 def reader_role(resource: Resource) -> str:
     return f"{resource.pipeline.target.schema_name}_reader"
 
@@ -76,7 +83,7 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
     _add_new_items(cur, resource)
     cur.execute(
         sqlfiles.compose(
-            "templates/current_view",
+            current_view_template(resource),
             current_view=sqlfiles.ident(current_view(resource)),
             table=sqlfiles.ident(target.qualified),
             column_names=sqlfiles.ident_list(resource.column_names),
@@ -145,7 +152,8 @@ def _apply_grants(cur, resource: Resource) -> None:
     if resource.sharing.type is SharingType.not_shared:
         cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(view, sql.Identifier(reader)))
         return
-    shared = [i.name for i in resource.items if not i.personal] + ["loaded_at"]
+    personal = {i.name for i in resource.items if i.personal}
+    shared = [c for c in _existing_columns(cur, current_view(resource)) if c not in personal]
     cur.execute(
         sqlfiles.compose(
             "templates/grants",
