@@ -1,4 +1,4 @@
-"""``make bench``: how fast the population pipeline moves N rows, next to a floor and a baseline.
+"""``make bench``: how fast the pipelines move N rows, next to a floor (and, for population, a baseline).
 
 What is measured, each in its own process on a fresh warehouse database (see workloads.py):
 
@@ -17,20 +17,42 @@ What is measured, each in its own process on a fresh warehouse database (see wor
   costs such as importing Great Expectations included; the per-step seconds come from
   ``ops.load_run``.
 
+After the population benchmark (its targets section included), two more resources, each as
+raw COPY (the floor) beside the pipeline in full mode, each in its own process:
+
+* legal_entity: BENCH_LEGAL_ENTITY_ROWS (default 1,000,000) rows simulated into
+  ``frontend.legal_entity`` of the ``dept_market_regulation`` source database (baselib_bench_src_le);
+  raw COPY of the catalog's item columns exported from there; the pipeline of
+  ``base_legal_entity.legal_entity``.
+* certificate: BENCH_CERTIFICATE_ROWS (default 200,000) e-licence records
+  (``certificates.generate`` with empty holder lists, so every holder is a fresh valid code);
+  raw COPY of the same records (catalog item columns, catalog order, COPY text file written
+  untimed); the pipeline of ``base_e_certificate.certificate`` paging through the simulated HTTP
+  API, which runs in a separate process (started before and stopped after each pipeline run) so
+  that the pipeline's peak RSS is its own. The warehouse is empty, so the cross-library checks
+  find no base_population.person / base_legal_entity.legal_entity: they record
+  reference_exists=false and the run goes on.
+
+Each prints a results table and ``<resource>_pipeline_vs_copy=<ratio>``. BENCH_RESOURCES (comma
+list among population, legal_entity, certificate; default all three) selects what runs.
+
 Peak memory is each process's high-water RSS (ru_maxrss). The PostgreSQL server's own memory
-is not included. The last line is ``pipeline_vs_copy=<pipeline seconds / raw COPY seconds>``.
+is not included. The last line is ``pipeline_vs_copy=<population pipeline seconds / raw COPY
+seconds>`` (only when population is among BENCH_RESOURCES).
 
 Environment: BENCH_ROWS (default 1,000,000), BENCH_REPEAT (default 1; medians are reported),
 BENCH_TO_SQL_ROWS (default 20,000), BENCH_TO_SQL_METHOD (``default``: pandas' own defaults, i.e.
 SQLAlchemy's batched executemany; ``multi``: multi-row INSERTs of 1,000 rows, slower on
-SQLAlchemy 2). The server is WAREHOUSE_URL's if set, else TEST_DATABASE_URL's, else the
-embedded PostgreSQL; the databases baselib_bench_wh and baselib_bench_src are dropped and
-created there, and dropped again at the end.
+SQLAlchemy 2), BENCH_LEGAL_ENTITY_ROWS, BENCH_CERTIFICATE_ROWS, BENCH_RESOURCES. The server is
+WAREHOUSE_URL's if set, else TEST_DATABASE_URL's, else the embedded PostgreSQL; the databases
+baselib_bench_wh, baselib_bench_src and baselib_bench_src_le are dropped and created there, and
+dropped again at the end.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +66,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_SCRIPT = Path(__file__).resolve().with_name("workloads.py")
 WAREHOUSE_DB = "baselib_bench_wh"
 SOURCE_DB = "baselib_bench_src"
+LEGAL_ENTITY_SOURCE_DB = "baselib_bench_src_le"
+RESOURCES = ("population", "legal_entity", "certificate")
+SERVER_START_TIMEOUT = 300   # seconds for the API process to load its records and listen
 TO_SQL_METHODS = ("default", "multi")
 
 MAX_SLOWDOWN_VS_COPY = 4.0
@@ -63,6 +88,9 @@ class Config:
     repeat: int
     to_sql_rows: int
     to_sql_method: str
+    resources: tuple[str, ...] = RESOURCES
+    legal_entity_rows: int = 1_000_000
+    certificate_rows: int = 200_000
 
     @classmethod
     def from_env(cls) -> Config:
@@ -70,8 +98,15 @@ class Config:
         method = os.environ.get("BENCH_TO_SQL_METHOD", "default").strip() or "default"
         if method not in TO_SQL_METHODS:
             raise SystemExit(f"BENCH_TO_SQL_METHOD must be one of {TO_SQL_METHODS}, got {method!r}")
+        raw = os.environ.get("BENCH_RESOURCES", "").strip()
+        wanted = {r.strip() for r in raw.split(",") if r.strip()} if raw else set(RESOURCES)
+        if not wanted or wanted - set(RESOURCES):
+            raise SystemExit(f"BENCH_RESOURCES must be a comma list among {', '.join(RESOURCES)}, got {raw!r}")
         return cls(rows=rows, repeat=_positive_int("BENCH_REPEAT", 1),
-                   to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)), to_sql_method=method)
+                   to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)), to_sql_method=method,
+                   resources=tuple(r for r in RESOURCES if r in wanted),
+                   legal_entity_rows=_positive_int("BENCH_LEGAL_ENTITY_ROWS", 1_000_000),
+                   certificate_rows=_positive_int("BENCH_CERTIFICATE_ROWS", 200_000))
 
     @property
     def to_sql_params(self) -> dict:
@@ -163,39 +198,96 @@ def fresh_database(server: str, name: str) -> str:
 def drop_databases(server: str) -> None:
     from baselib.warehouse import provision
 
-    for name in (WAREHOUSE_DB, SOURCE_DB):
+    for name in (WAREHOUSE_DB, SOURCE_DB, LEGAL_ENTITY_SOURCE_DB):
         provision.drop_database(server, name)
 
 
-def workload_env(workdir: Path, warehouse: str, source: str) -> dict[str, str]:
-    """The children's environment: bench databases only, staging and reports under workdir."""
+def workload_env(workdir: Path, warehouse: str, source: str | dict[str, str]) -> dict[str, str]:
+    """The children's environment: bench databases only, staging and reports under workdir.
+
+    ``source`` is the population source database's URI, or a dict of extra environment
+    variables (source connections such as AIRFLOW_CONN_DEPT_MARKET_REGULATION)."""
     pythonpath = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p)
+    extra = source if isinstance(source, dict) else {"AIRFLOW_CONN_DEPT_PUBLIC_SECURITY": source}
     return {
         **os.environ,
         "PYTHONPATH": pythonpath,
         "WAREHOUSE_URL": warehouse,
         "AIRFLOW_CONN_WAREHOUSE": warehouse,
-        "AIRFLOW_CONN_DEPT_PUBLIC_SECURITY": source,
+        **extra,
         "BASELIB_STAGING_URL": (workdir / "staging").as_uri(),
         "BASELIB_REPORTS_DIR": str(workdir / "reports"),
     }
+
+
+def _workload_command(name: str, params: dict, result_path: Path) -> list[str]:
+    return [sys.executable, str(WORKLOADS_SCRIPT), name, "--params", json.dumps(params), "--result", str(result_path)]
+
+
+def _workload_failed(name: str, returncode: int, log_path: Path) -> BenchError:
+    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    print("\n".join(tail), file=sys.stderr)
+    return BenchError(f"workload {name} failed with exit status {returncode}")
+
+
+def _read_result(result_path: Path) -> dict:
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    result_path.unlink()
+    return result
 
 
 def run_workload(name: str, params: dict, env: dict[str, str], workdir: Path) -> dict:
     """Run one workload in a child process; its output goes to a log shown only on failure."""
     result_path = workdir / f"{name}.json"
     log_path = workdir / f"{name}.log"
-    command = [sys.executable, str(WORKLOADS_SCRIPT), name, "--params", json.dumps(params),
-               "--result", str(result_path)]
     with open(log_path, "wb") as log:
-        completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        completed = subprocess.run(_workload_command(name, params, result_path), env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=ROOT)
     if completed.returncode != 0:
-        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        print("\n".join(tail), file=sys.stderr)
-        raise BenchError(f"workload {name} failed with exit status {completed.returncode}")
-    result = json.loads(result_path.read_text(encoding="utf-8"))
-    result_path.unlink()
-    return result
+        raise _workload_failed(name, completed.returncode, log_path)
+    return _read_result(result_path)
+
+
+class CertificateApi:
+    """The simulated e-licence API in its own process (workloads.py serve_certificates):
+    started before a certificate pipeline run and stopped (SIGTERM) after it."""
+
+    def __init__(self, records_file: Path, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.uri_file = workdir / "certificate_api.uri"
+        self.result_path = workdir / "serve_certificates.json"
+        self.log_path = workdir / "serve_certificates.log"
+        self.uri_file.unlink(missing_ok=True)
+        params = {"records_file": str(records_file), "uri_file": str(self.uri_file)}
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(_workload_command("serve_certificates", params, self.result_path), env=env,
+                                        stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def connection_uri(self) -> str:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not self.uri_file.exists():
+            if self.process.poll() is not None:
+                raise _workload_failed("serve_certificates", self.process.returncode, self.log_path)
+            if time.monotonic() > deadline:
+                raise BenchError(f"the certificate API did not start within {SERVER_START_TIMEOUT} s")
+            time.sleep(0.1)
+        return self.uri_file.read_text(encoding="utf-8")
+
+    def stop(self) -> dict | None:
+        """Stop the server; its result (requests served, peak RSS) if it stopped cleanly."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            self._log.close()
+        if self.process.returncode != 0 or not self.result_path.exists():
+            return None
+        return _read_result(self.result_path)
 
 
 # --- the benchmark ------------------------------------------------------------------------------
@@ -290,7 +382,8 @@ def print_targets(config: Config, copy: Summary, to_sql: Summary, pipeline: Summ
         print(f"  [{'met' if met else 'MISSED'}] {text}")
 
 
-def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: float) -> None:
+def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: float) -> float:
+    """Print the population results; return pipeline / raw COPY (printed last, by main)."""
     copy = Summary.of("raw COPY (floor)", [r["raw_copy"] for r in repeats])
     to_sql = Summary.of(f"to_sql ({config.to_sql_rows:,}-row sample)", [r["to_sql"] for r in repeats])
     floor = Summary.of("design floor (no checks)", [r["design_floor"] for r in repeats])
@@ -305,28 +398,171 @@ def report(config: Config, repeats: list[dict[str, Measurement]], wall_seconds: 
     print("design floor: staging COPY + key-ordered INSERTs into the indexed base and history tables, "
           f"one transaction, no extract or checks = {floor.seconds / copy.seconds:.2f}x raw COPY")
     print_targets(config, copy, to_sql, pipeline)
-    print(f"pipeline_vs_copy={pipeline.seconds / copy.seconds:.2f}")
+    return pipeline.seconds / copy.seconds
+
+
+# --- legal entity and certificates: raw COPY beside the pipeline --------------------------------
+
+def check_pipeline_runs(resource: str, source_rows: int, repeats: list[dict[str, Measurement]]) -> None:
+    """As check_consistent: every row moved, and the pipeline accounted for each one."""
+    for runs in repeats:
+        pipeline = runs["pipeline"]
+        for name in ("raw_copy", "pipeline"):
+            if runs[name].rows != source_rows:
+                raise BenchError(f"{resource}: {name} moved {runs[name].rows:,} rows, expected {source_rows:,}")
+        if pipeline.details["status"] != "success":
+            raise BenchError(f"{resource}: pipeline run ended with status {pipeline.details['status']!r}")
+        counts = pipeline.details["counts"]
+        loaded = counts["rows_inserted"] + counts["rows_quarantined"]
+        if loaded != source_rows:
+            raise BenchError(f"{resource}: pipeline inserted + quarantined {loaded:,} rows of {source_rows:,}")
+
+
+def report_resource(resource: str, config: Config, repeats: list[dict[str, Measurement]],
+                    seconds: float, notes: list[str]) -> float:
+    copy = Summary.of("raw COPY (floor)", [r["raw_copy"] for r in repeats])
+    pipeline = Summary.of("pipeline", [r["pipeline"] for r in repeats])
+    which = f"median of {config.repeat} repeats" if config.repeat > 1 else "1 run"
+    print(f"== Results: {resource} ({which}; section wall time {seconds:.0f} s)")
+    print_table([copy, pipeline])
+    print_pipeline_details([r["pipeline"] for r in repeats], pipeline.seconds)
+    for note in notes:
+        print(note)
+    ratio = pipeline.seconds / copy.seconds
+    print(f"{resource}_pipeline_vs_copy={ratio:.2f}", flush=True)
+    return ratio
+
+
+def cross_check_note(pipeline_runs: list[Measurement]) -> str | None:
+    checks = pipeline_runs[-1].details.get("cross_checks") or {}
+    if not checks:
+        return None
+    parts = []
+    for name, check in checks.items():
+        rate = check.get("match_rate")
+        parts.append(f"{name} checked {check.get('checked', 0):,}, matched {check.get('matched', 0):,}"
+                     f"{'' if rate is None else f' (rate {rate})'}, reference_exists={str(check.get('reference_exists')).lower()}")
+    missing = [name for name, check in checks.items() if check.get("reference_exists") is False]
+    note = "cross-library checks: " + "; ".join(parts)
+    if missing:
+        note += ("\n  (the bench warehouse is empty apart from this resource: base_population.person and "
+                 "base_legal_entity.legal_entity do not exist there, so these checks recorded "
+                 "reference_exists=false and the run continued)")
+    return note
+
+
+def bench_legal_entity(config: Config, server: str, workdir: Path) -> float:
+    started = time.perf_counter()
+    rows = config.legal_entity_rows
+    source = {"AIRFLOW_CONN_DEPT_MARKET_REGULATION": fresh_database(server, LEGAL_ENTITY_SOURCE_DB)}
+    copy_file = workdir / "legal_entity.copy"
+    print(f"== legal_entity: simulating {rows:,} legal entities into frontend.legal_entity (untimed)", flush=True)
+    env = workload_env(workdir, database_uri(server, WAREHOUSE_DB), source)
+    prepared = run_workload("prepare_source", {"resource": "legal_entity", "rows": rows,
+                                               "copy_file": str(copy_file)}, env, workdir)
+    defects = ", ".join(f"{k}={v:,}" for k, v in sorted(prepared["defects"].items()))
+    print(f"   {prepared['source_rows']:,} source rows in {prepared['simulate_seconds']:.1f} s "
+          f"(defects: {defects}); COPY export {prepared['copy_file_bytes'] / 1e6:,.0f} MB", flush=True)
+    repeats = []
+    for n in range(1, config.repeat + 1):
+        runs = {
+            "raw_copy": measure("raw_copy", {"resource": "legal_entity", "copy_file": str(copy_file)},
+                                server, source, workdir),
+            "pipeline": measure("pipeline", {"resource": "legal_entity", "run_id": f"bench-legal-entity-{n}"},
+                                server, source, workdir),
+        }
+        print(f"   repeat {n}/{config.repeat}: raw COPY {runs['raw_copy'].seconds:.2f} s, "
+              f"pipeline {runs['pipeline'].seconds:.2f} s", flush=True)
+        repeats.append(runs)
+    copy_file.unlink()
+    check_pipeline_runs("legal_entity", prepared["source_rows"], repeats)
+    return report_resource("legal_entity", config, repeats, time.perf_counter() - started,
+                           ["raw COPY: the catalog's item columns exported from frontend.legal_entity, "
+                            "text format, into an empty unindexed table with the warehouse column types"])
+
+
+def bench_certificate(config: Config, server: str, workdir: Path) -> float:
+    started = time.perf_counter()
+    rows = config.certificate_rows
+    records_file, copy_file = workdir / "certificates.json", workdir / "certificate.copy"
+    print(f"== certificate: generating {rows:,} e-licence records (untimed)", flush=True)
+    env = workload_env(workdir, database_uri(server, WAREHOUSE_DB), {})
+    prepared = run_workload("prepare_certificates", {"rows": rows, "records_file": str(records_file),
+                                                     "copy_file": str(copy_file)}, env, workdir)
+    defects = ", ".join(f"{k}={v:,}" for k, v in sorted(prepared["defects"].items()))
+    print(f"   {prepared['source_rows']:,} records in {prepared['simulate_seconds']:.1f} s (defects: {defects}); "
+          f"COPY file {prepared['copy_file_bytes'] / 1e6:,.0f} MB", flush=True)
+    repeats, servers = [], []
+    for n in range(1, config.repeat + 1):
+        raw = measure("raw_copy", {"resource": "certificate", "copy_file": str(copy_file)}, server, {}, workdir)
+        api = CertificateApi(records_file, workdir, env)
+        try:
+            extra = {"AIRFLOW_CONN_E_LICENCE_API": api.connection_uri()}
+            pipeline = measure("pipeline", {"resource": "certificate", "run_id": f"bench-certificate-{n}"},
+                               server, extra, workdir)
+        finally:
+            served = api.stop()
+        servers.append(served)
+        print(f"   repeat {n}/{config.repeat}: raw COPY {raw.seconds:.2f} s, pipeline {pipeline.seconds:.2f} s",
+              flush=True)
+        repeats.append({"raw_copy": raw, "pipeline": pipeline})
+    check_pipeline_runs("certificate", prepared["source_rows"], repeats)
+    notes = ["raw COPY: the same records, catalog item columns in catalog order, from a COPY text file "
+             "written untimed, into an empty unindexed table with the warehouse column types"]
+    last = servers[-1]
+    if last:
+        notes.append(f"API server: a separate process (started before, stopped after each pipeline run; not in "
+                     f"the pipeline's peak RSS): {last['requests']:,} requests, statuses {last['statuses']}, "
+                     f"server peak RSS {last['peak_rss_bytes'] / 1e6:,.0f} MB")
+    else:
+        notes.append("API server: a separate process (started before, stopped after each pipeline run)")
+    note = cross_check_note([r["pipeline"] for r in repeats])
+    if note:
+        notes.append(note)
+    return report_resource("certificate", config, repeats, time.perf_counter() - started, notes)
+
+
+def bench_population(config: Config, server: str, workdir: Path, started: float) -> float:
+    source = fresh_database(server, SOURCE_DB)
+    prepared, copy_file = prepare_source(config, server, source, workdir)
+    print("== Measuring: raw COPY, to_sql, pipeline (each in its own process, on an empty warehouse)", flush=True)
+    repeats = [measure_repeat(n, config, server, source, copy_file, workdir) for n in range(1, config.repeat + 1)]
+    copy_file.unlink()
+    provision_drop(server, SOURCE_DB)
+    check_consistent(prepared["source_rows"], config, repeats)
+    return report(config, repeats, time.perf_counter() - started)
+
+
+def provision_drop(server: str, name: str) -> None:
+    from baselib.warehouse import provision
+
+    provision.drop_database(server, name)
 
 
 def main() -> None:
     started = time.perf_counter()
     config = Config.from_env()
     server, origin = server_uri()
-    print(f"baselib benchmark: {config.rows:,} rows, repeat {config.repeat}; "
+    sizes = {"population": f"population {config.rows:,} rows", "legal_entity": f"legal_entity {config.legal_entity_rows:,} rows",
+             "certificate": f"certificate {config.certificate_rows:,} records"}
+    print(f"baselib benchmark: {', '.join(sizes[r] for r in config.resources)}; repeat {config.repeat}; "
           f"server {without_password(server)} ({origin})", flush=True)
+    population_ratio = None
     with tempfile.TemporaryDirectory(prefix="baselib-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            source = fresh_database(server, SOURCE_DB)
-            prepared, copy_file = prepare_source(config, server, source, workdir)
-            print("== Measuring: raw COPY, to_sql, pipeline (each in its own process, on an empty warehouse)",
-                  flush=True)
-            repeats = [measure_repeat(n, config, server, source, copy_file, workdir)
-                       for n in range(1, config.repeat + 1)]
+            if "population" in config.resources:
+                population_ratio = bench_population(config, server, workdir, started)
+            if "legal_entity" in config.resources:
+                bench_legal_entity(config, server, workdir)
+                provision_drop(server, LEGAL_ENTITY_SOURCE_DB)
+            if "certificate" in config.resources:
+                bench_certificate(config, server, workdir)
         finally:
             drop_databases(server)
-    check_consistent(prepared["source_rows"], config, repeats)
-    report(config, repeats, time.perf_counter() - started)
+    print(f"== Benchmark wall time {time.perf_counter() - started:.0f} s", flush=True)
+    if population_ratio is not None:
+        print(f"pipeline_vs_copy={population_ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 
 Run as ``python bench/workloads.py NAME --params JSON --result PATH``; bench_population.py
 does this with the connection environment already set (AIRFLOW_CONN_WAREHOUSE,
-AIRFLOW_CONN_DEPT_PUBLIC_SECURITY, BASELIB_STAGING_URL, BASELIB_REPORTS_DIR). The result is a
+AIRFLOW_CONN_DEPT_PUBLIC_SECURITY, AIRFLOW_CONN_DEPT_MARKET_REGULATION, for the certificate
+pipeline AIRFLOW_CONN_E_LICENCE_API, BASELIB_STAGING_URL, BASELIB_REPORTS_DIR). The result is a
 JSON object written to PATH; it always carries ``peak_rss_bytes``, the process's high-water
 resident set size (ru_maxrss), measured over the whole process, imports included.
+
+Workloads that concern one resource take ``resource`` in their parameters: a key of
+:data:`RESOURCES` (default ``population``). ``serve_certificates`` is not measured: it runs the
+simulated e-licence API in its own process until SIGTERM, so that the certificate pipeline's
+peak RSS does not include the server and its 200k records.
 
 Only the work between the two ``time.perf_counter()`` calls of each workload is timed; setup
 (creating tables, reading the sample, a CHECKPOINT so that earlier writes are not flushed on
@@ -16,7 +22,10 @@ import argparse
 import datetime as dt
 import functools
 import json
+import secrets
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
@@ -30,6 +39,12 @@ from baselib.simulators import population
 from baselib.warehouse import connections, schema
 
 SOURCE_CONN_ID = "dept_public_security"
+# resource name -> the catalog entry's target; the population entry is the original benchmark's.
+RESOURCES = {
+    "population": "base_population.person",
+    "legal_entity": "base_legal_entity.legal_entity",
+    "certificate": "base_e_certificate.certificate",
+}
 BENCH_SCHEMA = "bench"
 RAW_COPY_TABLE = "raw_copy"
 TO_SQL_TABLE = "to_sql_sample"
@@ -39,14 +54,31 @@ SIMULATED_AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 INTERVAL_END = dt.datetime(2026, 11, 1, 16, tzinfo=dt.timezone.utc)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=None)
+def resource_entry(name: str = "population") -> Resource:
+    """The catalog entry of a benchmarked resource (a key of RESOURCES)."""
+    target = RESOURCES[name]
+    return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
+
+
 def population_resource() -> Resource:
-    """The catalog entry that reads the simulator's table."""
-    return next(r for r in load_catalog() if r.pipeline.source.table == population.SOURCE_TABLE)
+    """The catalog entry that reads the population simulator's table."""
+    return resource_entry("population")
 
 
-def item_columns() -> list[str]:
-    return population_resource().column_names
+def item_columns(name: str = "population") -> list[str]:
+    return [item.name for item in resource_entry(name).items]
+
+
+def _simulator(name: str):
+    """(simulator module, source connection id) of a resource read from a source database."""
+    if name == "population":
+        return population, SOURCE_CONN_ID
+    if name == "legal_entity":
+        from baselib.simulators import legal_entity
+
+        return legal_entity, "dept_market_regulation"
+    raise ValueError(f"resource {name!r} has no source database")
 
 
 def peak_rss_bytes() -> int:
@@ -64,12 +96,12 @@ def checkpoint(conn) -> None:
         conn.rollback()
 
 
-def create_plain_table(conn, name: str) -> sql.Identifier:
+def create_plain_table(conn, name: str, resource: str = "population") -> sql.Identifier:
     """An empty table with the resource's item columns and warehouse types: no keys, no indexes."""
     table = sql.Identifier(BENCH_SCHEMA, name)
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(item.name), sql.SQL(schema.column_type(item)))
-        for item in population_resource().items
+        for item in resource_entry(resource).items
     )
     with conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(BENCH_SCHEMA)))
@@ -87,12 +119,14 @@ def copy_statement(direction: str, relation: sql.Composable, columns: list[str])
 
 def prepare_source(params: dict) -> dict:
     """Simulate the department's table, then export its rows for the raw-COPY floor."""
-    conn = connections.connect(SOURCE_CONN_ID)
+    name = params.get("resource", "population")
+    simulator, conn_id = _simulator(name)
+    conn = connections.connect(conn_id)
     try:
         started = time.perf_counter()
-        simulated = population.create(conn, rows=params["rows"], seed=SIMULATOR_SEED, as_of=SIMULATED_AS_OF)
+        simulated = simulator.create(conn, rows=params["rows"], seed=SIMULATOR_SEED, as_of=SIMULATED_AS_OF)
         simulate_seconds = time.perf_counter() - started
-        export = copy_statement("TO STDOUT", sql.SQL(population.SOURCE_TABLE), item_columns())
+        export = copy_statement("TO STDOUT", sql.SQL(simulator.SOURCE_TABLE), item_columns(name))
         with conn.cursor() as cur, open(params["copy_file"], "wb") as sink:
             cur.copy_expert(export.as_string(cur), sink)
     finally:
@@ -101,14 +135,66 @@ def prepare_source(params: dict) -> dict:
             "copy_file_bytes": Path(params["copy_file"]).stat().st_size}
 
 
+def _copy_text(value) -> str:
+    """One value in COPY's text format (JSON scalars: str, bool, number, None)."""
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    text = str(value)
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def prepare_certificates(params: dict) -> dict:
+    """Generate the e-licence records once: a JSON file for the API server, and the same records
+    in COPY's text format (the catalog's item columns, in catalog order) for the raw-COPY floor."""
+    from baselib.simulators import certificates
+
+    started = time.perf_counter()
+    records, manifest = certificates.generate(params["rows"], SIMULATOR_SEED, SIMULATED_AS_OF,
+                                              params.get("citizen_ids", []), params.get("credit_codes", []))
+    simulate_seconds = time.perf_counter() - started
+    Path(params["records_file"]).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    columns = item_columns("certificate")
+    with open(params["copy_file"], "w", encoding="utf-8", newline="\n") as sink:
+        for record in records:
+            sink.write("\t".join(_copy_text(record.get(c)) for c in columns))
+            sink.write("\n")
+    return {"source_rows": len(records), "defects": manifest.defect_counts, "simulate_seconds": simulate_seconds,
+            "copy_file_bytes": Path(params["copy_file"]).stat().st_size}
+
+
+def serve_certificates(params: dict) -> dict:
+    """Serve the records over loopback HTTP until SIGTERM; the connection URI goes to uri_file."""
+    from baselib.simulators import certificates
+
+    records = json.loads(Path(params["records_file"]).read_text(encoding="utf-8"))
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    server = certificates.CertificateApiServer(records, token=secrets.token_urlsafe(24)).start()
+    del records
+    try:
+        uri_file = Path(params["uri_file"])
+        uri_file.with_suffix(".tmp").write_text(server.connection_uri(), encoding="utf-8")
+        uri_file.with_suffix(".tmp").replace(uri_file)
+        stopped.wait()
+    finally:
+        server.stop()
+    return {"rows": len(server.records), "seconds": 0.0, "requests": len(server.requests),
+            "statuses": sorted({r.status for r in server.requests})}
+
+
 def raw_copy(params: dict) -> dict:
     """The floor: COPY the exported rows into an empty, index-free table, commit included."""
+    name = params.get("resource", "population")
     conn = connections.connect()
     try:
-        table = create_plain_table(conn, RAW_COPY_TABLE)
+        table = create_plain_table(conn, RAW_COPY_TABLE, name)
         checkpoint(conn)
         with conn.cursor() as cur, open(params["copy_file"], "rb") as rows_file:
-            statement = copy_statement("FROM STDIN", table, item_columns()).as_string(cur)
+            statement = copy_statement("FROM STDIN", table, item_columns(name)).as_string(cur)
             started = time.perf_counter()
             cur.copy_expert(statement, rows_file, size=1 << 20)
             conn.commit()
@@ -194,7 +280,7 @@ def pipeline_run(params: dict) -> dict:
     from baselib import pipeline
     from baselib.records import load_run
 
-    entry = population_resource()
+    entry = resource_entry(params.get("resource", "population"))
     conn = connections.connect()
     try:
         checkpoint(conn)
@@ -212,11 +298,13 @@ def pipeline_run(params: dict) -> dict:
     steps = {step: record[f"{step}_seconds"] for step in ("extract", "validate", "load")}
     counts = {k: v for k, v in record.items() if k.startswith("rows_")}
     return {"rows": record["rows_extracted"], "seconds": seconds, "status": record["status"],
-            "steps": steps, "counts": counts}
+            "steps": steps, "counts": counts, "cross_checks": record.get("cross_checks") or {}}
 
 
 WORKLOADS = {
     "prepare_source": prepare_source,
+    "prepare_certificates": prepare_certificates,
+    "serve_certificates": serve_certificates,
     "raw_copy": raw_copy,
     "to_sql": to_sql,
     "design_floor": design_floor,

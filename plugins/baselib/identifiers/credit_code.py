@@ -1,13 +1,10 @@
 """Unified social credit code (GB 32100-2015) and the embedded organisation code (GB 11714-1997).
 
 python-stdnum wrongly rejects valid credit codes that start with a letter (N…, Y…, A…),
-so the project carries its own implementation.
+so the project carries its own implementation. This module stays light (the catalog model
+imports it while DAGs parse); the vectorised column check is in ``credit_code_column``.
 """
 from __future__ import annotations
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 symbols: no I, O, Z, S, V
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
@@ -47,23 +44,3 @@ def is_valid_org_code(code: str | None) -> bool:
     except ValueError:
         return False
 
-
-_LOOKUP = np.full(256, -1, dtype=np.int64)
-for _value, _ch in enumerate(ALPHABET):
-    _LOOKUP[ord(_ch)] = _value
-_WEIGHTS_NP = np.array(WEIGHTS, dtype=np.int64)
-
-
-def valid_mask(values) -> np.ndarray:
-    """Vectorised :func:`is_valid` over a sequence or Arrow array (None and wrong shapes are False)."""
-    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.string())
-    shaped = pc.fill_null(pc.and_(pc.equal(pc.binary_length(arr), 18), pc.string_is_ascii(arr)), False)
-    fixed = pc.if_else(shaped, arr, "0" * 18).cast(pa.binary()).cast(pa.binary(18))
-    raw = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)[fixed.offset * 18:(fixed.offset + len(fixed)) * 18]
-    values_np = _LOOKUP[raw.reshape(-1, 18)]
-    symbols_ok = (values_np >= 0).all(axis=1)
-    check = (31 - (np.clip(values_np[:, :17], 0, None) @ _WEIGHTS_NP) % 31) % 31
-    return shaped.to_numpy(zero_copy_only=False) & symbols_ok & (check == values_np[:, 17])

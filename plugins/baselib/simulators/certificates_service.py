@@ -13,7 +13,7 @@ import secrets
 import signal
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from baselib.settings import PROJECT_ROOT
 
@@ -39,7 +39,9 @@ def simulate(n: int, seed: int, as_of: dt.datetime, citizen_ids: list[str], cred
     records, manifest = certificates.generate(n, seed, as_of, citizen_ids, credit_codes)
     RECORDS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RECORDS_FILE.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    return f"{len(records)} certificates in {RECORDS_FILE.relative_to(PROJECT_ROOT)}; {manifest}"
+    rates = {kind: manifest.match_rate(kind) for kind in manifest.clean_holders}
+    return (f"{len(records)} certificates in {RECORDS_FILE.relative_to(PROJECT_ROOT)}; injected: "
+            f"{manifest.defect_counts}; expected holder match rates: {rates}")
 
 
 def serve(airflow_home: Path) -> None:
@@ -51,7 +53,7 @@ def serve(airflow_home: Path) -> None:
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
-    server = CertificateApiServer(records, token=uri.password, host=uri.hostname, port=uri.port).start()
+    server = CertificateApiServer(records, token=unquote(uri.password or ""), host=uri.hostname, port=uri.port).start()
     print(f"e-licence API serving {len(records)} certificates at {server.url}", flush=True)
     try:
         stopped.wait()
