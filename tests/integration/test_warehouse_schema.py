@@ -55,3 +55,17 @@ def test_a_changed_item_type_is_refused_not_cast(dbs, population):
              for i in population.items]
     with pytest.raises(SchemaMismatch, match="ethnicity"):
         _ensure(dbs, population.model_copy(update={"items": items}))
+
+
+def test_a_view_whose_columns_cannot_be_replaced_in_place_is_recreated(dbs, population):
+    _ensure(dbs, population)
+    # an older release put loaded_at last: CREATE OR REPLACE VIEW cannot reorder columns
+    dbs.query("DROP VIEW base_population.person_current; "
+              "CREATE VIEW base_population.person_current AS SELECT id_number, _loaded_at AS loaded_at "
+              "FROM base_population.person")
+
+    _ensure(dbs, population)
+
+    assert _columns(dbs, "person_current") == ["loaded_at", *population.column_names]
+    assert dbs.scalar("SELECT has_column_privilege('base_population_reader', "
+                      "'base_population.person_current', 'sex', 'SELECT')")

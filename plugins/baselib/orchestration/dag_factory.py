@@ -72,9 +72,15 @@ def build_dag(resource: Resource):
     def resource_pipeline():
         @task(task_id="extract")
         def extract_task(**context) -> dict:
-            from baselib import pipeline
+            from airflow.sdk.exceptions import AirflowFailException
 
-            return pipeline.extract(_resource(code), _run_info(context, dag_id))
+            from baselib import pipeline
+            from baselib.errors import CatalogError, SchemaMismatch
+
+            try:
+                return pipeline.extract(_resource(code), _run_info(context, dag_id))
+            except (CatalogError, SchemaMismatch) as exc:  # configuration problems: retrying will not help
+                raise AirflowFailException(str(exc)) from exc
 
         @task(task_id="validate", retries=0)
         def validate_task(extracted: dict) -> dict:

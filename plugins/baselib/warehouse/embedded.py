@@ -5,7 +5,6 @@ Used only when neither ``WAREHOUSE_URL`` nor ``TEST_DATABASE_URL`` is set. Its d
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from baselib.settings import PROJECT_ROOT
@@ -22,11 +21,13 @@ def start(data_dir: Path = DATA_DIR) -> str:
 
 
 def stop(data_dir: Path = DATA_DIR) -> bool:
-    """Stop the embedded server if one is running in ``data_dir``. Returns whether one was stopped."""
+    """Stop the embedded server if one is running in ``data_dir``. Returns whether one was stopped.
+
+    pgserver runs the cluster as its own system user when started by root, so it stops it too
+    (a plain ``pg_ctl stop`` as root is refused)."""
     if not (data_dir / "postmaster.pid").exists():
         return False
     import pgserver
 
-    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-    subprocess.run([str(pg_ctl), "-D", str(data_dir), "-m", "fast", "stop"], check=True, capture_output=True)
+    pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
     return True

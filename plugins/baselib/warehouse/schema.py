@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg2.errors
 from psycopg2 import sql
 
 from baselib.catalog.model import DataType, Item, Resource, SharingType
@@ -81,15 +82,30 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
         )
     )
     _add_new_items(cur, resource)
-    cur.execute(
-        sqlfiles.compose(
-            current_view_template(resource),
-            current_view=sqlfiles.ident(current_view(resource)),
-            table=sqlfiles.ident(target.qualified),
-            column_names=sqlfiles.ident_list(resource.column_names),
-        )
-    )
+    _replace_current_view(cur, resource)
     _apply_grants(cur, resource)
+
+
+def _replace_current_view(cur, resource: Resource) -> None:
+    """CREATE OR REPLACE the view; when its columns changed in a way that cannot be replaced in
+    place (renamed, reordered, removed), drop and recreate it in the same transaction. A view
+    someone built on top of it makes the DROP fail with PostgreSQL's own clear message."""
+    view = sqlfiles.ident(current_view(resource))
+    statement = sqlfiles.compose(
+        current_view_template(resource),
+        current_view=view,
+        table=sqlfiles.ident(resource.pipeline.target.qualified),
+        column_names=sqlfiles.ident_list(resource.column_names),
+    )
+    cur.execute("SAVEPOINT replace_view")
+    try:
+        cur.execute(statement)
+    except psycopg2.errors.InvalidTableDefinition:
+        cur.execute("ROLLBACK TO SAVEPOINT replace_view")
+        log.info("recreating %s: its columns changed", current_view(resource))
+        cur.execute(sql.SQL("DROP VIEW {}").format(view))
+        cur.execute(statement)
+    cur.execute("RELEASE SAVEPOINT replace_view")
 
 
 def _existing_columns(cur, qualified: str) -> dict[str, str]:
