@@ -129,3 +129,22 @@ def test_a_malformed_page_fails_clearly_and_leaves_the_warehouse_unchanged(dbs, 
 
     assert snapshot(dbs) == before
     assert dbs.scalar("SELECT status FROM ops.load_run ORDER BY load_id DESC LIMIT 1") == "failed"
+
+
+def test_a_blocking_quality_failure_leaves_the_warehouse_unchanged(dbs, api):
+    from baselib.errors import BlockingQualityFailure
+
+    server, _ = api
+    entry = resource("base_e_certificate.certificate")
+    run(entry, DAY1)
+    before = snapshot(dbs)
+    # the e-licence system starts sending mostly broken identifiers
+    broken = [{**r, "cert_identifier": r["cert_identifier"][:-1] + ("0" if r["cert_identifier"][-1] != "0" else "1"),
+               "updated_at": "2026-11-02T08:00:00Z"} for r in server.records[:300]]
+    server.upsert(broken)
+
+    with pytest.raises(BlockingQualityFailure, match="quarantine_threshold"):
+        run(entry, DAY2)
+
+    assert snapshot(dbs) == before
+    assert dbs.scalar("SELECT status FROM ops.load_run ORDER BY load_id DESC LIMIT 1") == "blocked"
