@@ -3,28 +3,19 @@ with cross-library checks against the population and legal-entity base libraries
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import secrets
 
 import pytest
 
-from baselib import pipeline
-from baselib.catalog import load_catalog
 from baselib.errors import SourceError
 from baselib.simulators import certificates, legal_entity, population
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
-
-_runs = itertools.count()
-
-
-def resource(target: str):
-    return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
+from tests.integration.pipeline_helpers import catalog_entry, load_snapshot, run
 
 
-def run(entry, interval, mode="auto"):
-    info = pipeline.RunInfo(dag_id=entry.dag_id, run_id=f"cert-test__{next(_runs)}", logical_date=interval[0],
-                            data_interval_start=interval[0], data_interval_end=interval[1], mode=mode)
-    return pipeline.run(entry, info)
+
+
+
 
 
 @pytest.fixture
@@ -38,8 +29,8 @@ def libraries(dbs):
     legal_entity.create(conn, rows=1500, seed=21, as_of=AS_OF)
     credit_codes = legal_entity.clean_credit_codes(conn, limit=400)
     conn.close()
-    run(resource("base_population.person"), DAY1)
-    run(resource("base_legal_entity.legal_entity"), DAY1)
+    run(catalog_entry("base_population.person"), DAY1)
+    run(catalog_entry("base_legal_entity.legal_entity"), DAY1)
     return citizen_ids, credit_codes
 
 
@@ -55,13 +46,12 @@ def api(libraries, monkeypatch):
 
 
 def snapshot(dbs):
-    return dbs.query("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                     "FROM base_e_certificate.certificate_history t")[0][0]
+    return load_snapshot(dbs, catalog_entry("base_e_certificate.certificate"))
 
 
 def test_first_load_accounts_quarantines_and_measures_cross_library_rates(dbs, api):
     server, manifest = api
-    entry = resource("base_e_certificate.certificate")
+    entry = catalog_entry("base_e_certificate.certificate")
 
     summary = run(entry, DAY1)
 
@@ -82,7 +72,7 @@ def test_first_load_accounts_quarantines_and_measures_cross_library_rates(dbs, a
 
 
 def test_validity_is_derived_from_today_not_stored(dbs, api):
-    run(resource("base_e_certificate.certificate"), DAY1)
+    run(catalog_entry("base_e_certificate.certificate"), DAY1)
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     rows = dbs.query("SELECT status, long_term, valid_to, effective_status, valid_today "
                      "FROM base_e_certificate.certificate_current")
@@ -98,7 +88,7 @@ def test_validity_is_derived_from_today_not_stored(dbs, api):
 
 def test_incremental_and_idempotent_rerun(dbs, api):
     server, _ = api
-    entry = resource("base_e_certificate.certificate")
+    entry = catalog_entry("base_e_certificate.certificate")
     first = run(entry, DAY1)
     changed_at = dt.datetime(2026, 11, 2, 8, tzinfo=UTC).isoformat().replace("+00:00", "Z")
     loaded = [r for r in server.records
@@ -118,7 +108,7 @@ def test_incremental_and_idempotent_rerun(dbs, api):
 
 def test_a_malformed_page_fails_clearly_and_leaves_the_warehouse_unchanged(dbs, api):
     server, _ = api
-    entry = resource("base_e_certificate.certificate")
+    entry = catalog_entry("base_e_certificate.certificate")
     run(entry, DAY1)
     server.upsert([{**r, "status": "注销", "updated_at": "2026-11-02T08:00:00Z"} for r in server.records[:5]])
     before = snapshot(dbs)
@@ -135,7 +125,7 @@ def test_a_blocking_quality_failure_leaves_the_warehouse_unchanged(dbs, api):
     from baselib.errors import BlockingQualityFailure
 
     server, _ = api
-    entry = resource("base_e_certificate.certificate")
+    entry = catalog_entry("base_e_certificate.certificate")
     run(entry, DAY1)
     before = snapshot(dbs)
     # the e-licence system starts sending mostly broken identifiers

@@ -6,21 +6,19 @@ Each test gets a fresh warehouse and a fresh simulated market-regulation source
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import Counter
 
 import pytest
 
-from baselib import pipeline
 from baselib.catalog import load_catalog
 from baselib.errors import BlockingQualityFailure
 from baselib.identifiers import credit_code
 from baselib.simulators import legal_entity as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
+from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, run
 
 SOURCE = "dept_market_regulation"
 CHANGE_AT = dt.datetime(2026, 11, 2, 8, tzinfo=UTC)
-_runs = itertools.count()
 
 # What a quality officer reads for each injected defect (meta.reason in the suite / catalog checks).
 REASON_FOR_DEFECT = {
@@ -41,10 +39,6 @@ def legal_entity():
     return next(r for r in load_catalog() if r.pipeline.target.qualified == "base_legal_entity.legal_entity")
 
 
-def run(resource, interval, mode="auto"):
-    info = pipeline.RunInfo(dag_id=resource.dag_id, run_id=f"test_le__{next(_runs)}", logical_date=interval[0],
-                            data_interval_start=interval[0], data_interval_end=interval[1], mode=mode)
-    return pipeline.run(resource, info)
 
 
 def fill_source(dbs, rows=2000, rates=None):
@@ -67,18 +61,8 @@ def source_query(dbs, sql, params=None):
     return dbs.query(sql, params, db=SOURCE)
 
 
-def snapshot(dbs) -> tuple:
-    def digest(table):
-        return dbs.scalar(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")
-
-    return (digest("base_legal_entity.legal_entity"), digest("base_legal_entity.legal_entity_history"),
-            digest("ops.watermark"), dbs.scalar("SELECT count(*) FROM base_legal_entity.legal_entity"))
 
 
-def assert_accounted(summary):
-    assert summary["status"] == "success"
-    assert summary["rows_extracted"] == (summary["rows_inserted"] + summary["rows_updated"]
-                                         + summary["rows_unchanged"] + summary["rows_quarantined"])
 
 
 def test_first_load_accounts_for_every_source_row(dbs, legal_entity):
@@ -204,7 +188,7 @@ def test_rerunning_the_same_interval_changes_nothing(dbs, legal_entity):
     run(legal_entity, DAY1)
     change_source(dbs, at=CHANGE_AT, new=10, changed=4, renamed=3, moved=3)
     run(legal_entity, DAY2)
-    before = snapshot(dbs)
+    before = load_snapshot(dbs, legal_entity)
     quarantine_before = dbs.scalar("SELECT count(*) FROM ops.quarantine")
 
     again = run(legal_entity, DAY2)
@@ -213,7 +197,7 @@ def test_rerunning_the_same_interval_changes_nothing(dbs, legal_entity):
     assert_accounted(again)
     assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 20)
     assert (backfill["rows_inserted"], backfill["rows_updated"]) == (0, 0)
-    assert snapshot(dbs) == before
+    assert load_snapshot(dbs, legal_entity) == before
     assert dbs.scalar("SELECT count(*) FROM ops.quarantine") == quarantine_before
 
 
@@ -233,14 +217,14 @@ def test_blocking_failure_leaves_tables_unchanged(dbs, legal_entity, break_sourc
     fill_source(dbs)
     run(legal_entity, DAY1)
     change_source(dbs, at=CHANGE_AT, new=5, renamed=5)
-    before = snapshot(dbs)
+    before = load_snapshot(dbs, legal_entity)
     break_source(dbs)
 
     with pytest.raises(BlockingQualityFailure) as raised:
         run(legal_entity, DAY2, mode=mode)
 
     assert check in str(raised.value)
-    assert snapshot(dbs) == before
+    assert load_snapshot(dbs, legal_entity) == before
     status, checks = dbs.query("SELECT status, blocking_checks FROM ops.load_run ORDER BY load_id DESC LIMIT 1")[0]
     assert status == "blocked" and any(check in c["check"] for c in checks)
 

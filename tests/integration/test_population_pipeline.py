@@ -5,19 +5,17 @@ Each test gets a fresh warehouse and a fresh simulated public-security source.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import Counter
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from baselib import pipeline
 from baselib.errors import BlockingQualityFailure
 from baselib.simulators import population as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
+from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, run
 
-_runs = itertools.count()
 
 # What a quality officer reads for each injected defect (meta.reason in the suite / catalog checks).
 REASON_FOR_DEFECT = {
@@ -32,10 +30,6 @@ REASON_FOR_DEFECT = {
 HIGH_RATES = {kind: 0.01 for kind in sim.DEFECTS}
 
 
-def run(resource, interval, mode="auto"):
-    info = pipeline.RunInfo(dag_id=resource.dag_id, run_id=f"test__{next(_runs)}", logical_date=interval[0],
-                            data_interval_start=interval[0], data_interval_end=interval[1], mode=mode)
-    return pipeline.run(resource, info)
 
 
 def fill_source(dbs, rows=2000, rates=None):
@@ -54,19 +48,8 @@ def change_source(dbs, **kwargs):
         conn.close()
 
 
-def snapshot(dbs) -> tuple:
-    """Checksums of everything a load may touch."""
-    def digest(table):
-        return dbs.scalar(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")
-
-    return (digest("base_population.person"), digest("base_population.person_history"),
-            digest("ops.watermark"), dbs.scalar("SELECT count(*) FROM base_population.person"))
 
 
-def assert_accounted(summary):
-    assert summary["status"] == "success"
-    assert summary["rows_extracted"] == (summary["rows_inserted"] + summary["rows_updated"]
-                                         + summary["rows_unchanged"] + summary["rows_quarantined"])
 
 
 def test_first_load_accounts_for_every_source_row(dbs, population):
@@ -151,7 +134,7 @@ def test_rerunning_the_same_interval_changes_nothing(dbs, population):
     run(population, DAY1)
     change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=10, changed=10)
     run(population, DAY2)
-    before = snapshot(dbs)
+    before = load_snapshot(dbs, population)
     quarantine_before = dbs.query("SELECT count(*), sum(times_seen) FROM ops.quarantine")[0]
 
     again = run(population, DAY2)
@@ -160,7 +143,7 @@ def test_rerunning_the_same_interval_changes_nothing(dbs, population):
     assert_accounted(again)
     assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 20)
     assert (backfill["rows_inserted"], backfill["rows_updated"]) == (0, 0)
-    assert snapshot(dbs) == before
+    assert load_snapshot(dbs, population) == before
     assert dbs.query("SELECT count(*) FROM ops.quarantine")[0][0] == quarantine_before[0]
 
 
@@ -216,14 +199,14 @@ def test_blocking_table_level_failure_leaves_tables_unchanged(dbs, population, b
     fill_source(dbs)
     run(population, DAY1)
     change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=5, changed=5)
-    before = snapshot(dbs)
+    before = load_snapshot(dbs, population)
     break_source(dbs)
 
     with pytest.raises(BlockingQualityFailure) as raised:
         run(population, DAY2, mode=mode)
 
     assert check in str(raised.value)
-    assert snapshot(dbs) == before
+    assert load_snapshot(dbs, population) == before
     status, checks = dbs.query("SELECT status, blocking_checks FROM ops.load_run ORDER BY load_id DESC LIMIT 1")[0]
     assert status == "blocked" and any(check in c["check"] for c in checks)
 
@@ -232,7 +215,7 @@ def test_failure_mid_load_rolls_back_everything(dbs, population):
     fill_source(dbs)
     run(population, DAY1)
     change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=5, changed=5)
-    before = snapshot(dbs)
+    before = load_snapshot(dbs, population)
     # a real failure inside the merge transaction: history inserts fail after the base table was written
     dbs.query("""
         CREATE FUNCTION pg_temp_fail() RETURNS trigger LANGUAGE plpgsql AS
@@ -244,7 +227,7 @@ def test_failure_mid_load_rolls_back_everything(dbs, population):
     with pytest.raises(psycopg2.Error, match="disk full"):
         run(population, DAY2)
 
-    assert snapshot(dbs) == before
+    assert load_snapshot(dbs, population) == before
     assert dbs.scalar("SELECT status FROM ops.load_run ORDER BY load_id DESC LIMIT 1") == "failed"
 
 

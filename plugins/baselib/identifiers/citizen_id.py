@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from baselib.identifiers.byte_matrix import fixed_width_matrix
 
 LENGTH = 18
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -54,16 +54,7 @@ class IdColumn:
     """
 
     def __init__(self, values):
-        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        arr = arr.cast(pa.string())
-        shaped = pc.fill_null(pc.and_(pc.equal(pc.binary_length(arr), LENGTH), pc.string_is_ascii(arr)), False)
-        filled = pc.if_else(shaped, arr, "0" * LENGTH).cast(pa.binary()).cast(pa.binary(LENGTH))
-        raw = np.frombuffer(filled.buffers()[1], dtype=np.uint8)
-        start = filled.offset * LENGTH
-        self.matrix = raw[start : start + len(filled) * LENGTH].reshape(-1, LENGTH)
-        self.shaped = shaped.to_numpy(zero_copy_only=False)
+        self.matrix, self.shaped = fixed_width_matrix(values, LENGTH)
         self._digits = self.matrix[:, :17].astype(np.int64) - 48
         self.body_is_digits = ((self._digits >= 0) & (self._digits <= 9)).all(axis=1)
 

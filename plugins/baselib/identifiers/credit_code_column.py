@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from baselib.identifiers import credit_code
+from baselib.identifiers.byte_matrix import fixed_width_matrix
 
 LENGTH = 18
 
@@ -38,16 +37,7 @@ class CreditCodeColumn:
     """
 
     def __init__(self, values):
-        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        arr = arr.cast(pa.string())
-        shaped = pc.fill_null(pc.and_(pc.equal(pc.binary_length(arr), LENGTH), pc.string_is_ascii(arr)), False)
-        filled = pc.if_else(shaped, arr, "0" * LENGTH).cast(pa.binary()).cast(pa.binary(LENGTH))
-        raw = np.frombuffer(filled.buffers()[1], dtype=np.uint8)
-        start = filled.offset * LENGTH
-        self.matrix = raw[start : start + len(filled) * LENGTH].reshape(-1, LENGTH)
-        self.shaped = shaped.to_numpy(zero_copy_only=False)
+        self.matrix, self.shaped = fixed_width_matrix(values, LENGTH)
 
     @classmethod
     def of(cls, column: pd.Series) -> CreditCodeColumn:

@@ -5,6 +5,7 @@ Used only when neither ``WAREHOUSE_URL`` nor ``TEST_DATABASE_URL`` is set. Its d
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from baselib.settings import PROJECT_ROOT
@@ -16,6 +17,8 @@ def start(data_dir: Path = DATA_DIR) -> str:
     """Start (or reuse) the embedded server and return a libpq URI to its ``postgres`` database."""
     import pgserver  # heavy-ish and only needed on machines without a server
 
+    # pgserver logs from an atexit hook, after test runners have closed their streams
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     return server.get_uri()
 
