@@ -23,14 +23,14 @@ reads the ``simulator`` schema. Everything derives from the seed: same seed and 
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
+from baselib.pgcopy import copy_table
+from baselib.warehouse.sqlfiles import ident
 from baselib.identifiers import citizen_id, credit_code, divisions
 
 SOURCE_TABLE = "frontend.legal_entity"
@@ -506,11 +506,6 @@ def generate(n: int, seed: int, as_of: dt.datetime, rates: dict[str, float] | No
     return table, defects, warned
 
 
-def _copy_table(cur, table: pa.Table, target: str, columns: list[str]) -> None:
-    buf = io.BytesIO()
-    pacsv.write_csv(table.select(columns), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    buf.seek(0)
-    cur.copy_expert(f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
 
 
 def create(conn, rows: int = 20_000, seed: int = 20261101, as_of: dt.datetime | None = None,
@@ -526,18 +521,18 @@ def create(conn, rows: int = 20_000, seed: int = 20261101, as_of: dt.datetime | 
         cur.execute(DDL)
         for start in range(0, rows, chunk_rows):
             table, defects, warned = generate(min(chunk_rows, rows - start), seed, as_of, rates, start_index=start)
-            _copy_table(cur, table, SOURCE_TABLE, COLUMNS)
+            copy_table(cur, table, ident(SOURCE_TABLE), COLUMNS)
             result.rows += table.num_rows
             for _, kind in defects:
                 result.defects[kind] = result.defects.get(kind, 0) + 1
             for _, kind in warned:
                 result.warnings[kind] = result.warnings.get(kind, 0) + 1
-            _copy_table(cur, pa.table({"credit_code": pa.array([d[0] for d in defects], pa.string()),
-                                       "defect": pa.array([d[1] for d in defects], pa.string())}),
-                        "simulator.injected_defect", ["credit_code", "defect"])
-            _copy_table(cur, pa.table({"credit_code": pa.array([w[0] for w in warned], pa.string()),
-                                       "warning": pa.array([w[1] for w in warned], pa.string())}),
-                        "simulator.injected_warning", ["credit_code", "warning"])
+            copy_table(cur, pa.table({"credit_code": pa.array([d[0] for d in defects], pa.string()),
+                                      "defect": pa.array([d[1] for d in defects], pa.string())}),
+                       ident("simulator.injected_defect"), ["credit_code", "defect"])
+            copy_table(cur, pa.table({"credit_code": pa.array([w[0] for w in warned], pa.string()),
+                                      "warning": pa.array([w[1] for w in warned], pa.string())}),
+                       ident("simulator.injected_warning"), ["credit_code", "warning"])
         cur.execute(INDEX_DDL)
         cur.execute("ANALYZE frontend.legal_entity")
     conn.commit()
@@ -618,7 +613,7 @@ def apply_changes(conn, at: dt.datetime, new: int = 0, changed: int = 0, deleted
             table, _, _ = generate(new, seed, at, rates={}, start_index=start)
             table = table.set_column(table.schema.get_field_index("updated_at"), "updated_at",
                                      pa.array([at] * table.num_rows, pa.timestamp("us", tz="UTC")))
-            _copy_table(cur, table, SOURCE_TABLE, COLUMNS)
+            copy_table(cur, table, ident(SOURCE_TABLE), COLUMNS)
             out["new"] = table["credit_code"].to_pylist()
     conn.commit()
     return out

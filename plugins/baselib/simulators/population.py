@@ -11,14 +11,14 @@ Everything is derived from the seed: the same seed and size give the same rows.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
+from baselib.pgcopy import copy_table
+from baselib.warehouse.sqlfiles import ident
 from baselib.identifiers import citizen_id, divisions
 
 SOURCE_TABLE = "frontend.population_person"
@@ -194,11 +194,6 @@ def generate(n: int, seed: int, as_of: dt.datetime, rates: dict[str, float] | No
     return table, manifest
 
 
-def _copy_table(cur, table: pa.Table, target: str, columns: list[str]) -> None:
-    buf = io.BytesIO()
-    pacsv.write_csv(table.select(columns), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    buf.seek(0)
-    cur.copy_expert(f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
 
 
 def create(conn, rows: int = 20_000, seed: int = 20261101, as_of: dt.datetime | None = None,
@@ -210,12 +205,12 @@ def create(conn, rows: int = 20_000, seed: int = 20261101, as_of: dt.datetime | 
         cur.execute(DDL)
         for start in range(0, rows, chunk_rows):
             table, manifest = generate(min(chunk_rows, rows - start), seed, as_of, rates, start_index=start)
-            _copy_table(cur, table, SOURCE_TABLE, COLUMNS)
+            copy_table(cur, table, ident(SOURCE_TABLE), COLUMNS)
             result.rows += table.num_rows
             for _, kind in manifest:
                 result.defects[kind] = result.defects.get(kind, 0) + 1
             manifest_table = pa.table({"id_number": [m[0] for m in manifest], "defect": [m[1] for m in manifest]})
-            _copy_table(cur, manifest_table, "simulator.injected_defect", ["id_number", "defect"])
+            copy_table(cur, manifest_table, ident("simulator.injected_defect"), ["id_number", "defect"])
         cur.execute(INDEX_DDL)
         cur.execute("ANALYZE frontend.population_person")
     conn.commit()
@@ -237,7 +232,7 @@ def apply_changes(conn, at: dt.datetime, new: int = 0, changed: int = 0, deleted
                 table.schema.get_field_index("updated_at"), "updated_at",
                 pa.array([at] * table.num_rows, pa.timestamp("us", tz="UTC")),
             )
-            _copy_table(cur, table, SOURCE_TABLE, COLUMNS)
+            copy_table(cur, table, ident(SOURCE_TABLE), COLUMNS)
             out["new"] = table["id_number"].to_pylist()
         clean = (
             "SELECT p.row_id, p.id_number FROM frontend.population_person p "
