@@ -42,13 +42,6 @@ def read_part(uri: str, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, filesystem=fs, columns=columns)
 
 
-def list_parts(prefix: str) -> list[str]:
-    fs, path = _fs(prefix)
-    selector = pafs.FileSelector(path, allow_not_found=True)
-    names = sorted(info.base_name for info in fs.get_file_info(selector) if info.base_name.endswith(".parquet"))
-    return [f"{prefix.rstrip('/')}/{name}" for name in names]
-
-
 def remove(prefix: str) -> None:
     fs, path = _fs(prefix)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:

@@ -12,7 +12,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from baselib import storage
-from baselib.catalog.model import CrossCheck, Resource
+from baselib.catalog.model import CrossCheck
 from baselib.warehouse import sqlfiles
 
 
@@ -73,7 +73,3 @@ class Tally:
         rate = round(self.matched / self.checked, 6) if self.checked else None
         return {"checked": self.checked, "matched": self.matched, "match_rate": rate,
                 "reference_exists": reference_exists}
-
-
-def for_resource(resource: Resource) -> list[CrossCheck]:
-    return list(resource.pipeline.cross_checks)

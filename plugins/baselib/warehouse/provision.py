@@ -13,10 +13,6 @@ def with_database(uri: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def database_name(uri: str) -> str:
-    return urlsplit(uri).path.lstrip("/") or "postgres"
-
-
 def ensure_database(server_uri: str, database: str) -> str:
     """Create ``database`` on the server if missing; return a URI to it."""
     conn = psycopg2.connect(with_database(server_uri, "postgres"))
