@@ -64,6 +64,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_SCRIPT = Path(__file__).resolve().with_name("workloads.py")
+FILE_DROP_RESOURCES = ("macro_economy", "spatial")  # benchmarked by bench_file_drops.py
 WAREHOUSE_DB = "baselib_bench_wh"
 SOURCE_DB = "baselib_bench_src"
 LEGAL_ENTITY_SOURCE_DB = "baselib_bench_src_le"
@@ -100,8 +101,9 @@ class Config:
             raise SystemExit(f"BENCH_TO_SQL_METHOD must be one of {TO_SQL_METHODS}, got {method!r}")
         raw = os.environ.get("BENCH_RESOURCES", "").strip()
         wanted = {r.strip() for r in raw.split(",") if r.strip()} if raw else set(RESOURCES)
-        if not wanted or wanted - set(RESOURCES):
-            raise SystemExit(f"BENCH_RESOURCES must be a comma list among {', '.join(RESOURCES)}, got {raw!r}")
+        known = set(RESOURCES) | set(FILE_DROP_RESOURCES)
+        if not wanted or wanted - known:
+            raise SystemExit(f"BENCH_RESOURCES must be a comma list among {', '.join(sorted(known))}, got {raw!r}")
         return cls(rows=rows, repeat=_positive_int("BENCH_REPEAT", 1),
                    to_sql_rows=min(rows, _positive_int("BENCH_TO_SQL_ROWS", 20_000)), to_sql_method=method,
                    resources=tuple(r for r in RESOURCES if r in wanted),
@@ -542,6 +544,8 @@ def provision_drop(server: str, name: str) -> None:
 def main() -> None:
     started = time.perf_counter()
     config = Config.from_env()
+    if not config.resources:
+        return  # only file-drop resources were selected: bench_file_drops.py runs them
     server, origin = server_uri()
     sizes = {"population": f"population {config.rows:,} rows", "legal_entity": f"legal_entity {config.legal_entity_rows:,} rows",
              "certificate": f"certificate {config.certificate_rows:,} records"}

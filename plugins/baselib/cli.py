@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from baselib.settings import PROJECT_ROOT
+from baselib.settings import PROJECT_ROOT, landing_url
 
 WAREHOUSE_DB = "baselib_warehouse"
 SOURCE_DB = "frontend_public_security"
@@ -43,6 +43,8 @@ def cmd_env(args) -> None:
     exports = {"WAREHOUSE_URL": warehouse, "AIRFLOW_CONN_WAREHOUSE": warehouse}
     for resource in load_catalog():
         source = resource.pipeline.source
+        if source.kind == "file_drop":
+            continue  # landing folders live under BASELIB_LANDING_URL, below
         variable = f"AIRFLOW_CONN_{source.conn_id.upper()}"
         if os.environ.get(variable):
             exports[variable] = os.environ[variable]
@@ -51,6 +53,7 @@ def cmd_env(args) -> None:
         elif source.kind == "http_api":
             exports[variable] = certificates_service.connection_uri(Path(airflow_home))
     exports.update({
+        "BASELIB_LANDING_URL": landing_url(),
         "AIRFLOW_HOME": airflow_home,
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
@@ -69,7 +72,9 @@ def cmd_simulate(args) -> None:
     from baselib.warehouse import connections
 
     as_of = dt.datetime.fromisoformat(args.as_of).replace(tzinfo=dt.timezone.utc)
-    conn_ids = {r.pipeline.source.conn_id for r in load_catalog()}
+    catalog = load_catalog()
+    conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind != "file_drop"}
+    landings = {r.pipeline.source.landing for r in catalog if r.pipeline.source.kind == "file_drop"}
     citizen_ids: list[str] = []
     credit_codes: list[str] = []
     if "dept_public_security" in conn_ids:
@@ -92,11 +97,40 @@ def cmd_simulate(args) -> None:
         finally:
             conn.close()
         print(f"legal-entity source: {result.rows} rows in {legal_entity.SOURCE_TABLE}; injected: {_counts(result.defects)}")
+    if landings:
+        _simulate_file_drops(landings, args.seed)
     if "e_licence_api" in conn_ids:
         from baselib.simulators import certificates_service
 
         manifest = certificates_service.simulate(args.certificates, args.seed, as_of, citizen_ids, credit_codes)
         print(f"e-licence API: {manifest}")
+
+
+def _simulate_file_drops(landings: set[str], seed: int) -> None:
+    """Write the natural-resources and statistics drops into the local landing folders."""
+    root = _local_landing_root()
+    if any(path.startswith("natural_resources/") for path in landings):
+        from baselib.simulators import spatial
+
+        drop = spatial.write_drop(root, seed=seed)
+        print(f"natural-resources drop: {drop.admin_dir} and {drop.place_dir}; "
+              f"injected: {_counts({k: len(v) for k, v in {**drop.division_defects, **drop.place_defects}.items()})}; "
+              f"unreadable files: {len(drop.rejected_files)}")
+    if any(path.startswith("statistics/") for path in landings):
+        from baselib.simulators import macro_economy
+
+        drop = macro_economy.write_drop(root, seed=seed)
+        print(f"statistics drop: {drop.value_dir}; injected: {_counts({k: len(v) for k, v in drop.defects.items()})}; "
+              f"unreadable files: {len(drop.rejected_files)}")
+
+
+def _local_landing_root() -> Path:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(landing_url())
+    if parts.scheme != "file":
+        raise SystemExit(f"simulate writes file drops to a local folder; BASELIB_LANDING_URL is {landing_url()}")
+    return Path(unquote(parts.path))
 
 
 def _counts(counts: dict) -> str:

@@ -29,3 +29,9 @@ class BlockingQualityFailure(BaselibError):
         self.checks = checks
         detail = "; ".join(f"{name}: {message}" for name, message in checks)
         super().__init__(f"{resource_code}: load blocked by table-level quality checks: {detail}")
+
+
+class UnreadableFile(BaselibError):
+    """A delivered file cannot be read as its declared format (wrong encoding, truncated, not
+    the format its name says). The file is moved to the rejected area with this message; the
+    rest of the drop still loads."""

@@ -18,11 +18,11 @@ from psycopg2 import sql
 from baselib import quarantine, sources, storage
 from baselib.catalog.model import Resource
 from baselib.catalog.publish import publish
-from baselib.errors import BlockingQualityFailure
+from baselib.errors import BlockingQualityFailure, CatalogError
 from baselib.records import load_run, sync_metrics
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
-from baselib.validation import cross_checks
+from baselib.validation import context_checks, cross_checks
 from baselib.warehouse import connections, schema, sqlfiles
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,12 @@ def resolve_window(resource: Resource, run: RunInfo, watermark: dt.datetime | No
     if run.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {run.mode!r}")
     upper = run.data_interval_end
+    if resource.delivery_based:
+        # Each file is a delivery of changes, never a snapshot of the whole resource.
+        if run.mode == "reconcile":
+            raise CatalogError(f"{resource.code}: mode 'reconcile' needs a full snapshot of the source; a file drop "
+                             "delivers changes (use 'full' to reprocess every file in the landing folder)")
+        return ("full" if run.mode == "full" else "incremental"), ExtractWindow(None, None)
     if resource.pipeline.source.incremental_column is None:
         return ("reconcile" if run.mode == "reconcile" else "full"), ExtractWindow(None, None)
     if run.mode in ("full", "reconcile") or watermark is None:
@@ -86,14 +92,16 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     prefix = storage.load_prefix(resource.dag_id, load_id)
     storage.remove(prefix)  # a retried extract starts clean
     try:
-        result = sources.for_resource(resource).extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
+        source = sources.for_resource(resource, load_id=load_id, mode=mode)
+        result = source.extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
     except Exception as exc:
         _fail(load_id, exc)
         raise
     seconds = time.monotonic() - started
+    files = {f"files_{k}": v for k, v in (result.files or {}).items()}
     with connections.transaction() as conn:
         load_run.update(conn, load_id, rows_extracted=result.rows, max_source_updated_at=result.max_incremental,
-                        extract_seconds=seconds)
+                        extract_seconds=seconds, **files)
     log.info("%s: extracted %d rows (%s) into %s", resource.code, result.rows, mode, prefix)
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
@@ -103,9 +111,12 @@ def extract(resource: Resource, run: RunInfo) -> dict:
 
 
 def _fail(load_id: int, exc: BaseException, status: str = "failed", checks=None) -> None:
+    from baselib.sources.file_drop import manifest
+
     with connections.transaction() as conn:
         load_run.update(conn, load_id, status=status, error=str(exc)[:4000], blocking_checks=checks,
                         finished_at=dt.datetime.now(dt.timezone.utc))
+        manifest.mark_failed(conn, load_id, f"load {load_id} {status}: {exc}")
 
 
 def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
@@ -125,6 +136,8 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
     """Engine-level table checks that need the whole extract or the warehouse's state."""
     failed = []
     full = mode in ("full", "reconcile")
+    if resource.delivery_based:
+        full = False  # a delivery is a set of changes: neither an empty nor a small one means loss
     if full and rows == 0:
         failed.append(("empty_extract", "the full extract returned no rows"))
     drop = resource.pipeline.max_row_count_drop
@@ -157,8 +170,9 @@ def validate(resource: Resource, extracted: dict) -> dict:
         checks = resource.pipeline.cross_checks
         matched: dict[str, set[str]] = {}
         reference_exists: dict[str, bool] = {}
-        if checks:
-            with connections.transaction() as conn:
+        with connections.transaction() as conn:
+            context = context_checks.prepare(conn, resource, extracted["parts"])
+            if checks:
                 for check in checks:
                     values, reference_exists[check.name] = cross_checks.reference_matches(
                         conn, check, cross_checks.candidates(check, extracted["parts"]))
@@ -168,10 +182,13 @@ def validate(resource: Resource, extracted: dict) -> dict:
         runner = SuiteRunner(resource, report_dir, parameters)
         valid_writer = storage.PartWriter(f"{extracted['prefix']}/valid")
         rejected_writer = storage.PartWriter(f"{extracted['prefix']}/rejected")
-        blocking, warnings, quarantined, warned = [], [], 0, 0
+        blocking, warnings, quarantined, warned = list(context.blocking), [], 0, 0
+        by_delivery: dict[int, int] = {}
         for n, uri in enumerate(extracted["parts"]):
-            frame = storage.read_part(uri).to_pandas()
+            frame = context.enrich(storage.read_part(uri).to_pandas())
             outcome = runner.validate(frame, run_name=f"load-{load_id}-part-{n:05d}")
+            for delivery_id, count in outcome.rejected["delivery_id"].dropna().value_counts().items():
+                by_delivery[int(delivery_id)] = by_delivery.get(int(delivery_id), 0) + int(count)
             blocking += [c for c in outcome.blocking if c not in blocking]
             warnings += outcome.warnings
             quarantined += len(outcome.rejected)
@@ -203,12 +220,14 @@ def validate(resource: Resource, extracted: dict) -> dict:
         log.warning("%s: %s", resource.code, line)
     return {**extracted, "valid_parts": valid_writer.parts, "rejected_parts": rejected_writer.parts,
             "rows_quarantined": quarantined, "rows_warned": warned, "warnings": warnings,
+            "quarantined_by_delivery": {str(k): v for k, v in by_delivery.items()},
             "report": str(runner.report_index)}
 
 
 def load(resource: Resource, validated: dict) -> dict:
     """One transaction: stage, merge with history, reconcile deletions, advance the watermark."""
     from baselib.loading.merge import merge
+    from baselib.sources.file_drop import manifest
 
     started = time.monotonic()
     load_id = validated["load_id"]
@@ -221,6 +240,9 @@ def load(resource: Resource, validated: dict) -> dict:
             inc = resource.pipeline.source.incremental_column
             if newest is not None and inc:
                 load_run.advance_watermark(conn, resource.code, inc, newest, load_id)
+            if resource.delivery_based:
+                quarantined = {int(k): v for k, v in validated.get("quarantined_by_delivery", {}).items()}
+                manifest.mark_loaded(conn, load_id, counts.by_delivery, quarantined)
             load_run.update(conn, load_id, status="loaded", rows_inserted=counts.inserted,
                             rows_updated=counts.updated, rows_unchanged=counts.unchanged,
                             rows_deleted=counts.deleted, load_seconds=time.monotonic() - started)

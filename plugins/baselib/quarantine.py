@@ -7,7 +7,7 @@ from baselib import storage
 from baselib.pgcopy import copy_table
 from baselib.warehouse import sqlfiles
 
-COLUMNS = ["record_key", "source_row", "failed_expectations", "reason"]
+COLUMNS = ["record_key", "source_row", "failed_expectations", "reason", "delivery_id", "source_ref"]
 
 
 def record(conn, resource_code: str, load_id: int, rejected_parts: list[str]) -> int:
@@ -15,7 +15,8 @@ def record(conn, resource_code: str, load_id: int, rejected_parts: list[str]) ->
     with conn.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS rejected_rows "
-            "(record_key text, source_row text, failed_expectations text, reason text) ON COMMIT DELETE ROWS"
+            "(record_key text, source_row text, failed_expectations text, reason text, delivery_id bigint, "
+            "source_ref text) ON COMMIT DELETE ROWS"
         )
         rows = 0
         for uri in rejected_parts:

@@ -17,3 +17,11 @@ def staging_url() -> str:
     """Object-storage prefix for intermediate Parquet files (``file://`` by default, ``s3://`` in production)."""
     default = (PROJECT_ROOT / "data" / "staging").as_uri()
     return os.environ.get("BASELIB_STAGING_URL", default).rstrip("/")
+
+
+def landing_url() -> str:
+    """Root of the file-drop landing folders (``file://`` by default, ``s3://bucket/prefix`` in production).
+
+    A catalog entry's ``landing`` is a folder under it, unless it is a full URI itself."""
+    default = (PROJECT_ROOT / "data" / "landing").as_uri()
+    return os.environ.get("BASELIB_LANDING_URL", default).rstrip("/")

@@ -81,3 +81,31 @@ def test_blocked_run_fails_the_dag_run_and_loads_nothing(dbs, population, airflo
     assert dbs.scalar("SELECT status FROM ops.load_run") == "blocked"
     assert dbs.scalar("SELECT count(*) FROM base_population.person") == 0
     assert dbs.scalar("SELECT count(*) FROM ops.quarantine") > 0  # officers still see why
+
+
+def test_file_drop_dags_run_through_airflow(dbs, airflow_home, tmp_path, monkeypatch):
+    """The statistics bureau's drop through the generated DAGs: indicators, then values; a second
+    run of the same date finds every file already loaded."""
+    from baselib.simulators import macro_economy
+
+    landing = tmp_path / "landing"
+    drop = macro_economy.write_drop(landing, seed=21)
+    monkeypatch.setenv("BASELIB_LANDING_URL", landing.as_uri())
+
+    for dag_id in ("base_macro_economy__indicator", "base_macro_economy__indicator_value"):
+        done = _dags_test(airflow_home, dag_id, "2026-11-02")
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    status, extracted, inserted, rejected = dbs.query(
+        "SELECT status, rows_extracted, rows_inserted, files_rejected FROM ops.load_run "
+        "WHERE dag_id = 'base_macro_economy__indicator_value'")[0]
+    assert status == "success" and extracted == drop.rows_total and inserted == drop.rows_clean
+    assert rejected == len(drop.rejected_files)
+    assert dbs.scalar("SELECT files_delivered FROM evaluation.sync_metrics m JOIN ops.load_run r USING (load_id) "
+                      "WHERE r.dag_id = 'base_macro_economy__indicator_value'") > rejected
+
+    again = _dags_test(airflow_home, "base_macro_economy__indicator_value", "2026-11-02")
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    assert dbs.query("SELECT rows_extracted, files_new, files_unchanged FROM ops.load_run "
+                     "WHERE dag_id = 'base_macro_economy__indicator_value' ORDER BY load_id DESC LIMIT 1") == \
+        [(0, 0, dbs.scalar("SELECT count(*) FROM ops.file_delivery WHERE status = 'loaded' "
+                           "AND resource_code = '104001/000002'"))]

@@ -383,3 +383,53 @@ def test_field_constraints(tmp_path, mutate, field):
     mutate(data)
     message = catalog_error(write(tmp_path, data))
     assert f"field '{field}'" in message
+
+
+# --- file-drop entries ---------------------------------------------------------------------------
+VALUES = yaml.safe_load((CATALOG_DIR / "base_macro_economy_indicator_value.yaml").read_text(encoding="utf-8"))
+BOUNDARIES = yaml.safe_load((CATALOG_DIR / "base_spatial_admin_division.yaml").read_text(encoding="utf-8"))
+
+
+def test_file_drop_entries_load_with_their_settings():
+    resources = {r.code: r for r in load_catalog()}
+    values, boundaries = resources["104001/000002"], resources["103001/000001"]
+    assert values.delivery_based and values.pipeline.source.incremental_column is None
+    assert values.pipeline.source.wide.names_to == "period"
+    assert [c.kind for c in values.pipeline.context_checks] == [
+        "reference_match", "reference_match", "year_over_year", "province_total"]
+    assert boundaries.pipeline.source.geometry.srid == 4490
+    assert boundaries.pipeline.source.geometry.postgis_type == "MultiPolygon"
+
+
+@pytest.mark.parametrize("mutate, field, message", [
+    (lambda d: d["pipeline"]["source"].pop("geometry"), "pipeline.source",
+     "'geometry' is required for the geojson format"),
+    (lambda d: d["pipeline"]["source"]["geometry"].update(bbox_columns=["bbox_min_lon"]), "(entry)",
+     "a polygon needs [min_lon, min_lat, max_lon, max_lat]"),
+    (lambda d: d["pipeline"]["source"]["geometry"].update(column="division_name"), "(entry)",
+     "item 'division_name' must be of type G"),
+    (lambda d: d["pipeline"]["source"].update(formats=["shapefile"]), "pipeline.source.formats.0", "Input should be"),
+    (lambda d: d["pipeline"]["source"].update(landing="../elsewhere"), "pipeline.source",
+     "must be a relative folder or a URI"),
+])
+def test_bad_geometry_settings_name_the_field(tmp_path, mutate, field, message):
+    data = copy.deepcopy(BOUNDARIES)
+    mutate(data)
+    text = catalog_error(write(tmp_path, data))
+    assert f"field '{field}'" in text and message in text, text
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["pipeline"]["context_checks"][1].update(reference_columns=["indicator_code"]),
+     "columns and reference_columns must have the same length"),
+    (lambda d: d["pipeline"]["context_checks"][2].update(value="amount"),
+     "context_checks 'year_over_year_within_band': 'amount' is not an item"),
+    (lambda d: d["pipeline"]["source"]["wide"].update(header_pattern="(unclosed"), "not a regular expression"),
+    (lambda d: d["pipeline"]["source"]["periods"].update(start_column="unit"), "must be of type D"),
+    (lambda d: d["pipeline"]["context_checks"][3].update(kind="median_check"), "does not match any of the expected tags"),
+])
+def test_bad_context_checks_and_layouts_are_refused(tmp_path, mutate, message):
+    data = copy.deepcopy(VALUES)
+    mutate(data)
+    text = catalog_error(write(tmp_path, data))
+    assert message in text, text

@@ -154,7 +154,9 @@ def test_no_blocking_failures_on_a_complete_frame(outcome):
 
 def test_every_defective_row_is_rejected(outcome):
     assert sorted(outcome.rejected["_source_row"].tolist()) == sorted(row_of(label) for label in DEFECTIVE)
-    assert list(outcome.rejected.columns) == ["_source_row", "record_key", "source_row", "failed_expectations", "reason"]
+    assert list(outcome.rejected.columns) == ["_source_row", "record_key", "source_row", "failed_expectations", "reason",
+                                              "delivery_id", "source_ref"]
+    assert outcome.rejected["delivery_id"].isna().all()  # a table source has no file deliveries
 
 
 @pytest.mark.parametrize("label", DEFECTIVE)

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     _first_loaded_at timestamptz NOT NULL,
     _loaded_at       timestamptz NOT NULL,
     _deleted_at      timestamptz,            -- set when a reconciliation finds the key gone at the source
+    _delivery_id     bigint,                 -- file delivery (ops.file_delivery) of the current version
     PRIMARY KEY ({keys})
 );
 
@@ -20,6 +21,10 @@ CREATE TABLE IF NOT EXISTS {history} (
     _load_id           bigint      NOT NULL, -- load that opened this version
     _closed_by_load_id bigint,               -- load that closed it (changed, or deleted at source)
     _change            char(1)     NOT NULL CHECK (_change IN ('I', 'U')),
+    _delivery_id       bigint,               -- file delivery that brought (or revised to) this version
     PRIMARY KEY ({keys}, _valid_from)
 );
+-- Tables created before file-drop sources existed get the lineage column in place.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _delivery_id bigint;
+ALTER TABLE {history} ADD COLUMN IF NOT EXISTS _delivery_id bigint;
 CREATE UNIQUE INDEX IF NOT EXISTS {history_open_index} ON {history} ({keys}) WHERE _valid_to IS NULL;

@@ -11,7 +11,7 @@ from baselib.errors import CatalogError
 from baselib.settings import CATALOG_DIR, EXPECTATIONS_DIR
 
 
-SOURCE_KINDS = ("postgres", "http_api")  # pydantic puts the union tag into the error path
+SOURCE_KINDS = ("postgres", "http_api", "file_drop")  # pydantic puts the union tag into the error path
 
 
 def _describe(error: dict) -> str:

@@ -173,7 +173,87 @@ class HttpApiSource(Strict):
     max_retries: int = Field(default=5, ge=0)
 
 
-Source = Annotated[PostgresSource | HttpApiSource, Field(discriminator="kind")]
+FILE_FORMATS = ("geojson", "csv", "excel")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gbk", "gb18030")
+
+
+class GeometrySettings(Strict):
+    """How a GeoJSON feature's geometry becomes items: WKB, GeoJSON text, bounding box."""
+
+    column: str = Field(pattern=IDENTIFIER, description="item of type G receiving the WKB")
+    kind: Literal["polygon", "point"]
+    geojson_column: str | None = Field(default=None, pattern=IDENTIFIER, description="item of type M")
+    bbox_columns: list[str] = Field(
+        description="items of type B: [min_lon, min_lat, max_lon, max_lat], or [lon, lat] for points")
+    repaired_column: str | None = Field(default=None, pattern=IDENTIFIER,
+                                        description="item of type L: the geometry was repaired losslessly")
+    crs: str = Field(default="EPSG:4490", pattern=r"^EPSG:\d{4,5}$", description="CRS the warehouse stores")
+
+    @property
+    def srid(self) -> int:
+        return int(self.crs.split(":")[1])
+
+    @property
+    def postgis_type(self) -> str:
+        return "MultiPolygon" if self.kind == "polygon" else "Point"
+
+
+class WideLayout(Strict):
+    """Wide sheets (e.g. regions x periods): headers matching ``header_pattern`` are unpivoted."""
+
+    names_to: str = Field(pattern=IDENTIFIER, description="item receiving the unpivoted header")
+    values_to: str = Field(pattern=IDENTIFIER, description="item receiving the cell value")
+    header_pattern: str = Field(description="regular expression a header must match to be unpivoted")
+
+    @field_validator("header_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+class PeriodSettings(Strict):
+    """Statistical periods (2025, 2025Q3, 2025-10) normalised into type, start and end items."""
+
+    column: str = Field(pattern=IDENTIFIER)
+    type_column: str = Field(pattern=IDENTIFIER)
+    start_column: str = Field(pattern=IDENTIFIER)
+    end_column: str = Field(pattern=IDENTIFIER)
+
+
+class FileDropSource(Strict):
+    """Files a department drops into a landing folder (object storage: local, or S3 in production).
+
+    Each file is one delivery, processed once (``ops.file_delivery``); unreadable files move to
+    ``<landing>/_rejected/`` with their reason."""
+
+    kind: Literal["file_drop"]
+    landing: str = Field(min_length=1, description="folder under BASELIB_LANDING_URL, or a full URI (s3://...)")
+    formats: list[Literal["geojson", "csv", "excel"]] = Field(min_length=1)
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    header_aliases: dict[str, str] = Field(default_factory=dict, description="extra header -> item name")
+    wide: WideLayout | None = None
+    periods: PeriodSettings | None = None
+    geometry: GeometrySettings | None = None
+
+    @property
+    def incremental_column(self) -> None:
+        """Deliveries, not a changing table: there is no incremental column."""
+        return None
+
+    @model_validator(mode="after")
+    def _geometry_for_geojson(self) -> FileDropSource:
+        if ("geojson" in self.formats) != (self.geometry is not None):
+            raise ValueError("'geometry' is required for the geojson format, and only allowed with it")
+        if self.landing.startswith("/") or ".." in self.landing.split("/"):
+            raise ValueError(f"landing {self.landing!r} must be a relative folder or a URI")
+        return self
+
+
+Source = Annotated[PostgresSource | HttpApiSource | FileDropSource, Field(discriminator="kind")]
 
 
 class Target(Strict):
@@ -204,6 +284,80 @@ class CrossCheck(Strict):
     reason: str = Field(min_length=1)
 
 
+Severity = Literal["critical", "warning"]
+
+
+class ReferenceMatch(Strict):
+    """The combination of ``columns`` must exist among ``reference_columns`` of another table's live rows."""
+
+    kind: Literal["reference_match"]
+    name: str = Field(pattern=IDENTIFIER)
+    columns: list[str] = Field(min_length=1)
+    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    reference_columns: list[str] = Field(min_length=1)
+    severity: Severity = "critical"
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _same_arity(self) -> ReferenceMatch:
+        if len(self.columns) != len(self.reference_columns):
+            raise ValueError("columns and reference_columns must have the same length")
+        return self
+
+
+class PointInPolygon(Strict):
+    """A point must fall inside the polygon of the reference row its ``via`` column names."""
+
+    kind: Literal["point_in_polygon"]
+    name: str = Field(pattern=IDENTIFIER)
+    column: str = Field(pattern=IDENTIFIER)
+    via: str = Field(pattern=IDENTIFIER)
+    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    reference_key: str = Field(pattern=IDENTIFIER)
+    reference_geometry: str = Field(pattern=IDENTIFIER)
+    severity: Severity = "critical"
+    reason: str = Field(min_length=1)
+
+
+class YearOverYear(Strict):
+    """A value's change against the same period a year earlier (this delivery or the warehouse)."""
+
+    kind: Literal["year_over_year"]
+    name: str = Field(pattern=IDENTIFIER)
+    value: str = Field(pattern=IDENTIFIER)
+    series: list[str] = Field(min_length=1)
+    period_type: str = Field(pattern=IDENTIFIER)
+    period_start: str = Field(pattern=IDENTIFIER)
+    max_change: float = Field(gt=0, description="allowed relative change, e.g. 0.5 for ±50%")
+    severity: Severity = "warning"
+    reason: str = Field(min_length=1)
+
+
+class ReferenceFlag(Strict):
+    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    column: str = Field(pattern=IDENTIFIER)
+    reference_column: str = Field(pattern=IDENTIFIER)
+    flag: str = Field(pattern=IDENTIFIER)
+
+
+class ProvinceTotal(Strict):
+    """A province's value (XX0000) against the sum of its prefectures' (XXYY00) for the same group,
+    checked only when every prefecture in use has a value."""
+
+    kind: Literal["province_total"]
+    name: str = Field(pattern=IDENTIFIER)
+    value: str = Field(pattern=IDENTIFIER)
+    region: str = Field(pattern=IDENTIFIER)
+    group: list[str] = Field(min_length=1)
+    tolerance: float = Field(ge=0, description="allowed relative difference")
+    only_if_flag: ReferenceFlag | None = None
+    severity: Severity = "warning"
+    reason: str = Field(min_length=1)
+
+
+ContextCheck = Annotated[ReferenceMatch | PointInPolygon | YearOverYear | ProvinceTotal, Field(discriminator="kind")]
+
+
 class Pipeline(Strict):
     source: Source
     target: Target
@@ -217,6 +371,8 @@ class Pipeline(Strict):
     schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
     retries: int = Field(default=3, ge=0)
     cross_checks: list[CrossCheck] = Field(default_factory=list)
+    context_checks: list[ContextCheck] = Field(
+        default_factory=list, description="row checks needing the whole extract or other tables (evidence columns)")
 
 
 class Resource(Strict):
@@ -257,9 +413,74 @@ class Resource(Strict):
             for column in (check.column, check.when.column if check.when else check.column):
                 if self.item(column) is None:
                     raise ValueError(f"pipeline.cross_checks {check.name!r}: {column!r} is not an item")
+        self._check_file_drop()
+        self._check_context_checks()
         if self.sharing.type is SharingType.not_shared and self.open.open_to_public:
             raise ValueError("a resource that is 不予共享 cannot be open to the public")
         return self
+
+    def _require(self, where: str, name: str | None, *types: DataType) -> None:
+        if name is None:
+            return
+        item = self.item(name)
+        if item is None:
+            raise ValueError(f"{where}: {name!r} is not an item")
+        if types and item.type not in types:
+            raise ValueError(f"{where}: item {name!r} must be of type {'/'.join(t.value for t in types)}, "
+                             f"not {item.type.value}")
+
+    def _check_file_drop(self) -> None:
+        source = self.pipeline.source
+        if source.kind != "file_drop":
+            return
+        where = "pipeline.source"
+        for alias, target in source.header_aliases.items():
+            self._require(f"{where}.header_aliases.{alias}", target)
+        if source.wide:
+            self._require(f"{where}.wide.names_to", source.wide.names_to)
+            self._require(f"{where}.wide.values_to", source.wide.values_to)
+        if source.periods:
+            p = source.periods
+            self._require(f"{where}.periods.column", p.column, DataType.C)
+            self._require(f"{where}.periods.type_column", p.type_column, DataType.C)
+            self._require(f"{where}.periods.start_column", p.start_column, DataType.D)
+            self._require(f"{where}.periods.end_column", p.end_column, DataType.D)
+        if source.geometry:
+            g = source.geometry
+            self._require(f"{where}.geometry.column", g.column, DataType.G)
+            self._require(f"{where}.geometry.geojson_column", g.geojson_column, DataType.M)
+            self._require(f"{where}.geometry.repaired_column", g.repaired_column, DataType.L)
+            if len(g.bbox_columns) != (4 if g.kind == "polygon" else 2):
+                raise ValueError(f"{where}.geometry.bbox_columns: a {g.kind} needs "
+                                 f"{'[min_lon, min_lat, max_lon, max_lat]' if g.kind == 'polygon' else '[lon, lat]'}")
+            for name in g.bbox_columns:
+                self._require(f"{where}.geometry.bbox_columns", name, DataType.B, DataType.F)
+
+    def _check_context_checks(self) -> None:
+        names = [c.name for c in self.pipeline.context_checks] + [c.name for c in self.pipeline.cross_checks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"pipeline: check names must be unique, got {names}")
+        for check in self.pipeline.context_checks:
+            where = f"pipeline.context_checks {check.name!r}"
+            if check.kind == "reference_match":
+                for name in check.columns:
+                    self._require(where, name)
+            elif check.kind == "point_in_polygon":
+                self._require(where, check.column, DataType.G)
+                self._require(where, check.via)
+            elif check.kind == "year_over_year":
+                for name in (check.value, check.period_type, check.period_start, *check.series):
+                    self._require(where, name)
+            elif check.kind == "province_total":
+                for name in (check.value, check.region, *check.group):
+                    self._require(where, name)
+                if check.only_if_flag:
+                    self._require(where, check.only_if_flag.column)
+
+    @property
+    def delivery_based(self) -> bool:
+        """Rows arrive as file deliveries (each a delta), not as a readable source table."""
+        return self.pipeline.source.kind == "file_drop"
 
     def item(self, name: str) -> Item | None:
         return next((i for i in self.items if i.name == name), None)

@@ -7,7 +7,7 @@ the transaction rolls back and the tables are exactly as they were.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 from psycopg2 import sql
@@ -15,6 +15,7 @@ from psycopg2 import sql
 from baselib import storage
 from baselib.catalog.model import Resource
 from baselib.pgcopy import copy_table
+from baselib.sources.extract import DELIVERY_ID
 from baselib.warehouse import schema, sqlfiles
 
 STAGING = sql.Identifier("pg_temp", "staging_rows")
@@ -30,6 +31,8 @@ class MergeCounts:
     unchanged: int = 0
     deleted: int = 0
     staged: int = 0
+    # file deliveries: {delivery_id: {"I": n, "U": n, "N": n}} (unchanged includes stale)
+    by_delivery: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 def _parts(resource: Resource) -> dict[str, sql.Composable]:
@@ -67,11 +70,18 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
         params = {"load_id": load_id, "now": now}
         cur.execute(sqlfiles.compose("templates/merge/stage", **parts))
         for uri in valid_parts:
-            counts.staged += copy_table(cur, storage.read_part(uri, resource.column_names), STAGING, resource.column_names)
+            table = storage.read_part(uri)
+            columns = resource.column_names + ([DELIVERY_ID] if DELIVERY_ID in table.column_names else [])
+            counts.staged += copy_table(cur, table, STAGING, columns)
         cur.execute(sql.SQL("ANALYZE {}").format(STAGING))
         cur.execute(sqlfiles.compose("templates/merge/classify", **parts))
-        cur.execute(sql.SQL("SELECT _change, count(*) FROM {} GROUP BY _change").format(CHANGES))
-        by_change = dict(cur.fetchall())
+        cur.execute(sql.SQL("SELECT _delivery_id, _change, count(*) FROM {} GROUP BY 1, 2").format(CHANGES))
+        by_change: dict[str, int] = {}
+        for delivery_id, change, n in cur.fetchall():
+            by_change[change] = by_change.get(change, 0) + n
+            if delivery_id is not None:
+                tally = counts.by_delivery.setdefault(delivery_id, {"I": 0, "U": 0, "N": 0})
+                tally["N" if change == "S" else change] += n
         counts.inserted = by_change.get("I", 0)
         counts.updated = by_change.get("U", 0)
         counts.unchanged = by_change.get("N", 0) + by_change.get("S", 0)

@@ -41,6 +41,16 @@ def _resource(code: str) -> Resource:
     return find(code)
 
 
+def _mode_param(resource: Resource) -> Param:
+    if resource.delivery_based:
+        return Param("auto", enum=["auto", "full"],
+                     description="auto: process the files not loaded before; "
+                                 "full: reprocess every file in the landing folder (unchanged rows change nothing)")
+    return Param("auto", enum=["auto", "full", "incremental", "reconcile"],
+                 description="auto: full on the first run, then incremental; "
+                             "reconcile: full extract that also closes keys deleted at the source")
+
+
 def build_dag(resource: Resource):
     cron = cron_for(resource)
     schedule = CronDataIntervalTimetable(cron, timezone=TIMEZONE) if cron else None
@@ -56,11 +66,7 @@ def build_dag(resource: Resource):
         catchup=False,
         max_active_runs=1,
         tags=["base-library", settings.target.schema_name, resource.provider.name],
-        params={
-            "mode": Param("auto", enum=["auto", "full", "incremental", "reconcile"],
-                          description="auto: full on the first run, then incremental; "
-                                      "reconcile: full extract that also closes keys deleted at the source"),
-        },
+        params={"mode": _mode_param(resource)},
         default_args={
             "owner": "data-platform",
             "retries": settings.retries,

@@ -11,7 +11,7 @@ UPDATABLE = {
     "mode", "status", "finished_at", "extract_seconds", "validate_seconds", "load_seconds",
     "watermark_from", "watermark_to", "max_source_updated_at", "rows_extracted", "rows_inserted",
     "rows_updated", "rows_unchanged", "rows_quarantined", "rows_deleted", "rows_warned",
-    "blocking_checks", "error", "report_path", "cross_checks",
+    "blocking_checks", "error", "report_path", "cross_checks", "files_new", "files_unchanged", "files_rejected",
 }
 JSON_COLUMNS = ("blocking_checks", "cross_checks")
 

@@ -10,7 +10,7 @@ QUERY = """
 SELECT r.load_id, r.run_id, r.mode, r.status, r.rows_extracted, r.rows_inserted, r.rows_updated,
        r.rows_unchanged, r.rows_quarantined, r.rows_deleted, r.rows_warned, r.report_path,
        r.data_interval_start, r.data_interval_end, m.quality_pass_rate, m.within_update_cycle,
-       r.error, r.cross_checks
+       r.error, r.cross_checks, r.files_new, r.files_unchanged, r.files_rejected
 FROM ops.load_run r LEFT JOIN evaluation.sync_metrics m USING (load_id)
 WHERE r.resource_code = %s ORDER BY r.load_id DESC LIMIT 1
 """
@@ -46,6 +46,11 @@ def render(conn, resources: list[Resource], warehouse_uri: str) -> str:
                 f"  rejected rows:  SELECT record_key, reason FROM ops.quarantine WHERE last_load_id = {r['load_id']};",
                 f"  current rows:   SELECT * FROM {schema.current_view(resource)} LIMIT 10;",
             ]
+            if r["files_new"] is not None:
+                lines.append(f"  files: new={r['files_new']}  already loaded={r['files_unchanged']}  "
+                             f"rejected={r['files_rejected']}")
+                lines.append(f"  deliveries:     SELECT path, status, reason, rows_read FROM ops.file_delivery "
+                             f"WHERE load_id = {r['load_id']};")
             for name, check in (r["cross_checks"] or {}).items():
                 lines.append(f"  cross-library {name}: {check['matched']}/{check['checked']} matched "
                              f"(rate {check['match_rate']}){'' if check['reference_exists'] else ' — reference not loaded'}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 from baselib.catalog.model import Resource
 
 
-def for_resource(resource: Resource):
+def for_resource(resource: Resource, load_id: int | None = None, mode: str = "auto"):
+    """The source for ``resource``. File drops need the load (their manifest records it) and
+    reprocess every file in the landing folder when ``mode`` is ``full``."""
     kind = resource.pipeline.source.kind
     if kind == "postgres":
         from baselib.sources.postgres_table import PostgresTableSource
@@ -14,4 +16,10 @@ def for_resource(resource: Resource):
         from baselib.sources.http_api import HttpApiSource
 
         return HttpApiSource(resource)
+    if kind == "file_drop":
+        from baselib.sources.file_drop.source import FileDropSource
+
+        if load_id is None:
+            raise ValueError(f"{resource.code}: a file-drop extract needs the load id for its delivery manifest")
+        return FileDropSource(resource, load_id, reprocess=mode == "full")
     raise ValueError(f"{resource.code}: no source implementation for kind {kind!r}")

@@ -30,9 +30,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pyarrow as pa
 
-from baselib.catalog.model import DataType, Resource
+from baselib.catalog.model import Resource
 from baselib.errors import SourceError
 from baselib.sources.extract import ROW_ID, ExtractResult, arrow_schema
+from baselib.sources.values import CONVERTERS
 from baselib.sources.window import ExtractWindow
 from baselib.storage import PartWriter, read_part
 
@@ -126,65 +127,6 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 def _iso(ts: dt.datetime) -> str:
     return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
-
-
-# Value converters per catalog type; each raises ValueError/TypeError on a value it cannot take.
-def _to_text(v):
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
-
-
-def _to_date(v):
-    if isinstance(v, str):
-        return dt.date.fromisoformat(v[:10]) if len(v) > 10 and v[10] in "T " else dt.date.fromisoformat(v)
-    raise TypeError(f"expected an ISO date string, got {type(v).__name__}")
-
-
-def _to_timestamp(v):
-    if not isinstance(v, str):
-        raise TypeError(f"expected an ISO timestamp string, got {type(v).__name__}")
-    ts = dt.datetime.fromisoformat(v)
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False, "y": True, "n": False,
-              "yes": True, "no": False, "是": True, "否": False}
-
-
-def _to_bool(v):
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int) and v in (0, 1):
-        return bool(v)
-    if isinstance(v, str) and v.strip().lower() in _BOOL_TEXT:
-        return _BOOL_TEXT[v.strip().lower()]
-    raise ValueError(f"not a logical value: {v!r}")
-
-
-def _to_int(v):
-    if isinstance(v, bool):
-        raise TypeError("a boolean is not an integer")
-    if isinstance(v, float) and not v.is_integer():
-        raise ValueError(f"not an integer: {v!r}")
-    return int(v)
-
-
-def _to_float(v):
-    if isinstance(v, bool):
-        raise TypeError("a boolean is not a number")
-    return float(v)
-
-
-_CONVERT = {
-    DataType.C: _to_text, DataType.M: _to_text, DataType.N: _to_text, DataType.Y: _to_text, DataType.G: _to_text,
-    DataType.D: _to_date, DataType.T: _to_timestamp, DataType.L: _to_bool,
-    DataType.I: _to_int, DataType.B: _to_float, DataType.F: _to_float,
-}
 
 
 class HttpApiSource:
@@ -293,7 +235,7 @@ class _Extraction:
         self.resource = source.resource
         self.columns_all = source.resource.column_names
         self.schema_all = arrow_schema(source.resource, self.columns_all)
-        self.converters = [_CONVERT[source.resource.item(c).type] for c in self.columns_all]
+        self.converters = [CONVERTERS[source.resource.item(c).type] for c in self.columns_all]
         self.keys = list(source.resource.pipeline.key_columns)
         self.key_idx = [self.columns_all.index(k) for k in self.keys]
         inc = source.settings.incremental_column

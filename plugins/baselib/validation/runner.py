@@ -14,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from baselib.catalog.model import Resource
+from baselib.sources.extract import CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_REF
 from baselib.validation.suites import KEY_COLUMN, full_spec
 
-ROW_ID = "_source_row"
+
+EVIDENCE_DETAILS = (CONVERSION_ERROR, GEOMETRY_ERROR)  # evidence texts that say what exactly is wrong
 
 
 @dataclass
@@ -172,10 +174,17 @@ def _missing(value) -> bool:
 
 
 def _rejected_records(rows: pd.DataFrame, failures: dict[int, list[dict]], keys: list[str]) -> pd.DataFrame:
+    """One record per rejected row: the catalog items as extracted (``source_row``), why, and
+    where it came from (file delivery and position, for file sources). Engine columns
+    (``_``-prefixed lineage and evidence) stay out of ``source_row``, so the same row sent again
+    in another delivery has the same fingerprint."""
     records = []
     for raw in rows.to_dict("records"):
         row = {k: (None if _missing(v) else v) for k, v in raw.items()}
         row_id = int(row.pop(ROW_ID))
+        delivery_id, source_ref = row.get(DELIVERY_ID), row.get(SOURCE_REF)
+        details = [str(row[c]) for c in EVIDENCE_DETAILS if row.get(c)]  # e.g. which value is not a date
+        row = {k: v for k, v in row.items() if not k.startswith("_")}
         failed = failures[row_id]
         source_row = json.dumps(row, ensure_ascii=False, default=str, sort_keys=True)
         records.append({
@@ -183,7 +192,10 @@ def _rejected_records(rows: pd.DataFrame, failures: dict[int, list[dict]], keys:
             "record_key": "/".join("" if row.get(k) is None else str(row.get(k)) for k in keys),
             "source_row": source_row,
             "failed_expectations": json.dumps(failed, ensure_ascii=False),
-            "reason": "；".join(dict.fromkeys(f["reason"] for f in failed)),
+            "reason": "；".join(dict.fromkeys(f["reason"] for f in failed)) + "".join(f"（{d}）" for d in details),
+            "delivery_id": None if delivery_id is None else int(delivery_id),
+            "source_ref": source_ref,
         })
-    columns = [ROW_ID, "record_key", "source_row", "failed_expectations", "reason"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    columns = [ROW_ID, "record_key", "source_row", "failed_expectations", "reason", "delivery_id", "source_ref"]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    return frame.astype({"delivery_id": "Int64", "source_ref": "string"})

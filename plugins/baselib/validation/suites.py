@@ -12,9 +12,11 @@ from pathlib import Path
 from baselib.catalog.model import DataType, Resource
 from baselib.errors import CatalogError
 from baselib.settings import EXPECTATIONS_DIR
-from baselib.validation import cross_checks
+from baselib.sources.extract import CONVERSION_ERROR, GEOMETRY_ERROR, SOURCE_CRS
+from baselib.validation import context_checks, cross_checks
 
 KEY_COLUMN = "_key"  # synthetic column added during validation: the key values joined
+NUMERIC_TEXT = r"^[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
 
 def suite_path(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> Path:
@@ -52,10 +54,28 @@ def catalog_expectations(resource: Resource) -> list[dict]:
         if item.type in (DataType.C, DataType.M) and item.length:
             add("expect_column_value_lengths_to_be_between", {"column": item.name, "max_value": item.length},
                 f"{item.label}({item.name}) 超过 {item.length} 个字符 / longer than {item.length} characters")
+        if item.type in (DataType.N, DataType.Y):  # exact decimals travel as text until PostgreSQL parses them
+            add("expect_column_values_to_match_regex", {"column": item.name, "regex": NUMERIC_TEXT},
+                f"{item.label}({item.name}) 不是数值 / not a number")
+    source = resource.pipeline.source
+    if source.kind == "file_drop":
+        add("expect_column_values_to_be_null", {"column": CONVERSION_ERROR},
+            "值与目录声明的数据类型不符 / a value is not of its item's declared type")
+        if source.geometry is not None:
+            add("expect_column_values_to_not_be_null", {"column": SOURCE_CRS},
+                f"文件未声明坐标参考系，无法确认为 {source.geometry.crs} / the file declares no CRS, so the "
+                f"coordinates cannot be taken as {source.geometry.crs}")
+            add("expect_column_values_to_be_null", {"column": GEOMETRY_ERROR},
+                "几何缺失或无法解析 / the geometry is missing or cannot be read")
     keys = ", ".join(resource.pipeline.key_columns)
+    # File drops: a key repeated by a later file of the same run was superseded on extract, so
+    # what is left repeats within one delivery.
+    duplicate = (f"主键({keys})在同一交付文件中重复 / key appears more than once in one delivered file"
+                 if resource.delivery_based else f"主键({keys})在本次抽取中重复 / key appears more than once in this extract")
     add("expect_column_values_to_not_be_in_set", {"column": KEY_COLUMN, "value_set": {"$PARAMETER": "duplicate_keys"}},
-        f"主键({keys})在本次抽取中重复 / key appears more than once in this extract")
+        duplicate)
     out += [cross_checks.expectation(check) for check in resource.pipeline.cross_checks]
+    out += [context_checks.expectation(check) for check in resource.pipeline.context_checks]
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import psycopg2.errors
 from psycopg2 import sql
@@ -82,11 +83,59 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
         )
     )
     _add_new_items(cur, resource)
-    _replace_current_view(cur, resource)
+    geometry = geometry_columns(cur, resource)
+    for wkb, geom in geometry.items():
+        settings = resource.pipeline.source.geometry
+        cur.execute(sqlfiles.compose(
+            "templates/postgis_column", table=sqlfiles.ident(target.qualified),
+            history=sqlfiles.ident(history_table(resource)), geom=sql.Identifier(geom), wkb=sql.Identifier(wkb),
+            geometry_type=sql.SQL(settings.postgis_type), srid=sql.Literal(settings.srid),
+            index=sql.Identifier(f"{target.table}_{geom}_gist")))
+    _replace_current_view(cur, resource, list(geometry.values()))
     _apply_grants(cur, resource)
 
 
-def _replace_current_view(cur, resource: Resource) -> None:
+def postgis_available(cur) -> bool:
+    """Whether this warehouse stores PostGIS geometry columns beside the WKB.
+
+    ``BASELIB_POSTGIS``: ``auto`` (default) uses PostGIS when the server has it, creating the
+    extension if allowed; ``on`` requires it; ``off`` never uses it (WKB, GeoJSON and bbox only)."""
+    mode = os.environ.get("BASELIB_POSTGIS", "auto").lower()
+    if mode not in ("auto", "on", "off"):
+        raise SchemaMismatch(f"BASELIB_POSTGIS must be auto, on or off, not {mode!r}")
+    if mode == "off":
+        return False
+    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+    if cur.fetchone():
+        return True
+    cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+    if cur.fetchone() is None:
+        if mode == "on":
+            raise SchemaMismatch("BASELIB_POSTGIS=on but the PostgreSQL server has no PostGIS extension "
+                                 "(install postgresql-<version>-postgis-3)")
+        return False
+    cur.execute("SAVEPOINT create_postgis")
+    try:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT create_postgis")
+        if mode == "on":
+            raise SchemaMismatch(f"BASELIB_POSTGIS=on but PostGIS cannot be enabled: {exc}") from exc
+        log.warning("PostGIS is available but this role cannot create the extension; storing WKB only")
+        return False
+    cur.execute("RELEASE SAVEPOINT create_postgis")
+    return True
+
+
+def geometry_columns(cur, resource: Resource) -> dict[str, str]:
+    """{WKB item: PostGIS column} for the resource, when PostGIS is in use; empty otherwise."""
+    settings = getattr(resource.pipeline.source, "geometry", None)
+    if settings is None or not postgis_available(cur):
+        return {}
+    return {settings.column: f"{settings.column}_geom"}
+
+
+def _replace_current_view(cur, resource: Resource, extra_columns: list[str] = ()) -> None:
     """CREATE OR REPLACE the view; when its columns changed in a way that cannot be replaced in
     place (renamed, reordered, removed), drop and recreate it in the same transaction. A view
     someone built on top of it makes the DROP fail with PostgreSQL's own clear message."""
@@ -95,7 +144,7 @@ def _replace_current_view(cur, resource: Resource) -> None:
         current_view_template(resource),
         current_view=view,
         table=sqlfiles.ident(resource.pipeline.target.qualified),
-        column_names=sqlfiles.ident_list(resource.column_names),
+        column_names=sqlfiles.ident_list(resource.column_names + list(extra_columns)),
     )
     cur.execute("SAVEPOINT replace_view")
     try:

@@ -4,4 +4,6 @@ Each is a map expectation (per-row yes/no) backed by a vectorised metric provide
 rows come back in ``unexpected_index_list`` and can be quarantined. Importing this package
 registers them all; suites refer to them by their snake_case ``type``.
 """
-from baselib.validation.expectations import certificate, citizen, common, organisation  # noqa: F401  (registration)
+from baselib.validation.expectations import (  # noqa: F401  (registration)
+    certificate, citizen, common, geometry, organisation,
+)

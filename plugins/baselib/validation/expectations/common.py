@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
-from great_expectations.expectations.expectation import ColumnMapExpectation
+from typing import Literal
+
+from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnPairMapMetricProvider,
+    column_pair_condition_partial,
+)
 
 from baselib.identifiers import divisions
 
@@ -39,6 +45,28 @@ class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
     map_metric = "column_values.known_division_code"
     success_keys = ("mostly", "include_abolished")
     include_abolished: bool = True
+
+
+# --- division name consistent with its code ------------------------------------------------------
+class ColumnPairDivisionNameMatchesCode(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.division_name_matches_code"
+    condition_domain_keys = ("column_A", "column_B", "ignore_row_if")
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A, column_B, **kwargs):
+        registry = divisions.load()
+        names = {code: {r.name for r in rows} for code, rows in registry.by_code.items()}
+        ok = [str(name).strip() in names.get(code, ()) for code, name in zip(column_A.astype(object), column_B.astype(object))]
+        return series(np.array(ok, dtype=bool), column_A)
+
+
+class ExpectColumnPairValuesDivisionNameToMatchCode(ColumnPairMapExpectation):
+    """Column B is a name the GB/T 2260 reference gives the code in column A (any of its names
+    over time, since a division can be renamed while keeping its code)."""
+
+    map_metric = "column_pair_values.division_name_matches_code"
+    success_keys = ("mostly", "ignore_row_if")
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "either_value_is_missing"
 
 
 # --- not in the future -------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""What a reader makes of one delivered file: raw values per catalog item, plus where each row
+came from and evidence the suite checks. :func:`header_map` maps a file's headers (or GeoJSON
+property names) to items by name, Chinese label (信息项名称) or the catalog's aliases."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from baselib.catalog.model import Resource
+from baselib.errors import UnreadableFile
+
+
+@dataclass
+class ParsedFile:
+    records: list[dict] = field(default_factory=list)        # item or evidence column -> raw value
+    refs: list[str] = field(default_factory=list)             # per record: where in the file
+    ignored_columns: list[str] = field(default_factory=list)  # headers mapping to no item
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
+
+    def append(self, record: dict, ref: str) -> None:
+        self.records.append(record)
+        self.refs.append(ref)
+
+
+def header_map(resource: Resource) -> dict[str, str]:
+    """Normalised header text -> item name."""
+    mapping = {}
+    for item in resource.items:
+        mapping[_norm(item.name)] = item.name
+        mapping[_norm(item.label)] = item.name
+    source = resource.pipeline.source
+    for alias, item in getattr(source, "header_aliases", {}).items():
+        mapping[_norm(alias)] = item
+    return mapping
+
+
+def _norm(text) -> str:
+    return str(text).strip().lower().replace(" ", "").replace("\u3000", "")
+
+
+def map_header(mapping: dict[str, str], header) -> str | None:
+    return mapping.get(_norm(header)) if header is not None else None
+
+
+def require(resource: Resource, present: set[str], derived: set[str], what: str) -> None:
+    """Reject a file that lacks a required (non-nullable) item the engine cannot derive."""
+    missing = [i for i in resource.items if not i.nullable and i.name not in present and i.name not in derived]
+    if missing:
+        names = ", ".join(f"{i.label}({i.name})" for i in missing)
+        raise UnreadableFile(f"{what} has no column for the required items {names}")

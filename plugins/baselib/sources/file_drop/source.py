@@ -1,0 +1,190 @@
+"""Extract a file drop: every new delivery in the landing folder, as Parquet parts.
+
+For each file, oldest first: hash it and look it up in ``ops.file_delivery``.
+- Loaded before (same path, same bytes): a no-op, unless the run reprocesses (mode ``full``).
+- Unreadable (wrong encoding, truncated, not its declared format): moved to the rejected area
+  and recorded with the reason; the other files still load.
+- Otherwise: read into records, registered as ``pending`` for this load, and typed per the
+  catalog. A value that is not of its item's type is kept as NULL with the problem recorded in
+  ``_conversion_error``, so the row is quarantined rather than the file lost.
+
+A key delivered by two files in one run keeps the later file's row; the earlier one is counted
+as superseded on its delivery. Rows carry ``_delivery_id`` and ``_source_ref`` (file and
+position) for lineage and for the quality officers' work list.
+"""
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+
+from baselib.catalog.model import FileDropSource as FileDropSettings
+from baselib.catalog.model import Resource
+from baselib.errors import UnreadableFile
+from baselib.sources.extract import (
+    CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_CRS, SOURCE_REF, ExtractResult, arrow_schema,
+)
+from baselib.sources.file_drop import encoding, landing, manifest
+from baselib.sources.file_drop.rows import ParsedFile
+from baselib.sources.values import CONVERTERS
+from baselib.sources.window import ExtractWindow
+from baselib.storage import PartWriter
+from baselib.warehouse import connections
+
+log = logging.getLogger(__name__)
+
+
+class FileDropSource:
+    def __init__(self, resource: Resource, load_id: int, reprocess: bool = False):
+        self.resource = resource
+        self.settings: FileDropSettings = resource.pipeline.source
+        self.load_id = load_id
+        self.reprocess = reprocess
+
+    def extract(self, window: ExtractWindow, dest_prefix: str, chunk_rows: int) -> ExtractResult:
+        files = {"new": 0, "unchanged": 0, "rejected": 0}
+        deliveries: list[tuple[int, pa.Table]] = []
+        newest = None
+        for landed in landing.list_files(self.settings):
+            data = landing.read_bytes(landed.uri)
+            digest = landing.sha256(data)
+            with connections.transaction() as conn:
+                known = manifest.lookup(conn, self.resource.code, landed.uri, digest)
+            if known and known.status == "loaded" and not self.reprocess:
+                files["unchanged"] += 1
+                log.info("%s: %s was loaded before (delivery %d): skipped", self.resource.code, landed.name,
+                         known.delivery_id)
+                continue
+            fmt = landing.format_of(landed.name, self.settings.formats)
+            try:
+                if known and known.status == "rejected":
+                    raise UnreadableFile(f"the same content was rejected before (delivery {known.delivery_id}): "
+                                         f"{known.reason}")
+                if fmt is None:
+                    raise UnreadableFile(f"not a declared format: the catalog accepts {', '.join(self.settings.formats)} "
+                                         f"({', '.join(e for f in self.settings.formats for e in landing.EXTENSIONS[f])})")
+                parsed, used_encoding = self._read(fmt, data, landed.name)
+            except UnreadableFile as exc:
+                files["rejected"] += 1
+                self._reject(landed, digest, fmt, str(exc))
+                continue
+            with connections.transaction() as conn:
+                delivery_id = manifest.register(
+                    conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
+                    size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at, format=fmt,
+                    encoding=used_encoding, status="pending", ignored_columns=parsed.ignored_columns,
+                    rows_read=parsed.rows)
+            if parsed.ignored_columns:
+                log.warning("%s: %s has columns that map to no catalog item (not loaded): %s",
+                            self.resource.code, landed.name, ", ".join(parsed.ignored_columns))
+            files["new"] += 1
+            deliveries.append((delivery_id, self._table(parsed, delivery_id)))
+            if landed.modified_at and (newest is None or landed.modified_at > newest):
+                newest = landed.modified_at
+        tables, superseded = self._supersede(deliveries)
+        with connections.transaction() as conn:
+            for delivery_id, table in deliveries:
+                manifest.set_rows_read(conn, delivery_id, table.num_rows, superseded.get(delivery_id, 0))
+        parts, rows = self._write(tables, dest_prefix, chunk_rows)
+        log.info("%s: %d new files (%d rows), %d unchanged, %d rejected", self.resource.code, files["new"], rows,
+                 files["unchanged"], files["rejected"])
+        return ExtractResult(parts=parts, rows=rows, columns=self.resource.column_names, missing_columns=[],
+                             max_incremental=newest, files=files)
+
+    # -------------------------------------------------------------------------------------------
+    def _read(self, fmt: str, data: bytes, name: str) -> tuple[ParsedFile, str | None]:
+        if fmt == "excel":
+            from baselib.sources.file_drop import tabular
+
+            return tabular.parse(self.resource, tabular.read_excel(data), name), None
+        text, used = encoding.decode(data, self.settings.encoding)
+        if fmt == "csv":
+            from baselib.sources.file_drop import tabular
+
+            return tabular.parse(self.resource, tabular.read_csv(text), name), used
+        from baselib.sources.file_drop import geojson
+
+        return geojson.parse(self.resource, text, name), used
+
+    def _reject(self, landed, digest: str, fmt: str | None, reason: str) -> None:
+        moved = landing.reject(self.settings, landed, self.load_id, reason)
+        with connections.transaction() as conn:
+            manifest.register(conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
+                              size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at,
+                              format=fmt, encoding=None, status="rejected", reason=reason, rejected_path=moved)
+        log.warning("%s: rejected %s: %s (moved to %s)", self.resource.code, landed.name, reason, moved)
+
+    def _evidence_columns(self) -> list[str]:
+        columns = [CONVERSION_ERROR]
+        if self.settings.geometry is not None:
+            columns += [SOURCE_CRS, GEOMETRY_ERROR]
+        return columns
+
+    def _table(self, parsed: ParsedFile, delivery_id: int) -> pa.Table:
+        """Typed columns for the catalog items, conversion problems as evidence, and lineage."""
+        names = self.resource.column_names
+        schema = arrow_schema(self.resource, names)
+        problems: list[list[str]] = [[] for _ in parsed.records]
+        arrays = []
+        for field in schema:
+            item = self.resource.item(field.name)
+            convert = CONVERTERS[item.type]
+            values = []
+            for n, record in enumerate(parsed.records):
+                value = record.get(field.name)
+                if value is not None and not (isinstance(value, str) and not value.strip()):
+                    try:
+                        value = convert(value)
+                    except (TypeError, ValueError) as exc:
+                        problems[n].append(f"{item.label}({item.name}) {value!r} 不是{item.type.value}型 / "
+                                           f"is not a {item.type.value} value ({exc})")
+                        value = None
+                else:
+                    value = None
+                values.append(value)
+            arrays.append(pa.array(values, type=field.type))
+        columns = dict(zip(names, arrays))
+        columns[CONVERSION_ERROR] = pa.array(["; ".join(p) or None for p in problems], pa.string())
+        for name in self._evidence_columns()[1:]:
+            columns[name] = pa.array([r.get(name) for r in parsed.records], pa.string())
+        columns[DELIVERY_ID] = pa.array([delivery_id] * parsed.rows, pa.int64())
+        columns[SOURCE_REF] = pa.array(parsed.refs, pa.string())
+        return pa.table(columns)
+
+    def _supersede(self, deliveries: list[tuple[int, pa.Table]]) -> tuple[list[pa.Table], dict[int, int]]:
+        """Drop rows whose key a later delivery of this run delivers again."""
+        if len(deliveries) < 2:
+            return [t for _, t in deliveries], {}
+        keys = self.resource.pipeline.key_columns
+        later: set[tuple] = set()
+        kept, superseded = [], {}
+        for delivery_id, table in reversed(deliveries):
+            key_rows = list(zip(*(table.column(k).to_pylist() for k in keys)))
+            mask = [k not in later for k in key_rows]
+            dropped = mask.count(False)
+            if dropped:
+                superseded[delivery_id] = dropped
+                log.info("%s: %d rows of delivery %d are superseded by a later file in this run",
+                         self.resource.code, dropped, delivery_id)
+                table = table.filter(pa.array(mask))
+            later.update(key_rows)
+            kept.append(table)
+        return list(reversed(kept)), superseded
+
+    def _write(self, tables: list[pa.Table], dest_prefix: str, chunk_rows: int) -> tuple[list[str], int]:
+        writer = PartWriter(dest_prefix)
+        empty = self._empty_table()
+        combined = pa.concat_tables([empty, *tables]) if tables else empty
+        combined = combined.append_column(ROW_ID, pa.array(range(combined.num_rows), pa.int64()))
+        if combined.num_rows == 0:
+            writer.write(combined)
+        for offset in range(0, combined.num_rows, chunk_rows):
+            writer.write(combined.slice(offset, chunk_rows))
+        return writer.parts, combined.num_rows
+
+    def _empty_table(self) -> pa.Table:
+        schema = arrow_schema(self.resource, self.resource.column_names)
+        for name in self._evidence_columns():
+            schema = schema.append(pa.field(name, pa.string()))
+        schema = schema.append(pa.field(DELIVERY_ID, pa.int64())).append(pa.field(SOURCE_REF, pa.string()))
+        return schema.empty_table()

@@ -1,0 +1,39 @@
+"""What the file-drop integration tests share: a landing folder per test, and manifest queries."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def landing(tmp_path, monkeypatch) -> Path:
+    """A fresh landing root (``BASELIB_LANDING_URL``) for one test."""
+    root = tmp_path / "landing"
+    root.mkdir()
+    monkeypatch.setenv("BASELIB_LANDING_URL", root.as_uri())
+    return root
+
+
+def deliveries(dbs, resource_code: str) -> dict[str, dict]:
+    """file name -> its ops.file_delivery row (latest version of that name)."""
+    rows = dbs.query(
+        "SELECT path, delivery_id, status, reason, rejected_path, rows_read, rows_superseded, rows_inserted, "
+        "rows_updated, rows_unchanged, rows_quarantined, encoding, attempts, load_id FROM ops.file_delivery "
+        "WHERE resource_code = %s ORDER BY delivery_id", (resource_code,))
+    names = ["path", "delivery_id", "status", "reason", "rejected_path", "rows_read", "rows_superseded",
+             "rows_inserted", "rows_updated", "rows_unchanged", "rows_quarantined", "encoding", "attempts", "load_id"]
+    return {row[0].rsplit("/", 1)[-1]: dict(zip(names, row)) for row in rows}
+
+
+def quarantine_reasons(dbs, resource_code: str) -> dict[str, str]:
+    """record_key -> reason of the open quarantine entries."""
+    return dict(dbs.query("SELECT record_key, reason FROM ops.quarantine WHERE resource_code = %s AND status = 'open'",
+                          (resource_code,)))
+
+
+def assert_deliveries_accounted(dbs, resource_code: str) -> None:
+    for name, d in deliveries(dbs, resource_code).items():
+        if d["status"] == "loaded":
+            assert d["rows_read"] == (d["rows_superseded"] + d["rows_inserted"] + d["rows_updated"]
+                                      + d["rows_unchanged"] + d["rows_quarantined"]), (name, d)
