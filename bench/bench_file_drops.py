@@ -69,8 +69,8 @@ def prepare(params: dict) -> dict:
             text, _ = encoding.decode(path.read_bytes())
             parsed = (tabular.parse(resource, tabular.read_csv(text), path.name) if path.suffix == ".csv"
                       else geojson.parse(resource, text, path.name))
-            for record in parsed.records:
-                sink.write("\t".join(_copy_text(record.get(c)) for c in resource.column_names) + "\n")
+            for values in zip(*(parsed.column(c) for c in resource.column_names)):
+                sink.write("\t".join(_copy_text(v) for v in values) + "\n")
             rows += parsed.rows
     return {"rows": rows, "bytes": sum(p.stat().st_size for p in files)}
 
@@ -127,8 +127,14 @@ def pipeline_run(params: dict) -> dict:
     accounted = summary["rows_inserted"] + summary["rows_updated"] + summary["rows_unchanged"] + summary["rows_quarantined"]
     if summary["status"] != "success" or accounted != summary["rows_extracted"]:
         raise SystemExit(f"pipeline did not account for its rows: {summary}")
+    from baselib.warehouse import connections
+
+    with connections.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT extract_seconds, validate_seconds, load_seconds FROM ops.load_run WHERE load_id = %s",
+                    (summary["load_id"],))
+        steps = dict(zip(("extract", "validate", "load"), cur.fetchone()))
     return {"seconds": seconds, "rows": summary["rows_extracted"], "inserted": summary["rows_inserted"],
-            "peak_rss_bytes": _peak_rss()}
+            "steps": steps, "peak_rss_bytes": _peak_rss()}
 
 
 WORKLOADS = {"prepare": prepare, "raw_copy": raw_copy, "pipeline": pipeline_run}
@@ -190,6 +196,9 @@ def bench(resource: str, size: int, repeat: int, server: str, workdir: Path) -> 
                                ("pipeline", run_s, max(r["peak_rss_bytes"] for r in runs))):
         print(f"{name:<12}{prepared['rows']:>10,}{seconds:>10.2f}{prepared['rows'] / seconds:>12,.0f}"
               f"{seconds / copy_s:>8.1f}x{rss / 2**30:>8.2f}GB")
+    steps = {k: statistics.median(r["steps"][k] for r in runs) for k in ("extract", "validate", "load")}
+    print("pipeline steps (median s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+          + " (validate includes importing Great Expectations, about 4.5 s)")
     print(f"{resource}_pipeline_vs_copy={run_s / copy_s:.2f}", flush=True)
 
 

@@ -70,9 +70,9 @@ def test_unparseable_periods(raw):
 def test_long_csv_maps_labels_and_reports_extra_columns(values_resource):
     sheets = tabular.read_csv("指标代码,地区代码,时期,数值,计量单位,备注\nA0201,360000,2025年,12.5,亿元,初步\n")
     parsed = tabular.parse(values_resource, sheets, "x.csv")
-    assert parsed.records == [{"indicator_code": "A0201", "region_code": "360000", "period": "2025", "value": "12.5",
-                               "unit": "亿元", "period_type": "Y", "period_start": "2025-01-01",
-                               "period_end": "2025-12-31"}]
+    assert parsed.columns == {"indicator_code": ["A0201"], "region_code": ["360000"], "period": ["2025"],
+                              "value": ["12.5"], "unit": ["亿元"], "period_type": ["Y"],
+                              "period_start": ["2025-01-01"], "period_end": ["2025-12-31"]}
     assert parsed.refs == ["x.csv line 2"] and parsed.ignored_columns == ["备注"]
 
 
@@ -86,7 +86,7 @@ def test_wide_sheet_unpivots_every_filled_period_cell(values_resource):
     buffer = io.BytesIO()
     book.save(buffer)
     parsed = tabular.parse(values_resource, tabular.read_excel(buffer.getvalue()), "w.xlsx")
-    got = [(r["region_code"], r["period"], r["period_type"], r["value"]) for r in parsed.records]
+    got = list(zip(*(parsed.column(c) for c in ("region_code", "period", "period_type", "value"))))
     assert got == [("360000", "2025Q1", "Q", "100.5"), ("360000", "2025Q2", "Q", "200"),
                    ("360100", "2025Q1", "Q", "0.1"), ("360100", "2025-10", "M", "7")]
     assert parsed.refs[-1] == "w.xlsx!GDP row 3 column 2025-10"

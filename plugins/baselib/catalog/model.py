@@ -319,6 +319,16 @@ class PointInPolygon(Strict):
     reason: str = Field(min_length=1)
 
 
+class ReferenceFlag(Strict):
+    """Apply a check only to rows whose ``column`` value is a ``reference_column`` value of a live
+    reference row with ``flag`` true (e.g. only indicators that are totals)."""
+
+    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    column: str = Field(pattern=IDENTIFIER)
+    reference_column: str = Field(pattern=IDENTIFIER)
+    flag: str = Field(pattern=IDENTIFIER)
+
+
 class YearOverYear(Strict):
     """A value's change against the same period a year earlier (this delivery or the warehouse)."""
 
@@ -329,15 +339,9 @@ class YearOverYear(Strict):
     period_type: str = Field(pattern=IDENTIFIER)
     period_start: str = Field(pattern=IDENTIFIER)
     max_change: float = Field(gt=0, description="allowed relative change, e.g. 0.5 for ±50%")
+    only_if_flag: ReferenceFlag | None = None
     severity: Severity = "warning"
     reason: str = Field(min_length=1)
-
-
-class ReferenceFlag(Strict):
-    reference: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
-    column: str = Field(pattern=IDENTIFIER)
-    reference_column: str = Field(pattern=IDENTIFIER)
-    flag: str = Field(pattern=IDENTIFIER)
 
 
 class ProvinceTotal(Strict):
@@ -471,6 +475,8 @@ class Resource(Strict):
             elif check.kind == "year_over_year":
                 for name in (check.value, check.period_type, check.period_start, *check.series):
                     self._require(where, name)
+                if check.only_if_flag:
+                    self._require(where, check.only_if_flag.column)
             elif check.kind == "province_total":
                 for name in (check.value, check.region, *check.group):
                     self._require(where, name)

@@ -338,17 +338,19 @@ def _write_unreadable(drop: SpatialDrop, ref, rows: list, boxes: dict) -> None:
 
 def _write_bench(drop: SpatialDrop, ref, provinces, n: int) -> SpatialDrop:
     """``boundaries_bench.geojson``: n clean polygons of 40 vertices tiling the provinces' extents,
-    keyed by real in-use county codes: those of ``provinces`` first, then the rest of the reference."""
+    keyed by real county codes: the in-use ones of ``provinces`` first, then the rest of the
+    reference's in-use counties, then abolished counties (historical boundaries)."""
     own = [c for p in provinces for c in _counties(ref, p)]
     own_codes = {c.code for c in own}
     rest, seen = [], set(own_codes)
-    for row in ref.counties(in_use_only=True):
-        if row.code not in seen:
-            seen.add(row.code)
-            rest.append(row)
+    for in_use_only in (True, False):  # in-use counties, then abolished ones (historical boundaries)
+        for row in ref.counties(in_use_only=in_use_only):
+            if row.code not in seen:
+                seen.add(row.code)
+                rest.append(row)
     rows = own + rest
     if n > len(rows):
-        raise ValueError(f"polygons={n} exceeds the {len(rows)} in-use county codes of the reference")
+        raise ValueError(f"polygons={n} exceeds the {len(rows)} county codes of the reference")
     rows = rows[:n]
     sizes = [n // len(provinces) + (i < n % len(provinces)) for i in range(len(provinces))]
     boxes = [box for p, size in zip(provinces, sizes) for box in _grid(EXTENTS[p], size)]

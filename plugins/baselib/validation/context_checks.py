@@ -14,7 +14,6 @@ Kinds (``pipeline.context_checks`` in the catalog):
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -56,8 +55,21 @@ def _read(parts: list[str], columns: list[str]) -> pd.DataFrame:
     return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=columns)
 
 
+def _text(values) -> list:
+    """Values as text (dates in ISO form), missing ones as None: plain lists, for per-row lookups."""
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    if all(v is None or type(v) is str for v in values):
+        return values
+    return [None if v is None or v != v else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in values]
+
+
+def _text_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    return list(zip(*(_text(frame[c]) for c in columns))) if len(frame) else []
+
+
 def _as_text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: frame[c].astype("string") for c in columns}, index=frame.index)
+    return pd.DataFrame({c: pd.Series(_text(frame[c]), index=frame.index, dtype=object) for c in columns},
+                        index=frame.index)
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -86,15 +98,10 @@ class _ReferenceMatch:
             self.matched = {tuple(r) for r in cur.fetchall()}
 
     def evidence(self, frame: pd.DataFrame) -> pd.Series:
-        text = _as_text(frame, self.check.columns)
-        complete = text.notna().all(axis=1)
-        out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         if self.matched is None:
-            return out
-        keys = list(zip(*(text[c].fillna("").tolist() for c in self.check.columns)))
-        hits = np.array([k in self.matched for k in keys], dtype=bool)
-        out[complete.to_numpy()] = hits[complete.to_numpy()]
-        return out
+            return _series([None] * len(frame), frame)
+        return _series([None if None in key else key in self.matched
+                        for key in _text_rows(frame, self.check.columns)], frame)
 
 
 # --- point_in_polygon ----------------------------------------------------------------------------
@@ -162,9 +169,36 @@ def _values(conn, resource: Resource, parts: list[str], columns: list[str], valu
         with conn.cursor() as cur:
             cur.execute(query, (frame[first].dropna().unique().tolist(),))
             stored = pd.DataFrame(cur.fetchall(), columns=columns + ["_raw"])
-        stored = stored.assign(_value=_numbers(stored.pop("_raw"))).astype({c: "string" for c in columns})
+        stored = stored.assign(_value=_numbers(stored.pop("_raw")))
         frame = pd.concat([frame, stored], ignore_index=True)
     return frame.dropna(subset=columns).drop_duplicates(subset=columns, keep="first")
+
+
+def _lookup(values: pd.DataFrame, keys: list[str]) -> dict[tuple, float]:
+    return dict(zip(zip(*(values[k].tolist() for k in keys)), values["_value"].tolist()))
+
+
+def _flagged(conn, flag) -> set[str] | None:
+    """Values the check applies to (``only_if_flag``); None when every row applies."""
+    if flag is None:
+        return None
+    if not _table_exists(conn, flag.reference):
+        return set()
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT {col}::text FROM {ref} WHERE _deleted_at IS NULL AND {flag}").format(
+            col=sql.Identifier(flag.reference_column), ref=sqlfiles.ident(flag.reference),
+            flag=sql.Identifier(flag.flag)))
+        return {r[0] for r in cur.fetchall()}
+
+
+def _applies(frame: pd.DataFrame, check, flagged: set[str] | None) -> list[bool]:
+    if flagged is None:
+        return [True] * len(frame)
+    return [v in flagged for v in _text(frame[check.only_if_flag.column])]
+
+
+def _series(values: list, frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(values, index=frame.index, dtype=object)
 
 
 # --- year_over_year --------------------------------------------------------------------------------
@@ -173,23 +207,22 @@ class _YearOverYear:
         self.check = check
         self.keys = [*check.series, check.period_type, check.period_start]
         values = _values(conn, resource, parts, self.keys, check.value)
-        self.lookup = dict(zip(map(tuple, values[self.keys].to_numpy().tolist()), values["_value"].tolist()))
+        self.lookup = _lookup(values, self.keys)
+        self.flagged = _flagged(conn, check.only_if_flag)
 
     def evidence(self, frame: pd.DataFrame) -> pd.Series:
-        out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        text = _as_text(frame, self.keys)
-        current = _numbers(frame[self.check.value])
-        starts = text[self.check.period_start].tolist()
-        series = text[list(self.check.series) + [self.check.period_type]].to_numpy().tolist()
-        for n, (key, start, value) in enumerate(zip(series, starts, current)):
-            if pd.isna(start) or np.isnan(value) or any(pd.isna(k) for k in key):
-                continue
-            day = dt.date.fromisoformat(str(start))
-            prior = self.lookup.get((*key, day.replace(year=day.year - 1).isoformat()))
-            if prior is None or np.isnan(prior) or prior == 0:
-                continue
-            out.iat[n] = bool(abs(value / prior - 1) <= self.check.max_change)
-        return out
+        check = self.check
+        series = _text_rows(frame, list(check.series) + [check.period_type])
+        starts = _text(frame[check.period_start])
+        out = []
+        for key, start, value, applies in zip(series, starts, _numbers(frame[check.value]).tolist(),
+                                              _applies(frame, check, self.flagged)):
+            prior = None
+            if applies and start is not None and value == value and None not in key:
+                prior = self.lookup.get((*key, f"{int(start[:4]) - 1:04d}{start[4:]}"))
+            out.append(None if prior is None or prior != prior or prior == 0
+                       else bool(abs(value / prior - 1) <= check.max_change))
+        return _series(out, frame)
 
 
 # --- province_total --------------------------------------------------------------------------------
@@ -198,45 +231,34 @@ class _ProvinceTotal:
         self.check = check
         self.keys = [*check.group, check.region]
         values = _values(conn, resource, parts, self.keys, check.value)
-        self.lookup = dict(zip(map(tuple, values[self.keys].to_numpy().tolist()), values["_value"].tolist()))
+        self.lookup = _lookup(values, self.keys)
         registry = divisions.load()
         self.prefectures: dict[str, list[str]] = {}
         for code, rows in registry.by_code.items():
             if code.endswith("00") and not code.endswith("0000") and any(r.in_use and r.level == "地级" for r in rows):
                 self.prefectures.setdefault(code[:2] + "0000", []).append(code)
-        self.flagged: set[str] | None = None
-        flag = check.only_if_flag
-        if flag is not None:
-            self.flagged = set()
-            if _table_exists(conn, flag.reference):
-                with conn.cursor() as cur:
-                    cur.execute(sql.SQL("SELECT {col}::text FROM {ref} WHERE _deleted_at IS NULL AND {flag}").format(
-                        col=sql.Identifier(flag.reference_column), ref=sqlfiles.ident(flag.reference),
-                        flag=sql.Identifier(flag.flag)))
-                    self.flagged = {r[0] for r in cur.fetchall()}
+        self.flagged = _flagged(conn, check.only_if_flag)
 
     def evidence(self, frame: pd.DataFrame) -> pd.Series:
-        out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         check = self.check
-        text = _as_text(frame, self.keys)
-        current = _numbers(frame[check.value])
-        flag_column = check.only_if_flag.column if check.only_if_flag else None
-        flags = frame[flag_column].astype("string").tolist() if flag_column else [None] * len(frame)
-        groups = text[list(check.group)].to_numpy().tolist()
-        for n, (group, region, value, flag) in enumerate(zip(groups, text[check.region].tolist(), current, flags)):
-            if pd.isna(region) or not region.endswith("0000") or region in MUNICIPALITIES or np.isnan(value):
-                continue
-            if self.flagged is not None and flag not in self.flagged:
-                continue
-            children = self.prefectures.get(region)
-            if not children or any(pd.isna(g) for g in group):
-                continue
-            parts = [self.lookup.get((*group, child)) for child in children]
-            if any(p is None or np.isnan(p) for p in parts):
-                continue  # not every prefecture has a value yet: nothing to compare
-            total = float(sum(parts))
-            out.iat[n] = bool(abs(value - total) <= check.tolerance * max(abs(value), 1e-12))
-        return out
+        groups = _text_rows(frame, list(check.group))
+        out = []
+        for group, region, value, applies in zip(groups, _text(frame[check.region]),
+                                                 _numbers(frame[check.value]).tolist(),
+                                                 _applies(frame, check, self.flagged)):
+            out.append(self._compare(group, region, value) if applies else None)
+        return _series(out, frame)
+
+    def _compare(self, group: list, region, value: float) -> bool | None:
+        if region is None or not region.endswith("0000") or region in MUNICIPALITIES or value != value:
+            return None
+        children = self.prefectures.get(region)
+        if not children or None in group:
+            return None
+        parts = [self.lookup.get((*group, child)) for child in children]
+        if any(p is None or p != p for p in parts):
+            return None  # not every prefecture has a value yet: nothing to compare
+        return bool(abs(value - sum(parts)) <= self.check.tolerance * max(abs(value), 1e-12))
 
 
 # --- the run's checks ------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def parse(resource: Resource, text: str, file_name: str) -> ParsedFile:
         raise UnreadableFile(f"cannot use the file's coordinate reference system: {exc}") from exc
     mapping = header_map(resource)
     derived = {settings.column, settings.geojson_column, settings.repaired_column, *settings.bbox_columns} - {None}
-    parsed, ignored, present = ParsedFile(), set(), set()
+    records, refs, ignored, present = [], [], set(), set()
     for n, feature in enumerate(document["features"], start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise UnreadableFile(f"features[{n - 1}] is not a GeoJSON Feature object")
@@ -52,7 +52,7 @@ def parse(resource: Resource, text: str, file_name: str) -> ParsedFile:
             if name is None or name in derived:
                 ignored.add(key)
                 continue
-            record[name] = value
+            record[name] = None if isinstance(value, str) and not value.strip() else value
             present.add(name)
         record[SOURCE_CRS] = declared
         geometry, error = None, None
@@ -72,10 +72,10 @@ def parse(resource: Resource, text: str, file_name: str) -> ParsedFile:
         record[GEOMETRY_ERROR] = error
         record.update(_geometry_items(settings, geometry if error is None else None, repaired))
         ident = feature.get("id")
-        parsed.append(record, f"{file_name} feature {n}" + (f" (id {ident})" if ident is not None else ""))
+        records.append(record)
+        refs.append(f"{file_name} feature {n}" + (f" (id {ident})" if ident is not None else ""))
     require(resource, present, derived, "no feature")
-    parsed.ignored_columns = sorted(ignored)
-    return parsed
+    return ParsedFile.from_records(records, refs, sorted(ignored))
 
 
 def _geometry_items(settings, geometry, repaired: bool) -> dict:

@@ -8,6 +8,7 @@ a period keeps its original form with no type, and the suite quarantines the row
 from __future__ import annotations
 
 import calendar
+import functools
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ def _month_end(year: int, month: int) -> dt.date:
 
 def parse(value) -> Period | None:
     """The period ``value`` denotes, or None. Accepts text, an int year, or a date (a month)."""
+    if isinstance(value, str):
+        return _parse_text(value)  # a file repeats few distinct periods: cached
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, dt.date):
@@ -41,6 +44,11 @@ def parse(value) -> Period | None:
         value = str(value)
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Period | None:
     text = value.strip()
     if m := _ANNUAL.match(text):
         year = int(m.group(1))

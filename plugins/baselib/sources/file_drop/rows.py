@@ -11,17 +11,24 @@ from baselib.errors import UnreadableFile
 
 @dataclass
 class ParsedFile:
-    records: list[dict] = field(default_factory=list)        # item or evidence column -> raw value
-    refs: list[str] = field(default_factory=list)             # per record: where in the file
+    """Columns of raw values (items and evidence), one position per row read from the file."""
+
+    columns: dict[str, list] = field(default_factory=dict)    # item or evidence column -> raw values
+    refs: list[str] = field(default_factory=list)             # per row: where in the file
     ignored_columns: list[str] = field(default_factory=list)  # headers mapping to no item
 
     @property
     def rows(self) -> int:
-        return len(self.records)
+        return len(self.refs)
 
-    def append(self, record: dict, ref: str) -> None:
-        self.records.append(record)
-        self.refs.append(ref)
+    def column(self, name: str) -> list:
+        values = self.columns.get(name)
+        return values if values is not None else [None] * self.rows
+
+    @classmethod
+    def from_records(cls, records: list[dict], refs: list[str], ignored_columns: list[str]) -> ParsedFile:
+        names = list(dict.fromkeys(name for record in records for name in record))
+        return cls({name: [r.get(name) for r in records] for name in names}, refs, ignored_columns)
 
 
 def header_map(resource: Resource) -> dict[str, str]:

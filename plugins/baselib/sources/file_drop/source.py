@@ -19,7 +19,7 @@ import logging
 import pyarrow as pa
 
 from baselib.catalog.model import FileDropSource as FileDropSettings
-from baselib.catalog.model import Resource
+from baselib.catalog.model import DataType, Resource
 from baselib.errors import UnreadableFile
 from baselib.sources.extract import (
     CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_CRS, SOURCE_REF, ExtractResult, arrow_schema,
@@ -32,6 +32,28 @@ from baselib.storage import PartWriter
 from baselib.warehouse import connections
 
 log = logging.getLogger(__name__)
+
+
+TEXT_TYPES = (DataType.C, DataType.M, DataType.N, DataType.Y, DataType.G)
+PARSED_TYPES = (DataType.D, DataType.I, DataType.B, DataType.F)
+
+
+def _typed_fast(values: list, arrow_type: pa.DataType, item_type: DataType) -> pa.Array | None:
+    """The whole column at once when every value already has the right form (text for text
+    items, ISO text or numbers that Arrow casts exactly); None to fall back to value by value."""
+    if item_type in TEXT_TYPES:
+        return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) else None
+    if item_type not in PARSED_TYPES:
+        return None
+    try:
+        if all(v is None or isinstance(v, str) for v in values):
+            return pa.array(values, pa.string()).cast(arrow_type)
+        if item_type in (DataType.B, DataType.F) and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+            return pa.array(values, arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return None
 
 
 class FileDropSource:
@@ -124,32 +146,34 @@ class FileDropSource:
         """Typed columns for the catalog items, conversion problems as evidence, and lineage."""
         names = self.resource.column_names
         schema = arrow_schema(self.resource, names)
-        problems: list[list[str]] = [[] for _ in parsed.records]
-        arrays = []
+        problems: list[list[str]] = [[] for _ in range(parsed.rows)]
+        columns = {}
         for field in schema:
             item = self.resource.item(field.name)
-            convert = CONVERTERS[item.type]
-            values = []
-            for n, record in enumerate(parsed.records):
-                value = record.get(field.name)
-                if value is not None and not (isinstance(value, str) and not value.strip()):
-                    try:
-                        value = convert(value)
-                    except (TypeError, ValueError) as exc:
-                        problems[n].append(f"{item.label}({item.name}) {value!r} 不是{item.type.value}型 / "
-                                           f"is not a {item.type.value} value ({exc})")
-                        value = None
-                else:
-                    value = None
-                values.append(value)
-            arrays.append(pa.array(values, type=field.type))
-        columns = dict(zip(names, arrays))
+            values = parsed.column(field.name)  # readers give blanks as None
+            columns[field.name] = _typed_fast(values, field.type, item.type) or self._typed(values, field, item, problems)
         columns[CONVERSION_ERROR] = pa.array(["; ".join(p) or None for p in problems], pa.string())
         for name in self._evidence_columns()[1:]:
-            columns[name] = pa.array([r.get(name) for r in parsed.records], pa.string())
+            columns[name] = pa.array(parsed.column(name), pa.string())
         columns[DELIVERY_ID] = pa.array([delivery_id] * parsed.rows, pa.int64())
         columns[SOURCE_REF] = pa.array(parsed.refs, pa.string())
         return pa.table(columns)
+
+    def _typed(self, values: list, field: pa.Field, item, problems: list[list[str]]) -> pa.Array:
+        """Value by value: a value that is not of the item's type becomes NULL, and the problem is
+        recorded for its row."""
+        convert = CONVERTERS[item.type]
+        out = []
+        for n, value in enumerate(values):
+            if value is not None:
+                try:
+                    value = convert(value)
+                except (TypeError, ValueError) as exc:
+                    problems[n].append(f"{item.label}({item.name}) {value!r} 不是{item.type.value}型 / "
+                                       f"is not a {item.type.value} value ({exc})")
+                    value = None
+            out.append(value)
+        return pa.array(out, type=field.type)
 
     def _supersede(self, deliveries: list[tuple[int, pa.Table]]) -> tuple[list[pa.Table], dict[int, int]]:
         """Drop rows whose key a later delivery of this run delivers again."""

@@ -37,7 +37,7 @@ def read_csv(text: str) -> list[Sheet]:
     try:
         for values in reader:
             line = reader.line_num
-            if not any(v.strip() for v in values):
+            if not "".join(values).strip():
                 continue
             if header is None:
                 header = values
@@ -98,6 +98,8 @@ def _blank(value) -> bool:
 
 def cell_text(value) -> str | None:
     """A cell as text: numbers without float artefacts, dates in ISO form, blanks as None."""
+    if isinstance(value, str):  # CSV cells, and most Excel cells
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -112,8 +114,7 @@ def cell_text(value) -> str | None:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
 def _header_text(value) -> str:
@@ -124,11 +125,14 @@ def _header_text(value) -> str:
 
 
 def parse(resource: Resource, sheets: list[Sheet], file_name: str) -> ParsedFile:
+    """Every sheet's rows as columns of items (cells as text, periods normalised), column by
+    column rather than row by row: a delivery can hold hundreds of thousands of rows."""
     source: FileDropSource = resource.pipeline.source
     mapping = header_map(resource)
-    parsed = ParsedFile()
-    ignored: list[str] = []
     derived = _derived(source)
+    columns: dict[str, list] = {}
+    refs: list[str] = []
+    ignored: list[str] = []
     for sheet in sheets:
         where = f"{file_name}!{sheet.name}" if sheet.name else file_name
         headers = [_header_text(h) for h in sheet.header]
@@ -141,22 +145,26 @@ def parse(resource: Resource, sheets: list[Sheet], file_name: str) -> ParsedFile
         require(resource, present, derived, f"{'sheet ' + repr(sheet.name) if sheet.name else 'the file'}"
                 + (" (wide layout: no header matches the period pattern)" if wide and not value_columns else ""))
         ignored += [h for i, h in enumerate(headers) if items[i] is None and i not in value_columns]
-        item_cells = [(i, name) for i, name in enumerate(items) if name]
+        numbers = [number for number, _ in sheet.rows]
+        cells = list(zip(*(row for _, row in sheet.rows))) or [()] * len(headers)
         unit = "line" if sheet.name is None else "row"
-        for number, cells in sheet.rows:
-            record = {name: cells[i] for i, name in item_cells}
-            if not value_columns:
-                parsed.append(_finish(source, record), f"{where} {unit} {number}")
-                continue
-            for i in value_columns:
-                if _blank(cells[i]):
-                    continue
-                cell_record = dict(record)
-                cell_record[source.wide.names_to] = headers[i]
-                cell_record[source.wide.values_to] = cells[i]
-                parsed.append(_finish(source, cell_record), f"{where} {unit} {number} column {headers[i]}")
-    parsed.ignored_columns = sorted(set(h for h in ignored if h))
-    return parsed
+        start = len(refs)
+        if not value_columns:  # long: one record per row
+            picked = [(name, cells[i]) for i, name in enumerate(items) if name]
+            refs += [f"{where} {unit} {n}" for n in numbers]
+        else:  # wide: one record per filled (row, period column) cell
+            filled = [(r, i) for r in range(len(numbers)) for i in value_columns if not _blank(cells[i][r])]
+            picked = [(name, [cells[i][r] for r, _ in filled]) for i, name in enumerate(items) if name]
+            picked += [(source.wide.names_to, [headers[i] for _, i in filled]),
+                       (source.wide.values_to, [cells[i][r] for r, i in filled])]
+            refs += [f"{where} {unit} {numbers[r]} column {headers[i]}" for r, i in filled]
+        for name, values in picked:
+            column = columns.setdefault(name, [None] * start)
+            column.extend(values)
+        for column in columns.values():
+            column.extend([None] * (len(refs) - len(column)))
+    _normalise(source, columns)
+    return ParsedFile(columns, refs, sorted(set(h for h in ignored if h)))
 
 
 def _derived(source: FileDropSource) -> set[str]:
@@ -166,14 +174,23 @@ def _derived(source: FileDropSource) -> set[str]:
     return {p.type_column, p.start_column, p.end_column}
 
 
-def _finish(source: FileDropSource, record: dict) -> dict:
-    """Cells as text; the period normalised into its type, start and end."""
+def _normalise(source: FileDropSource, columns: dict[str, list]) -> None:
+    """Cells as text; the period normalised into its type, start and end (once per distinct value)."""
     p = source.periods
-    raw_period = record.get(p.column) if p else None
-    out = {name: cell_text(value) for name, value in record.items()}
-    if p is not None:
-        period = periods.parse(raw_period)
-        if period is not None:
-            out.update({p.column: period.text, p.type_column: period.type,
-                        p.start_column: period.start.isoformat(), p.end_column: period.end.isoformat()})
-    return out
+    raw_periods = columns.get(p.column) if p else None
+    for name, values in columns.items():
+        columns[name] = [cell_text(v) for v in values]
+    if p is None or raw_periods is None:
+        return
+    cache: dict = {}
+    found = []
+    for value in raw_periods:
+        key = (type(value), value)
+        if key not in cache:
+            cache[key] = periods.parse(value)
+        found.append(cache[key])
+    texts = columns[p.column]
+    columns[p.column] = [f.text if f else t for f, t in zip(found, texts)]
+    columns[p.type_column] = [f.type if f else None for f in found]
+    columns[p.start_column] = [f.start.isoformat() if f else None for f in found]
+    columns[p.end_column] = [f.end.isoformat() if f else None for f in found]
