@@ -22,7 +22,7 @@ from baselib.errors import BlockingQualityFailure, CatalogError
 from baselib.records import load_run, sync_metrics
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
-from baselib.validation import context_checks, cross_checks
+from baselib.validation import context_checks, cross_checks, delivery_quality
 from baselib.warehouse import connections, schema, sqlfiles
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,8 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
     if full and live_rows and rows < (1 - drop) * live_rows:
         failed.append(("row_count_collapse",
                        f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
-    if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
+    # file drops: the threshold is applied to each delivery (validation.delivery_quality)
+    if rows and quarantined / rows > resource.pipeline.quarantine_threshold and not resource.delivery_based:
         failed.append(("quarantine_threshold",
                        f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
                        f"the threshold is {resource.pipeline.quarantine_threshold:.1%}"))
@@ -198,10 +199,21 @@ def validate(resource: Resource, extracted: dict) -> dict:
             valid_writer.write(pa.Table.from_pandas(outcome.valid, preserve_index=False))
             if len(outcome.rejected):
                 rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
+        valid_parts, sent_back = valid_writer.parts, {}
+        if resource.delivery_based:
+            held = delivery_quality.hold_back(resource, extracted, valid_parts, by_delivery, rejected_writer)
+            valid_parts = held.valid_parts
+            quarantined += sum(held.rows.values())
+            for delivery_id, count in held.rows.items():
+                by_delivery[delivery_id] = by_delivery.get(delivery_id, 0) + count
         runner.build_report()
         with connections.transaction() as conn:
             quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
             live = _live_rows(conn, resource)
+            if resource.delivery_based:
+                sent_back = delivery_quality.record_rejections(conn, resource, load_id, held, by_delivery)
+        if sent_back:
+            delivery_quality.move_files(resource, load_id, sent_back)
         blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live)
         seconds = time.monotonic() - started
         with connections.transaction() as conn:
@@ -218,7 +230,7 @@ def validate(resource: Resource, extracted: dict) -> dict:
         raise failure
     for line in warnings:
         log.warning("%s: %s", resource.code, line)
-    return {**extracted, "valid_parts": valid_writer.parts, "rejected_parts": rejected_writer.parts,
+    return {**extracted, "valid_parts": valid_parts, "rejected_parts": rejected_writer.parts,
             "rows_quarantined": quarantined, "rows_warned": warned, "warnings": warnings,
             "quarantined_by_delivery": {str(k): v for k, v in by_delivery.items()},
             "report": str(runner.report_index)}

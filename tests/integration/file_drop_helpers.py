@@ -32,6 +32,17 @@ def quarantine_reasons(dbs, resource_code: str) -> dict[str, str]:
                           (resource_code,)))
 
 
+def assert_defects_quarantined(dbs, resource_code: str, defects: dict[str, list], reason_for: dict[str, str]) -> None:
+    """Every injected defect (kind -> record keys, as tuples or strings) is in quarantine with the
+    reason its kind should give."""
+    reasons = quarantine_reasons(dbs, resource_code)
+    for kind, keys in defects.items():
+        assert keys, kind
+        for key in keys:
+            record_key = key if isinstance(key, str) else "/".join(key)
+            assert reason_for[kind] in reasons.get(record_key, ""), (kind, record_key, reasons.get(record_key))
+
+
 def assert_deliveries_accounted(dbs, resource_code: str) -> None:
     for name, d in deliveries(dbs, resource_code).items():
         if d["status"] == "loaded":

@@ -9,7 +9,7 @@ from baselib.errors import BlockingQualityFailure
 from baselib.simulators import macro_economy as sim
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
-    assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
+    assert_defects_quarantined, assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
 )
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
 
@@ -34,10 +34,6 @@ def values_entry():
     return catalog_entry("base_macro_economy.indicator_value")
 
 
-def key_text(key) -> str:
-    return "/".join(key)
-
-
 def test_every_defect_is_quarantined_and_warnings_are_counted(dbs, landing):
     drop = sim.write_drop(landing, seed=11)
     indicators = run(indicator_entry(), DAY1)
@@ -48,11 +44,7 @@ def test_every_defect_is_quarantined_and_warnings_are_counted(dbs, landing):
     assert_accounted(values)
     assert values["rows_extracted"] == drop.rows_total
     assert values["rows_inserted"] == drop.rows_clean
-    reasons = quarantine_reasons(dbs, VALUES)
-    for kind, keys in drop.defects.items():
-        assert keys, kind
-        for key in keys:
-            assert REASON_FOR_DEFECT[kind] in reasons[key_text(key)], (kind, key, reasons.get(key_text(key)))
+    assert_defects_quarantined(dbs, VALUES, drop.defects, REASON_FOR_DEFECT)
     duplicates = len(drop.defects["duplicate_in_delivery"])  # each duplicated key is quarantined twice
     assert values["rows_quarantined"] == sum(len(v) for v in drop.defects.values()) + duplicates
     assert dbs.scalar("SELECT count(*) FROM ops.quarantine WHERE resource_code = %s", (VALUES,)) \

@@ -11,7 +11,7 @@ import shapely
 from baselib.simulators import spatial as sim
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
-    assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
+    assert_defects_quarantined, assert_deliveries_accounted, deliveries, landing,
 )
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
 
@@ -50,16 +50,8 @@ def test_every_defect_is_quarantined_with_its_reason_and_unreadable_files_are_re
     assert_accounted(places)
     assert boundaries["rows_inserted"] == drop.divisions_clean
     assert places["rows_inserted"] == drop.places_clean
-    division_reasons = quarantine_reasons(dbs, BOUNDARIES)
-    for kind, codes in drop.division_defects.items():
-        assert codes, kind
-        for code in codes:
-            assert REASON_FOR_DIVISION_DEFECT[kind] in division_reasons[code], (kind, code, division_reasons.get(code))
-    place_reasons = quarantine_reasons(dbs, PLACES)
-    for kind, codes in drop.place_defects.items():
-        assert codes, kind
-        for code in codes:
-            assert REASON_FOR_PLACE_DEFECT[kind] in place_reasons[code], (kind, code, place_reasons.get(code))
+    assert_defects_quarantined(dbs, BOUNDARIES, drop.division_defects, REASON_FOR_DIVISION_DEFECT)
+    assert_defects_quarantined(dbs, PLACES, drop.place_defects, REASON_FOR_PLACE_DEFECT)
     assert boundaries["rows_quarantined"] == sum(len(v) for v in drop.division_defects.values())
     assert places["rows_quarantined"] == sum(len(v) for v in drop.place_defects.values())
 
@@ -78,7 +70,15 @@ def test_every_defect_is_quarantined_with_its_reason_and_unreadable_files_are_re
         assert moved.exists() and (moved.parent / f"{name}.reason.txt").read_text(encoding="utf-8").strip()
     assert "truncated" in files["boundaries_truncated.geojson"]["reason"]
     assert "not valid UTF-8, GBK or GB18030" in files["boundaries_latin1.geojson"]["reason"]
-    assert {d["status"] for n, d in files.items() if n not in drop.rejected_files} == {"loaded"}
+    # a file without a CRS fails for every feature: above the threshold, it is sent back whole
+    sent_back = {n for n, d in files.items() if n not in drop.rejected_files and d["status"] == "rejected"}
+    assert sent_back == {n for n in files if n.endswith("_supplement.geojson")}
+    assert all("整个文件退回" in files[n]["reason"] and (drop.admin_dir / "_rejected" / f"load-{boundaries['load_id']}" / n)
+               .exists() for n in sent_back)
+    assert {d["status"] for n, d in files.items() if n not in set(drop.rejected_files) | sent_back} == {"loaded"}
+    place_files = deliveries(dbs, PLACES)
+    assert {n for n, d in place_files.items() if d["status"] == "rejected"} == \
+        {n for n in place_files if n.endswith("_nocrs.geojson")}
     assert dbs.scalar("SELECT files_rejected FROM ops.load_run WHERE load_id = %s",
                       (boundaries["load_id"],)) == len(drop.rejected_files)
     assert_deliveries_accounted(dbs, BOUNDARIES)

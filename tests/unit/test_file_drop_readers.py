@@ -108,3 +108,19 @@ def test_not_a_workbook_is_unreadable():
 def test_excel_numbers_become_exact_text():
     assert [tabular.cell_text(v) for v in (1.0, 0.1, 1234567.891, 12, True, dt.datetime(2025, 1, 2), "  x ")] == \
         ["1", "0.1", "1234567.891", "12", "true", "2025-01-02", "x"]
+
+
+def test_a_quoted_field_cut_off_is_unreadable():
+    with pytest.raises(UnreadableFile, match="not valid CSV"):
+        tabular.read_csv('a,b,c\n1,2,"南昌市青')
+
+
+def test_an_excel_number_header_is_not_taken_for_a_month(values_resource):
+    book = openpyxl.Workbook()
+    book.active.append(["indicator_code", "region_code", "unit", 2025.1, 2025])  # typed 2025.10 in Excel
+    book.active.append(["A0201", "360000", "亿元", 1, 2])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    parsed = tabular.parse(values_resource, tabular.read_excel(buffer.getvalue()), "w.xlsx")
+    assert parsed.column("period") == ["2025.1 (an Excel number, not a period)", "2025"]
+    assert parsed.column("period_type") == [None, "Y"]

@@ -152,7 +152,7 @@ class SuiteRunner:
         frame = frame.drop(columns=[KEY_COLUMN])
         return PartOutcome(
             valid=frame.loc[~rejected_mask],
-            rejected=_rejected_records(frame.loc[rejected_mask], failures, keys),
+            rejected=rejected_records(frame.loc[rejected_mask], failures, keys),
             warned_rows=len(warned - failures.keys()),
             blocking=blocking,
             warnings=warnings,
@@ -173,7 +173,7 @@ def _missing(value) -> bool:
         return False
 
 
-def _rejected_records(rows: pd.DataFrame, failures: dict[int, list[dict]], keys: list[str]) -> pd.DataFrame:
+def rejected_records(rows: pd.DataFrame, failures: dict[int, list[dict]], keys: list[str]) -> pd.DataFrame:
     """One record per rejected row: the catalog items as extracted (``source_row``), why, and
     where it came from (file delivery and position, for file sources). Engine columns
     (``_``-prefixed lineage and evidence) stay out of ``source_row``, so the same row sent again

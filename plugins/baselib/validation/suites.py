@@ -37,6 +37,22 @@ def load_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:
     return spec
 
 
+def numeric_check(item) -> tuple[str, str]:
+    """(regex, reason) for a decimal item's text: any number for plain numeric, and for
+    numeric(p, s) at most p - s digits before the point, so a value the column cannot hold is
+    quarantined instead of failing the load's COPY."""
+    if item.type is DataType.Y:
+        precision, scale = 20, 2  # numeric(20,2), see warehouse.schema.PG_TYPES
+    elif item.length:
+        precision, scale = item.length, item.scale or 0
+    else:
+        return NUMERIC_TEXT, f"{item.label}({item.name}) 不是数值 / not a number"
+    digits = max(precision - scale, 1)
+    return (rf"^[+-]?0*(?:[0-9]{{1,{digits}}}(?:[.][0-9]*)?|[.][0-9]+)$",
+            f"{item.label}({item.name}) 不是数值或整数部分超过 {digits} 位 / not a number, or more than {digits} "
+            f"digits before the decimal point")
+
+
 def catalog_expectations(resource: Resource) -> list[dict]:
     """Expectations derived from the catalog entry, tagged ``meta.origin = "catalog"``."""
     out: list[dict] = []
@@ -55,8 +71,8 @@ def catalog_expectations(resource: Resource) -> list[dict]:
             add("expect_column_value_lengths_to_be_between", {"column": item.name, "max_value": item.length},
                 f"{item.label}({item.name}) 超过 {item.length} 个字符 / longer than {item.length} characters")
         if item.type in (DataType.N, DataType.Y):  # exact decimals travel as text until PostgreSQL parses them
-            add("expect_column_values_to_match_regex", {"column": item.name, "regex": NUMERIC_TEXT},
-                f"{item.label}({item.name}) 不是数值 / not a number")
+            regex, reason = numeric_check(item)
+            add("expect_column_values_to_match_regex", {"column": item.name, "regex": regex}, reason)
     source = resource.pipeline.source
     if source.kind == "file_drop":
         add("expect_column_values_to_be_null", {"column": CONVERSION_ERROR},

@@ -23,10 +23,12 @@ EXTENSIONS = {"geojson": (".geojson", ".json"), "csv": (".csv", ".txt"), "excel"
 
 @dataclass(frozen=True)
 class LandedFile:
-    uri: str
+    uri: str                 # how the manifest and the logs name it (not re-parsed: names may hold 中文, spaces, %)
     name: str
     size: int
     modified_at: dt.datetime | None
+    fs: pafs.FileSystem
+    path: str                # the filesystem's own path, used for every operation on the file
 
 
 def folder_uri(source: FileDropSource) -> str:
@@ -51,14 +53,13 @@ def list_files(source: FileDropSource) -> list[LandedFile]:
         mtime = info.mtime
         if mtime is not None and mtime.tzinfo is None:
             mtime = mtime.replace(tzinfo=dt.timezone.utc)
-        files.append(LandedFile(f"{folder}/{info.base_name}", info.base_name, info.size, mtime))
+        files.append(LandedFile(f"{folder}/{info.base_name}", info.base_name, info.size, mtime, fs, info.path))
     epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     return sorted(files, key=lambda f: (f.modified_at or epoch, f.name))
 
 
-def read_bytes(uri: str) -> bytes:
-    fs, path = _fs(uri)
-    with fs.open_input_stream(path) as stream:
+def read_bytes(landed: LandedFile) -> bytes:
+    with landed.fs.open_input_stream(landed.path) as stream:
         return stream.read()
 
 
@@ -72,13 +73,16 @@ def format_of(name: str, formats: list[str]) -> str | None:
     return next((f for f in formats if lower.endswith(EXTENSIONS[f])), None)
 
 
-def reject(source: FileDropSource, landed: LandedFile, load_id: int, reason: str) -> str:
-    """Move the file to the rejected area with a reason file next to it; return its new URI."""
-    target_dir = f"{folder_uri(source)}/{REJECTED_DIR}/load-{load_id}"
-    fs, dir_path = _fs(target_dir)
-    fs.create_dir(dir_path, recursive=True)
-    _, src_path = _fs(landed.uri)
-    fs.move(src_path, f"{dir_path}/{landed.name}")
-    with fs.open_output_stream(f"{dir_path}/{landed.name}.reason.txt") as out:
+def rejected_uri(source: FileDropSource, landed: LandedFile, load_id: int) -> str:
+    """Where :func:`reject` moves a file (recorded before the move, so a crash cannot lose it)."""
+    return f"{folder_uri(source)}/{REJECTED_DIR}/load-{load_id}/{landed.name}"
+
+
+def reject(landed: LandedFile, load_id: int, reason: str) -> None:
+    """Move the file to the rejected area, with a reason file next to it."""
+    folder = landed.path.rsplit("/", 1)[0]
+    target_dir = f"{folder}/{REJECTED_DIR}/load-{load_id}"
+    landed.fs.create_dir(target_dir, recursive=True)
+    with landed.fs.open_output_stream(f"{target_dir}/{landed.name}.reason.txt") as out:
         out.write(f"{landed.name}: {reason}\n".encode("utf-8"))
-    return f"{target_dir}/{landed.name}"
+    landed.fs.move(landed.path, f"{target_dir}/{landed.name}")

@@ -50,9 +50,11 @@ def set_rows_read(conn, delivery_id: int, rows_read: int, rows_superseded: int) 
 
 
 def mark_loaded(conn, load_id: int, merged: dict[int, dict[str, int]], quarantined: dict[int, int]) -> int:
-    """Close this load's pending deliveries with their row counts (in the load's transaction)."""
+    """Close this load's deliveries with their row counts (in the load's transaction)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT delivery_id FROM ops.file_delivery WHERE load_id = %s AND status = 'pending'", (load_id,))
+        # 'failed' too: a load task that failed once and succeeded on its retry
+        cur.execute("SELECT delivery_id FROM ops.file_delivery WHERE load_id = %s AND status IN ('pending', 'failed')",
+                    (load_id,))
         ids = [r[0] for r in cur.fetchall()]
         for delivery_id in ids:
             counts = merged.get(delivery_id, {})
@@ -62,6 +64,17 @@ def mark_loaded(conn, load_id: int, merged: dict[int, dict[str, int]], quarantin
                 "rows_quarantined": quarantined.get(delivery_id, 0),
             })
     return len(ids)
+
+
+def mark_rejected(conn, delivery_id: int, reason: str, rows_quarantined: int, rejected_folder: str) -> str:
+    """A readable delivery sent back as a whole (too many of its rows failed); returns its path.
+    ``rejected_folder``: where the file will be moved (its name is appended)."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE ops.file_delivery SET status = 'rejected', reason = %s, rows_quarantined = %s, "
+                    "rejected_path = %s || '/' || regexp_replace(path, '^.*/', ''), processed_at = now() "
+                    "WHERE delivery_id = %s RETURNING path",
+                    (reason, rows_quarantined, rejected_folder, delivery_id))
+        return cur.fetchone()[0]
 
 
 def mark_failed(conn, load_id: int, reason: str) -> None:

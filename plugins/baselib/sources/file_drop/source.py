@@ -68,7 +68,7 @@ class FileDropSource:
         deliveries: list[tuple[int, pa.Table]] = []
         newest = None
         for landed in landing.list_files(self.settings):
-            data = landing.read_bytes(landed.uri)
+            data = landing.read_bytes(landed)
             digest = landing.sha256(data)
             with connections.transaction() as conn:
                 known = manifest.lookup(conn, self.resource.code, landed.uri, digest)
@@ -79,16 +79,18 @@ class FileDropSource:
                 continue
             fmt = landing.format_of(landed.name, self.settings.formats)
             try:
-                if known and known.status == "rejected":
+                if known and known.status == "rejected" and not self.reprocess:
                     raise UnreadableFile(f"the same content was rejected before (delivery {known.delivery_id}): "
                                          f"{known.reason}")
                 if fmt is None:
                     raise UnreadableFile(f"not a declared format: the catalog accepts {', '.join(self.settings.formats)} "
                                          f"({', '.join(e for f in self.settings.formats for e in landing.EXTENSIONS[f])})")
                 parsed, used_encoding = self._read(fmt, data, landed.name)
-            except UnreadableFile as exc:
+                table = self._table(parsed)
+            except Exception as exc:  # whatever one file does wrong, it must not stop the others
                 files["rejected"] += 1
-                self._reject(landed, digest, fmt, str(exc))
+                reason = str(exc) if isinstance(exc, UnreadableFile) else f"cannot be read: {type(exc).__name__}: {exc}"
+                self._reject(landed, digest, fmt, reason)
                 continue
             with connections.transaction() as conn:
                 delivery_id = manifest.register(
@@ -100,7 +102,8 @@ class FileDropSource:
                 log.warning("%s: %s has columns that map to no catalog item (not loaded): %s",
                             self.resource.code, landed.name, ", ".join(parsed.ignored_columns))
             files["new"] += 1
-            deliveries.append((delivery_id, self._table(parsed, delivery_id)))
+            deliveries.append((delivery_id, table.append_column(DELIVERY_ID, pa.array([delivery_id] * table.num_rows,
+                                                                                       pa.int64()))))
             if landed.modified_at and (newest is None or landed.modified_at > newest):
                 newest = landed.modified_at
         tables, superseded = self._supersede(deliveries)
@@ -129,11 +132,14 @@ class FileDropSource:
         return geojson.parse(self.resource, text, name), used
 
     def _reject(self, landed, digest: str, fmt: str | None, reason: str) -> None:
-        moved = landing.reject(self.settings, landed, self.load_id, reason)
+        """Record the rejection first, then move the file: a crash in between leaves the file in
+        the landing folder, known as rejected, and the next run moves it again."""
+        moved = landing.rejected_uri(self.settings, landed, self.load_id)
         with connections.transaction() as conn:
             manifest.register(conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
                               size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at,
                               format=fmt, encoding=None, status="rejected", reason=reason, rejected_path=moved)
+        landing.reject(landed, self.load_id, reason)
         log.warning("%s: rejected %s: %s (moved to %s)", self.resource.code, landed.name, reason, moved)
 
     def _evidence_columns(self) -> list[str]:
@@ -142,8 +148,9 @@ class FileDropSource:
             columns += [SOURCE_CRS, GEOMETRY_ERROR]
         return columns
 
-    def _table(self, parsed: ParsedFile, delivery_id: int) -> pa.Table:
-        """Typed columns for the catalog items, conversion problems as evidence, and lineage."""
+    def _table(self, parsed: ParsedFile) -> pa.Table:
+        """Typed columns for the catalog items, conversion problems as evidence, and the source
+        reference (the delivery id is added once the delivery is registered)."""
         names = self.resource.column_names
         schema = arrow_schema(self.resource, names)
         problems: list[list[str]] = [[] for _ in range(parsed.rows)]
@@ -155,7 +162,6 @@ class FileDropSource:
         columns[CONVERSION_ERROR] = pa.array(["; ".join(p) or None for p in problems], pa.string())
         for name in self._evidence_columns()[1:]:
             columns[name] = pa.array(parsed.column(name), pa.string())
-        columns[DELIVERY_ID] = pa.array([delivery_id] * parsed.rows, pa.int64())
         columns[SOURCE_REF] = pa.array(parsed.refs, pa.string())
         return pa.table(columns)
 
@@ -184,14 +190,14 @@ class FileDropSource:
         kept, superseded = [], {}
         for delivery_id, table in reversed(deliveries):
             key_rows = list(zip(*(table.column(k).to_pylist() for k in keys)))
-            mask = [k not in later for k in key_rows]
+            mask = [None in k or k not in later for k in key_rows]  # a blank key is quarantined, never superseded
             dropped = mask.count(False)
             if dropped:
                 superseded[delivery_id] = dropped
                 log.info("%s: %d rows of delivery %d are superseded by a later file in this run",
                          self.resource.code, dropped, delivery_id)
                 table = table.filter(pa.array(mask))
-            later.update(key_rows)
+            later.update(k for k in key_rows if None not in k)
             kept.append(table)
         return list(reversed(kept)), superseded
 
@@ -210,5 +216,5 @@ class FileDropSource:
         schema = arrow_schema(self.resource, self.resource.column_names)
         for name in self._evidence_columns():
             schema = schema.append(pa.field(name, pa.string()))
-        schema = schema.append(pa.field(DELIVERY_ID, pa.int64())).append(pa.field(SOURCE_REF, pa.string()))
+        schema = schema.append(pa.field(SOURCE_REF, pa.string())).append(pa.field(DELIVERY_ID, pa.int64()))
         return schema.empty_table()

@@ -32,7 +32,7 @@ class Sheet:
 def read_csv(text: str) -> list[Sheet]:
     """One sheet. A row whose field count differs from the header's rejects the file (truncated
     or malformed); empty lines are skipped."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quoted field cut off is an error
     header, rows = None, []
     try:
         for values in reader:
@@ -121,6 +121,9 @@ def _header_text(value) -> str:
     if isinstance(value, (dt.date, dt.datetime)):  # Excel turns a "2025-10" header into a date
         period = periods.parse(value)
         return period.text if period else cell_text(value) or ""
+    if isinstance(value, float) and not value.is_integer():
+        # Excel keeps "2025.10" as the number 2025.1: which month was meant is lost, so say so
+        return f"{value!r} (an Excel number, not a period)"
     return cell_text(value) or ""
 
 
@@ -133,10 +136,21 @@ def parse(resource: Resource, sheets: list[Sheet], file_name: str) -> ParsedFile
     columns: dict[str, list] = {}
     refs: list[str] = []
     ignored: list[str] = []
+    skipped = 0
     for sheet in sheets:
         where = f"{file_name}!{sheet.name}" if sheet.name else file_name
         headers = [_header_text(h) for h in sheet.header]
         items = [map_header(mapping, h) for h in headers]
+        if sheet.name is not None and len(sheets) > 1 and not any(items):
+            ignored.append(f"sheet {sheet.name} (no catalog columns)")  # e.g. a 说明 (notes) sheet
+            skipped += 1
+            continue
+        repeated = sorted({name for name in items if name and items.count(name) > 1})
+        if repeated:
+            raise UnreadableFile(f"{'sheet ' + repr(sheet.name) if sheet.name else 'the file'} has more than one "
+                                 f"column for the items {', '.join(repeated)}: "
+                                 + "; ".join(f"{n}: " + ", ".join(h for h, i in zip(headers, items) if i == n)
+                                             for n in repeated))
         wide = source.wide is not None and source.wide.names_to not in items
         pattern = re.compile(source.wide.header_pattern) if wide else None
         value_columns = [i for i, h in enumerate(headers) if wide and items[i] is None and pattern.search(h)]
@@ -163,6 +177,8 @@ def parse(resource: Resource, sheets: list[Sheet], file_name: str) -> ParsedFile
             column.extend(values)
         for column in columns.values():
             column.extend([None] * (len(refs) - len(column)))
+    if skipped == len(sheets):
+        raise UnreadableFile("no sheet has a column for any catalog item")
     _normalise(source, columns)
     return ParsedFile(columns, refs, sorted(set(h for h in ignored if h)))
 
