@@ -74,7 +74,7 @@ def parse(resource: Resource, text: str, file_name: str) -> ParsedFile:
         ident = feature.get("id")
         records.append(record)
         refs.append(f"{file_name} feature {n}" + (f" (id {ident})" if ident is not None else ""))
-    require(resource, present, derived, "no feature")
+    require(resource, present, derived, "the features' properties" if records else "the FeatureCollection (it has no features)")
     return ParsedFile.from_records(records, refs, sorted(ignored))
 
 

@@ -56,4 +56,4 @@ def require(resource: Resource, present: set[str], derived: set[str], what: str)
     missing = [i for i in resource.items if not i.nullable and i.name not in present and i.name not in derived]
     if missing:
         names = ", ".join(f"{i.label}({i.name})" for i in missing)
-        raise UnreadableFile(f"{what} has no column for the required items {names}")
+        raise UnreadableFile(f"{what}: no column for the required items {names}")
