@@ -106,6 +106,7 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
         "missing_columns": result.missing_columns, "max_source_updated_at": _iso(result.max_incremental),
+        "files": result.files,
         "as_of": _iso(run.data_interval_end or run.logical_date or dt.datetime.now(dt.timezone.utc)),
     }
 
@@ -212,6 +213,10 @@ def validate(resource: Resource, extracted: dict) -> dict:
             live = _live_rows(conn, resource)
             if resource.delivery_based:
                 sent_back = delivery_quality.record_rejections(conn, resource, load_id, held, by_delivery)
+                files = extracted.get("files") or {}
+                if sent_back and files:  # readable, but sent back: they count as rejected files
+                    load_run.update(conn, load_id, files_new=files["new"] - len(sent_back),
+                                    files_rejected=files["rejected"] + len(sent_back))
         if sent_back:
             delivery_quality.move_files(resource, load_id, sent_back)
         blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live)

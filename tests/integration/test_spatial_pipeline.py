@@ -79,8 +79,9 @@ def test_every_defect_is_quarantined_with_its_reason_and_unreadable_files_are_re
     place_files = deliveries(dbs, PLACES)
     assert {n for n, d in place_files.items() if d["status"] == "rejected"} == \
         {n for n in place_files if n.endswith("_nocrs.geojson")}
-    assert dbs.scalar("SELECT files_rejected FROM ops.load_run WHERE load_id = %s",
-                      (boundaries["load_id"],)) == len(drop.rejected_files)
+    assert dbs.query("SELECT files_new, files_rejected FROM ops.load_run WHERE load_id = %s",
+                     (boundaries["load_id"],)) == [(len(files) - len(drop.rejected_files) - len(sent_back),
+                                                    len(drop.rejected_files) + len(sent_back))]
     assert_deliveries_accounted(dbs, BOUNDARIES)
     assert_deliveries_accounted(dbs, PLACES)
 
