@@ -131,3 +131,27 @@ def test_a_load_that_fails_and_is_retried_closes_its_deliveries(dbs, landing):
     assert deliveries(dbs, VALUES)["good.csv"]["status"] == "loaded"
     assert dbs.scalar("SELECT sum(value) FROM base_macro_economy.indicator_value") == Decimal("100.5") * 4 + 6
     assert_deliveries_accounted(dbs, VALUES)
+
+
+def test_reprocessing_replays_files_in_delivery_order_not_modification_time(dbs, landing):
+    import os
+
+    from tests.conftest import DAY2
+
+    folder = values_dir(landing)
+    resource = catalog_entry("base_macro_economy.indicator_value")
+    (folder / "a_original.csv").write_text(HEADER + "A0201,360100,2024,10,亿元\n", encoding="utf-8")
+    run(resource, DAY1)
+    (folder / "b_revision.csv").write_text(HEADER + "A0201,360100,2024,11,亿元\n", encoding="utf-8")
+    run(resource, DAY2)
+    assert dbs.query("SELECT value FROM base_macro_economy.indicator_value") == [(Decimal("11"),)]
+    # a restore gives the original a newer modification time than its revision
+    os.utime(folder / "b_revision.csv", (1_700_000_000, 1_700_000_000))
+    os.utime(folder / "a_original.csv", (1_800_000_000, 1_800_000_000))
+
+    again = run(resource, (DAY2[1], DAY2[1] + (DAY2[1] - DAY2[0])), mode="full")
+
+    assert_accounted(again)
+    assert again["rows_updated"] == 0
+    assert dbs.query("SELECT value FROM base_macro_economy.indicator_value") == [(Decimal("11"),)]
+    assert deliveries(dbs, VALUES)["a_original.csv"]["rows_superseded"] == 1

@@ -67,11 +67,7 @@ class FileDropSource:
         files = {"new": 0, "unchanged": 0, "rejected": 0}
         deliveries: list[tuple[int, pa.Table]] = []
         newest = None
-        for landed in landing.list_files(self.settings):
-            data = landing.read_bytes(landed)
-            digest = landing.sha256(data)
-            with connections.transaction() as conn:
-                known = manifest.lookup(conn, self.resource.code, landed.uri, digest)
+        for landed, data, digest, known in self._deliveries_in_order():
             if known and known.status == "loaded" and not self.reprocess:
                 files["unchanged"] += 1
                 log.info("%s: %s was loaded before (delivery %d): skipped", self.resource.code, landed.name,
@@ -88,8 +84,13 @@ class FileDropSource:
                 parsed, used_encoding = self._read(fmt, data, landed.name)
                 table = self._table(parsed)
             except Exception as exc:  # whatever one file does wrong, it must not stop the others
-                files["rejected"] += 1
                 reason = str(exc) if isinstance(exc, UnreadableFile) else f"cannot be read: {type(exc).__name__}: {exc}"
+                if known and known.status == "loaded":  # reprocessing: what it loaded stays, and so does the file
+                    files["unchanged"] += 1
+                    log.error("%s: reprocessing %s (delivery %d, loaded before) failed, left as loaded: %s",
+                              self.resource.code, landed.name, known.delivery_id, reason)
+                    continue
+                files["rejected"] += 1
                 self._reject(landed, digest, fmt, reason)
                 continue
             with connections.transaction() as conn:
@@ -117,6 +118,26 @@ class FileDropSource:
                              max_incremental=newest, files=files)
 
     # -------------------------------------------------------------------------------------------
+    def _deliveries_in_order(self):
+        """(file, bytes, hash, manifest entry) for each file in the landing folder. New files come
+        oldest first. When reprocessing, files seen before come first, in the order they were
+        first delivered: modification times can change (a restore, a copy between buckets) and must
+        not let an older file overwrite the revision that replaced it."""
+        seen = []
+        for landed in landing.list_files(self.settings):
+            data = landing.read_bytes(landed)
+            digest = landing.sha256(data)
+            with connections.transaction() as conn:
+                known = manifest.lookup(conn, self.resource.code, landed.uri, digest)
+            if not self.reprocess:
+                yield landed, data, digest, known
+                continue
+            seen.append((landed, digest, known))
+        order = {id(entry): n for n, entry in enumerate(seen)}
+        for landed, digest, known in sorted(seen, key=lambda e: (e[2] is None, e[2].delivery_id if e[2] else 0,
+                                                                 order[id(e)])):
+            yield landed, landing.read_bytes(landed), digest, known
+
     def _read(self, fmt: str, data: bytes, name: str) -> tuple[ParsedFile, str | None]:
         if fmt == "excel":
             from baselib.sources.file_drop import tabular
