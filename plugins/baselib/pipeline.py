@@ -274,7 +274,12 @@ def record(resource: Resource, loaded: dict) -> dict:
     """Close the run record, write sync metrics, and drop the run's staging files."""
     load_id = loaded["load_id"]
     with connections.transaction() as conn:
-        newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
+        if resource.delivery_based:  # the provider's latest loaded delivery, even when this run found none
+            from baselib.sources.file_drop import manifest
+
+            newest = manifest.latest_delivery(conn, resource.code)
+        else:
+            newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
         load_run.update(conn, load_id, status="success", finished_at=dt.datetime.now(dt.timezone.utc))
         sync_metrics.record(conn, load_id, resource.update_cycle, newest)
         summary = load_run.get(conn, load_id)

@@ -155,3 +155,23 @@ def test_reprocessing_replays_files_in_delivery_order_not_modification_time(dbs,
     assert again["rows_updated"] == 0
     assert dbs.query("SELECT value FROM base_macro_economy.indicator_value") == [(Decimal("11"),)]
     assert deliveries(dbs, VALUES)["a_original.csv"]["rows_superseded"] == 1
+
+
+def test_timeliness_comes_from_the_latest_loaded_delivery_even_on_a_run_without_files(dbs, landing):
+    import os
+
+    from tests.conftest import DAY2
+
+    folder = values_dir(landing)
+    (folder / "old.csv").write_text(HEADER + good_rows(2), encoding="utf-8")
+    os.utime(folder / "old.csv", (1_700_000_000, 1_700_000_000))  # delivered in November 2023
+    resource = catalog_entry("base_macro_economy.indicator_value")
+    first = run(resource, DAY1)
+    again = run(resource, DAY2)  # nothing new in the landing folder
+
+    metrics = dict(dbs.query("SELECT load_id, within_update_cycle FROM evaluation.sync_metrics "
+                             "WHERE resource_code = %s", (VALUES,)))
+    newest = dbs.query("SELECT DISTINCT extract(epoch FROM newest_source_update) FROM evaluation.sync_metrics "
+                       "WHERE resource_code = %s", (VALUES,))
+    assert newest == [(Decimal("1700000000"),)]
+    assert metrics[first["load_id"]] is False and metrics[again["load_id"]] is False  # 每月, and years late

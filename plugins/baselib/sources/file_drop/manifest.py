@@ -82,3 +82,12 @@ def mark_failed(conn, load_id: int, reason: str) -> None:
     with conn.cursor() as cur:
         cur.execute("UPDATE ops.file_delivery SET status = 'failed', reason = %s, processed_at = now() "
                     "WHERE load_id = %s AND status = 'pending'", (reason[:4000], load_id))
+
+
+def latest_delivery(conn, resource_code: str):
+    """When the provider last delivered a file that loaded (its modification time in the landing
+    store): the timeliness of a file drop, for the evaluation's sync metrics."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT max(coalesce(modified_at, first_seen_at)) FROM ops.file_delivery "
+                    "WHERE resource_code = %s AND status = 'loaded'", (resource_code,))
+        return cur.fetchone()[0]
