@@ -116,15 +116,25 @@ def _hex_body(value) -> str | None:
     return value[len(BYTEA_HEX_PREFIX):] if value.startswith(BYTEA_HEX_PREFIX) else value
 
 
+_last_decoded: tuple[tuple, np.ndarray] | None = None  # the suite's geometry checks all decode the same column
+
+
 def from_wkb_hex(values: Iterable) -> np.ndarray:
     """Geometries (object array) from WKB hex strings with or without the ``\\x`` prefix.
-    Missing values and anything that does not decode become None; never raises."""
+    Missing values and anything that does not decode become None; never raises. The last column
+    decoded is remembered, so the several expectations on one part decode it once."""
+    global _last_decoded
     raw = values.tolist() if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values)
-    hexes = np.array([None if _is_missing(v) else _hex_body(v) for v in raw], dtype=object)
+    key = tuple(None if _is_missing(v) else _hex_body(v) for v in raw)
+    if _last_decoded is not None and _last_decoded[0] == key:
+        return _last_decoded[1].copy()
+    hexes = np.array(key, dtype=object)
     try:
-        return np.asarray(shapely.from_wkb(hexes, on_invalid="ignore"), dtype=object)
+        decoded = np.asarray(shapely.from_wkb(hexes, on_invalid="ignore"), dtype=object)
     except Exception:  # noqa: BLE001  (fall back to one at a time so one bad value cannot spoil the rest)
-        return np.array([_decode_one(h) for h in hexes], dtype=object)
+        decoded = np.array([_decode_one(h) for h in hexes], dtype=object)
+    _last_decoded = (key, decoded)
+    return decoded.copy()
 
 
 def _decode_one(hex_body: str | None) -> BaseGeometry | None:
