@@ -38,3 +38,37 @@ def assert_accounted(summary: dict) -> None:
     assert summary["status"] == "success"
     assert summary["rows_extracted"] == (summary["rows_inserted"] + summary["rows_updated"]
                                          + summary["rows_unchanged"] + summary["rows_quarantined"])
+
+
+def fail_inserts_into(dbs, table: str) -> None:
+    """A real failure inside the load's transaction: a trigger makes every insert into ``table``
+    raise, as a full disk would. Undo with :func:`stop_failing`."""
+    from psycopg2 import sql
+
+    from baselib.warehouse import sqlfiles
+
+    conn = dbs.warehouse()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE FUNCTION pg_temp_fail() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$")
+            cur.execute(sql.SQL("CREATE TRIGGER fail_inserts BEFORE INSERT ON {} FOR EACH ROW "
+                                "EXECUTE FUNCTION pg_temp_fail()").format(sqlfiles.ident(table)))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def stop_failing(dbs, table: str) -> None:
+    from psycopg2 import sql
+
+    from baselib.warehouse import sqlfiles
+
+    conn = dbs.warehouse()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TRIGGER fail_inserts ON {}").format(sqlfiles.ident(table)))
+        conn.commit()
+    finally:
+        conn.close()
+

@@ -15,7 +15,9 @@ from tests.conftest import DAY1
 from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
     assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
 )
-from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
+from tests.integration.pipeline_helpers import (
+    assert_accounted, catalog_entry, fail_inserts_into, load_snapshot, run, stop_failing,
+)
 
 VALUES = "104001/000002"
 HEADER = "indicator_code,region_code,period,value,unit\n"
@@ -113,18 +115,13 @@ def test_a_load_that_fails_and_is_retried_closes_its_deliveries(dbs, landing):
                             data_interval_start=DAY1[0], data_interval_end=DAY1[1])
     validated = pipeline.validate(resource, pipeline.extract(resource, info))
     before = load_snapshot(dbs, resource)
-    dbs.query("""
-        CREATE FUNCTION pg_temp_fail() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;
-        CREATE TRIGGER fail_history BEFORE INSERT ON base_macro_economy.indicator_value_history
-            FOR EACH ROW EXECUTE FUNCTION pg_temp_fail();
-    """)
+    fail_inserts_into(dbs, "base_macro_economy.indicator_value_history")
     with pytest.raises(psycopg2.Error, match="disk full"):
         pipeline.load(resource, validated)
     assert load_snapshot(dbs, resource) == before
     assert deliveries(dbs, VALUES)["good.csv"]["status"] == "failed"
 
-    dbs.query("DROP TRIGGER fail_history ON base_macro_economy.indicator_value_history")
+    stop_failing(dbs, "base_macro_economy.indicator_value_history")
     summary = pipeline.record(resource, pipeline.load(resource, validated))  # Airflow's retry of the load task
 
     assert_accounted(summary)

@@ -14,7 +14,7 @@ import pytest
 from baselib.errors import BlockingQualityFailure
 from baselib.simulators import population as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
-from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, run
+from tests.integration.pipeline_helpers import assert_accounted, fail_inserts_into, load_snapshot, run
 
 
 # What a quality officer reads for each injected defect (meta.reason in the suite / catalog checks).
@@ -216,13 +216,8 @@ def test_failure_mid_load_rolls_back_everything(dbs, population):
     run(population, DAY1)
     change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=5, changed=5)
     before = load_snapshot(dbs, population)
-    # a real failure inside the merge transaction: history inserts fail after the base table was written
-    dbs.query("""
-        CREATE FUNCTION pg_temp_fail() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;
-        CREATE TRIGGER fail_history BEFORE INSERT ON base_population.person_history
-            FOR EACH ROW EXECUTE FUNCTION pg_temp_fail();
-    """)
+    # history inserts fail after the base table was written
+    fail_inserts_into(dbs, "base_population.person_history")
 
     with pytest.raises(psycopg2.Error, match="disk full"):
         run(population, DAY2)
