@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from bench_population import fresh_database, server_uri, without_password
+from workloads import copy_text, peak_rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_DROP_RESOURCES = ("macro_economy", "spatial")
@@ -41,12 +42,6 @@ def _entry(target: str):
     from baselib.catalog import load_catalog
 
     return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
-
-
-def _peak_rss() -> int:
-    from resource import RUSAGE_SELF, getrusage
-
-    return getrusage(RUSAGE_SELF).ru_maxrss * 1024
 
 
 def prepare(params: dict) -> dict:
@@ -70,17 +65,9 @@ def prepare(params: dict) -> dict:
             parsed = (tabular.parse(resource, tabular.read_csv(text), path.name) if path.suffix == ".csv"
                       else geojson.parse(resource, text, path.name))
             for values in zip(*(parsed.column(c) for c in resource.column_names)):
-                sink.write("\t".join(_copy_text(v) for v in values) + "\n")
+                sink.write("\t".join(copy_text(v) for v in values) + "\n")
             rows += parsed.rows
     return {"rows": rows, "bytes": sum(p.stat().st_size for p in files)}
-
-
-def _copy_text(value) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def raw_copy(params: dict) -> dict:
@@ -106,7 +93,7 @@ def raw_copy(params: dict) -> dict:
         cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
         count = cur.fetchone()[0]
     conn.close()
-    return {"seconds": seconds, "rows": count, "peak_rss_bytes": _peak_rss()}
+    return {"seconds": seconds, "rows": count, "peak_rss_bytes": peak_rss_bytes()}
 
 
 def pipeline_run(params: dict) -> dict:
@@ -134,7 +121,7 @@ def pipeline_run(params: dict) -> dict:
                     (summary["load_id"],))
         steps = dict(zip(("extract", "validate", "load"), cur.fetchone()))
     return {"seconds": seconds, "rows": summary["rows_extracted"], "inserted": summary["rows_inserted"],
-            "steps": steps, "peak_rss_bytes": _peak_rss()}
+            "steps": steps, "peak_rss_bytes": peak_rss_bytes()}
 
 
 WORKLOADS = {"prepare": prepare, "raw_copy": raw_copy, "pipeline": pipeline_run}

@@ -135,7 +135,7 @@ def prepare_source(params: dict) -> dict:
             "copy_file_bytes": Path(params["copy_file"]).stat().st_size}
 
 
-def _copy_text(value) -> str:
+def copy_text(value) -> str:
     """One value in COPY's text format (JSON scalars: str, bool, number, None)."""
     if value is None:
         return r"\N"
@@ -159,7 +159,7 @@ def prepare_certificates(params: dict) -> dict:
     columns = item_columns("certificate")
     with open(params["copy_file"], "w", encoding="utf-8", newline="\n") as sink:
         for record in records:
-            sink.write("\t".join(_copy_text(record.get(c)) for c in columns))
+            sink.write("\t".join(copy_text(record.get(c)) for c in columns))
             sink.write("\n")
     return {"source_rows": len(records), "defects": manifest.defect_counts, "simulate_seconds": simulate_seconds,
             "copy_file_bytes": Path(params["copy_file"]).stat().st_size}

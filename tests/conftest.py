@@ -96,6 +96,15 @@ def dbs(pg_server, monkeypatch) -> Databases:
     databases.drop()
 
 
+@pytest.fixture
+def landing(tmp_path, monkeypatch) -> Path:
+    """A fresh file-drop landing root (``BASELIB_LANDING_URL``) for one test."""
+    root = tmp_path / "landing"
+    root.mkdir()
+    monkeypatch.setenv("BASELIB_LANDING_URL", root.as_uri())
+    return root
+
+
 @pytest.fixture(scope="session")
 def population():
     from baselib.catalog import load_catalog

@@ -75,34 +75,29 @@ def cmd_simulate(args) -> None:
     catalog = load_catalog()
     conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind != "file_drop"}
     landings = {r.pipeline.source.landing for r in catalog if r.pipeline.source.kind == "file_drop"}
-    citizen_ids: list[str] = []
-    credit_codes: list[str] = []
-    if "dept_public_security" in conn_ids:
-        from baselib.simulators import population
+    from baselib.simulators import legal_entity, population
 
-        conn = connections.connect("dept_public_security")
+    # front-end database -> (label, simulator, its clean identifiers for the certificate holders)
+    databases = {"dept_public_security": ("population", population, population.clean_ids),
+                 "dept_market_regulation": ("legal-entity", legal_entity, legal_entity.clean_credit_codes)}
+    holders: dict[str, list[str]] = {conn_id: [] for conn_id in databases}
+    for conn_id, (label, simulator, clean_codes) in databases.items():
+        if conn_id not in conn_ids:
+            continue
+        conn = connections.connect(conn_id)
         try:
-            result = population.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
-            citizen_ids = population.clean_ids(conn, limit=args.certificates)
+            result = simulator.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
+            holders[conn_id] = clean_codes(conn, limit=args.certificates)
         finally:
             conn.close()
-        print(f"population source: {result.rows} rows in {population.SOURCE_TABLE}; injected: {_counts(result.defects)}")
-    if "dept_market_regulation" in conn_ids:
-        from baselib.simulators import legal_entity
-
-        conn = connections.connect("dept_market_regulation")
-        try:
-            result = legal_entity.create(conn, rows=args.rows, seed=args.seed, as_of=as_of)
-            credit_codes = legal_entity.clean_credit_codes(conn, limit=args.certificates)
-        finally:
-            conn.close()
-        print(f"legal-entity source: {result.rows} rows in {legal_entity.SOURCE_TABLE}; injected: {_counts(result.defects)}")
+        print(f"{label} source: {result.rows} rows in {simulator.SOURCE_TABLE}; injected: {_counts(result.defects)}")
     if landings:
         _simulate_file_drops(landings, args.seed)
     if "e_licence_api" in conn_ids:
         from baselib.simulators import certificates_service
 
-        manifest = certificates_service.simulate(args.certificates, args.seed, as_of, citizen_ids, credit_codes)
+        manifest = certificates_service.simulate(args.certificates, args.seed, as_of,
+                                                 holders["dept_public_security"], holders["dept_market_regulation"])
         print(f"e-licence API: {manifest}")
 
 

@@ -21,6 +21,7 @@ from baselib.catalog.publish import publish
 from baselib.errors import BlockingQualityFailure, CatalogError
 from baselib.records import load_run, sync_metrics
 from baselib.settings import REPORTS_DIR
+from baselib.sources.extract import DELIVERY_ID
 from baselib.sources.window import ExtractWindow
 from baselib.validation import context_checks, cross_checks, delivery_quality
 from baselib.warehouse import connections, schema, sqlfiles
@@ -134,23 +135,30 @@ def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
 
 
 def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, live_rows: int) -> list[tuple[str, str]]:
-    """Engine-level table checks that need the whole extract or the warehouse's state."""
+    """Engine-level table checks that need the whole extract or the warehouse's state.
+
+    None for file drops: a delivery is a set of changes, so neither an empty nor a small one
+    means loss, and the quarantine threshold applies to each delivery (validation.delivery_quality)."""
+    if resource.delivery_based:
+        return []
     failed = []
     full = mode in ("full", "reconcile")
-    if resource.delivery_based:
-        full = False  # a delivery is a set of changes: neither an empty nor a small one means loss
     if full and rows == 0:
         failed.append(("empty_extract", "the full extract returned no rows"))
     drop = resource.pipeline.max_row_count_drop
     if full and live_rows and rows < (1 - drop) * live_rows:
         failed.append(("row_count_collapse",
                        f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
-    # file drops: the threshold is applied to each delivery (validation.delivery_quality)
-    if rows and quarantined / rows > resource.pipeline.quarantine_threshold and not resource.delivery_based:
+    if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
         failed.append(("quarantine_threshold",
                        f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
                        f"the threshold is {resource.pipeline.quarantine_threshold:.1%}"))
     return failed
+
+
+def _add_counts(counts: dict[int, int], delivery_ids) -> None:
+    for delivery_id, n in delivery_ids.dropna().value_counts().items():
+        counts[int(delivery_id)] = counts.get(int(delivery_id), 0) + int(n)
 
 
 def _live_rows(conn, resource: Resource) -> int:
@@ -185,12 +193,14 @@ def validate(resource: Resource, extracted: dict) -> dict:
         valid_writer = storage.PartWriter(f"{extracted['prefix']}/valid")
         rejected_writer = storage.PartWriter(f"{extracted['prefix']}/rejected")
         blocking, warnings, quarantined, warned = list(context.blocking), [], 0, 0
-        by_delivery: dict[int, int] = {}
+        by_delivery: dict[int, int] = {}     # file drops: rows quarantined per delivery
+        rows_by_delivery: dict[int, int] = {}  # file drops: rows per delivery
         for n, uri in enumerate(extracted["parts"]):
             frame = context.enrich(storage.read_part(uri).to_pandas())
             outcome = runner.validate(frame, run_name=f"load-{load_id}-part-{n:05d}")
-            for delivery_id, count in outcome.rejected["delivery_id"].dropna().value_counts().items():
-                by_delivery[int(delivery_id)] = by_delivery.get(int(delivery_id), 0) + int(count)
+            if resource.delivery_based:
+                _add_counts(rows_by_delivery, frame[DELIVERY_ID])
+                _add_counts(by_delivery, outcome.rejected["delivery_id"])
             blocking += [c for c in outcome.blocking if c not in blocking]
             warnings += outcome.warnings
             quarantined += len(outcome.rejected)
@@ -202,7 +212,8 @@ def validate(resource: Resource, extracted: dict) -> dict:
                 rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
         valid_parts, sent_back = valid_writer.parts, {}
         if resource.delivery_based:
-            held = delivery_quality.hold_back(resource, extracted, valid_parts, by_delivery, rejected_writer)
+            held = delivery_quality.hold_back(resource, extracted["prefix"], valid_parts, rows_by_delivery,
+                                              by_delivery, rejected_writer)
             valid_parts = held.valid_parts
             quarantined += sum(held.rows.values())
             for delivery_id, count in held.rows.items():

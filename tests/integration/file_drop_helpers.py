@@ -1,18 +1,6 @@
-"""What the file-drop integration tests share: a landing folder per test, and manifest queries."""
+"""What the file-drop integration tests share: manifest and quarantine queries and assertions.
+The ``landing`` fixture (a landing folder per test) is in tests/conftest.py."""
 from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture
-def landing(tmp_path, monkeypatch) -> Path:
-    """A fresh landing root (``BASELIB_LANDING_URL``) for one test."""
-    root = tmp_path / "landing"
-    root.mkdir()
-    monkeypatch.setenv("BASELIB_LANDING_URL", root.as_uri())
-    return root
 
 
 def deliveries(dbs, resource_code: str) -> dict[str, dict]:

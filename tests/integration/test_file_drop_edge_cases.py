@@ -12,9 +12,7 @@ import pytest
 from baselib import pipeline
 from baselib.simulators import macro_economy as sim
 from tests.conftest import DAY1
-from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
-    assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
-)
+from tests.integration.file_drop_helpers import assert_deliveries_accounted, deliveries, quarantine_reasons
 from tests.integration.pipeline_helpers import (
     assert_accounted, catalog_entry, fail_inserts_into, load_snapshot, run, stop_failing,
 )

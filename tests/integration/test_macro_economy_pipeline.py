@@ -8,8 +8,8 @@ from decimal import Decimal
 from baselib.errors import BlockingQualityFailure
 from baselib.simulators import macro_economy as sim
 from tests.conftest import DAY1, DAY2
-from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
-    assert_defects_quarantined, assert_deliveries_accounted, deliveries, landing, quarantine_reasons,
+from tests.integration.file_drop_helpers import (
+    assert_defects_quarantined, assert_deliveries_accounted, deliveries, quarantine_reasons,
 )
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
 

@@ -10,9 +10,7 @@ import shapely
 
 from baselib.simulators import spatial as sim
 from tests.conftest import DAY1, DAY2
-from tests.integration.file_drop_helpers import (  # noqa: F401  (landing is a fixture)
-    assert_defects_quarantined, assert_deliveries_accounted, deliveries, landing,
-)
+from tests.integration.file_drop_helpers import assert_defects_quarantined, assert_deliveries_accounted, deliveries
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
 
 BOUNDARIES, PLACES = "103001/000001", "103002/000001"

@@ -29,21 +29,11 @@ class HeldBack:
     reasons: dict[int, str] = field(default_factory=dict)   # delivery id -> why the file is sent back
 
 
-def _rows_by_delivery(parts: list[str]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for uri in parts:
-        values = pc.value_counts(storage.read_part(uri, [DELIVERY_ID]).column(DELIVERY_ID).combine_chunks())
-        for entry in values.to_pylist():
-            if entry["values"] is not None:
-                counts[entry["values"]] = counts.get(entry["values"], 0) + entry["counts"]
-    return counts
-
-
-def hold_back(resource: Resource, extracted: dict, valid_parts: list[str], quarantined: dict[int, int],
-              rejected_writer: storage.PartWriter) -> HeldBack:
-    """Move the rows of deliveries above the threshold from the valid parts to the rejected ones."""
+def hold_back(resource: Resource, prefix: str, valid_parts: list[str], rows: dict[int, int],
+              quarantined: dict[int, int], rejected_writer: storage.PartWriter) -> HeldBack:
+    """Move the rows of deliveries above the threshold from the valid parts to the rejected ones.
+    ``rows`` and ``quarantined``: rows per delivery in this extract, and those quarantined."""
     threshold = resource.pipeline.quarantine_threshold
-    rows = _rows_by_delivery(extracted["parts"])
     failing = {d: q for d, q in quarantined.items() if rows.get(d) and q / rows[d] > threshold}
     if not failing:
         return HeldBack(valid_parts)
@@ -52,7 +42,7 @@ def hold_back(resource: Resource, extracted: dict, valid_parts: list[str], quara
             f"{q} of {rows[d]} rows of this file ({q / rows[d]:.0%}) failed critical checks, above the "
             f"{threshold:.0%} threshold: the whole file is sent back")
         for d, q in failing.items()})
-    writer = storage.PartWriter(f"{extracted['prefix']}/valid-kept")
+    writer = storage.PartWriter(f"{prefix}/valid-kept")
     ids = pa.array(list(failing), pa.int64())
     for uri in valid_parts:
         table = storage.read_part(uri)

@@ -43,10 +43,12 @@ def register(conn, *, resource_code: str, load_id: int, path: str, size_bytes: i
         return cur.fetchone()[0]
 
 
-def set_rows_read(conn, delivery_id: int, rows_read: int, rows_superseded: int) -> None:
+def set_superseded(conn, delivery_id: int, rows_superseded: int) -> None:
+    """Rows of the delivery a later file of the same run replaced (0 included: the row-count
+    CHECK needs a number, not NULL)."""
     with conn.cursor() as cur:
-        cur.execute("UPDATE ops.file_delivery SET rows_read = %s, rows_superseded = %s WHERE delivery_id = %s",
-                    (rows_read, rows_superseded, delivery_id))
+        cur.execute("UPDATE ops.file_delivery SET rows_superseded = %s WHERE delivery_id = %s",
+                    (rows_superseded, delivery_id))
 
 
 def mark_loaded(conn, load_id: int, merged: dict[int, dict[str, int]], quarantined: dict[int, int]) -> int:

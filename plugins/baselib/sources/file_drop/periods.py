@@ -74,7 +74,3 @@ def monthly(year: int, month: int) -> Period | None:
 def _plausible(year: int) -> bool:
     return _FIRST_YEAR <= year <= _LAST_YEAR
 
-
-def year_earlier(start: dt.date) -> dt.date:
-    """The start of the same period one year earlier (periods start on day 1 of a month)."""
-    return start.replace(year=start.year - 1)

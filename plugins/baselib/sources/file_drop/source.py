@@ -109,8 +109,8 @@ class FileDropSource:
                 newest = landed.modified_at
         tables, superseded = self._supersede(deliveries)
         with connections.transaction() as conn:
-            for delivery_id, table in deliveries:
-                manifest.set_rows_read(conn, delivery_id, table.num_rows, superseded.get(delivery_id, 0))
+            for delivery_id, _ in deliveries:
+                manifest.set_superseded(conn, delivery_id, superseded.get(delivery_id, 0))
         parts, rows = self._write(tables, dest_prefix, chunk_rows)
         log.info("%s: %d new files (%d rows), %d unchanged, %d rejected", self.resource.code, files["new"], rows,
                  files["unchanged"], files["rejected"])

@@ -191,20 +191,14 @@ def _derived(source: FileDropSource) -> set[str]:
 
 
 def _normalise(source: FileDropSource, columns: dict[str, list]) -> None:
-    """Cells as text; the period normalised into its type, start and end (once per distinct value)."""
+    """Cells as text; the period normalised into its type, start and end."""
     p = source.periods
     raw_periods = columns.get(p.column) if p else None
     for name, values in columns.items():
         columns[name] = [cell_text(v) for v in values]
     if p is None or raw_periods is None:
         return
-    cache: dict = {}
-    found = []
-    for value in raw_periods:
-        key = (type(value), value)
-        if key not in cache:
-            cache[key] = periods.parse(value)
-        found.append(cache[key])
+    found = [periods.parse(v) for v in raw_periods]  # text periods are cached in periods.parse
     texts = columns[p.column]
     columns[p.column] = [f.text if f else t for f, t in zip(found, texts)]
     columns[p.type_column] = [f.type if f else None for f in found]
