@@ -89,6 +89,20 @@ class Classification(Strict):
 class Provider(Strict):
     name: str = Field(min_length=2)
     code: str = Field(description="提供方代码, usually the department's unified social credit code")
+    timezone: str = Field(default="Asia/Shanghai",
+                          description="IANA zone in which the provider's local times (a timestamp without time "
+                                      "zone, an epoch date) are read")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from exc
+        return value
 
     @field_validator("code")
     @classmethod
@@ -98,8 +112,15 @@ class Provider(Strict):
         return value
 
 
+# "code": another identifier-like code (a holder code of either kind, a document number)
+IdentifierKind = Literal["citizen_id", "credit_code", "organisation_code", "certificate_id", "division_code", "code"]
+
+
 class Item(Strict):
-    """信息项: one field of the resource. ``name`` becomes the column name."""
+    """信息项: one field of the resource. ``name`` becomes the column name.
+
+    ``identifier`` marks an item holding a standard identifier. Its text is normalised the same
+    way on every source kind before it is checked (see ``baselib.sources.text``)."""
 
     name: str = Field(pattern=IDENTIFIER)
     label: str = Field(min_length=1, description="Chinese label (信息项名称)")
@@ -109,6 +130,8 @@ class Item(Strict):
     nullable: bool = True
     key: bool = False
     personal: bool = Field(default=False, description="personal data: readable only where sharing allows")
+    identifier: IdentifierKind | None = Field(
+        default=None, description="the standard identifier the item holds (citizen ID, credit code, ...)")
     description: str | None = None
 
     @model_validator(mode="after")
@@ -148,6 +171,9 @@ class PostgresSource(Strict):
     table: str | None = Field(default=None, pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$")
     query: str | None = None
     incremental_column: str | None = None
+    lookback_seconds: int = Field(
+        default=3600, ge=0, description="incremental runs re-read this margin below the watermark, so rows "
+                                        "committed late with an earlier incremental value are not missed")
 
     @model_validator(mode="after")
     def _table_or_query(self) -> PostgresSource:
@@ -169,8 +195,13 @@ class HttpApiSource(Strict):
     endpoint: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="path of the list endpoint")
     page_size: int = Field(default=1000, ge=1, le=10_000)
     incremental_column: str | None = None
+    lookback_seconds: int = Field(
+        default=3600, ge=0, description="incremental runs re-read this margin below the watermark")
     timeout_seconds: float = Field(default=30, gt=0)
     max_retries: int = Field(default=5, ge=0)
+    max_pages: int = Field(default=10_000, ge=1, description="an extract following more pages than this fails")
+    max_empty_pages: int = Field(
+        default=3, ge=1, description="this many empty pages in a row that still carry a next_cursor fail the extract")
 
 
 FILE_FORMATS = ("geojson", "csv", "excel")
@@ -238,6 +269,9 @@ class FileDropSource(Strict):
     wide: WideLayout | None = None
     periods: PeriodSettings | None = None
     geometry: GeometrySettings | None = None
+    min_file_age_seconds: int = Field(
+        default=60, ge=0, description="a file modified more recently than this may still be being written: it "
+                                      "is skipped (never rejected) until a later run")
 
     @property
     def incremental_column(self) -> None:
@@ -371,6 +405,10 @@ class Pipeline(Strict):
     max_row_count_drop: float = Field(
         default=0.5, ge=0, le=1, description="block a full extract smaller than (1 - this) x the live rows"
     )
+    max_deleted_share: float = Field(
+        default=0.05, ge=0, le=1,
+        description="block a reconcile that would flag more than this share of the live rows deleted; "
+                    "nothing is deleted then")
     chunk_rows: int = Field(default=100_000, ge=1_000)
     schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
     retries: int = Field(default=3, ge=0)

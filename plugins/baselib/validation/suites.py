@@ -65,8 +65,10 @@ def catalog_expectations(resource: Resource) -> list[dict]:
         add("expect_column_to_exist", {"column": item.name}, f"{item.label}({item.name}) 列缺失 / column is missing")
     for item in resource.items:
         if not item.nullable:
-            add("expect_column_values_to_not_be_null", {"column": item.name},
-                f"{item.label}({item.name}) 为空 / value is missing")
+            missing = f"{item.label}({item.name}) 为空 / value is missing"
+            add("expect_column_values_to_not_be_null", {"column": item.name}, missing)
+            if item.type in (DataType.C, DataType.M):  # an empty (or all-blank, once trimmed) text: the same cause
+                add("expect_column_value_lengths_to_be_between", {"column": item.name, "min_value": 1}, missing)
         if item.type in (DataType.C, DataType.M) and item.length:
             add("expect_column_value_lengths_to_be_between", {"column": item.name, "max_value": item.length},
                 f"{item.label}({item.name}) 超过 {item.length} 个字符 / longer than {item.length} characters")
@@ -74,9 +76,11 @@ def catalog_expectations(resource: Resource) -> list[dict]:
             regex, reason = numeric_check(item)
             add("expect_column_values_to_match_regex", {"column": item.name, "regex": regex}, reason)
     source = resource.pipeline.source
+    # Every source kind: a value that is not of its item's type, or text PostgreSQL cannot store
+    # (NUL), is kept as evidence in _conversion_error (baselib.sources.text) and quarantines its row.
+    add("expect_column_values_to_be_null", {"column": CONVERSION_ERROR},
+        "值与目录声明的数据类型不符或无法存储 / a value is not of its item's declared type or cannot be stored")
     if source.kind == "file_drop":
-        add("expect_column_values_to_be_null", {"column": CONVERSION_ERROR},
-            "值与目录声明的数据类型不符 / a value is not of its item's declared type")
         if source.geometry is not None:
             add("expect_column_values_to_not_be_null", {"column": SOURCE_CRS},
                 f"文件未声明坐标参考系，无法确认为 {source.geometry.crs} / the file declares no CRS, so the "
