@@ -18,23 +18,13 @@ airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW_
 echo "== Simulated department sources"
 python -m baselib.cli simulate --rows "$ROWS"
 
-if [ -n "${AIRFLOW_CONN_E_LICENCE_API:-}" ]; then
+# The e-licence API (when the catalog reads it) on a free loopback port, or DEMO_API_PORT; the
+# command returns once the server answers this checkout's token, else fails with its own error.
+api_env="$(python -m baselib.cli start-certificates)"
+eval "$api_env"
+if [ -n "${DEMO_API_PID:-}" ]; then
+  trap 'kill "$DEMO_API_PID" 2>/dev/null || true' EXIT
   echo "== e-licence API on loopback"
-  python -m baselib.cli serve-certificates >"$AIRFLOW_HOME/e-licence-api.log" 2>&1 &
-  api_pid=$!
-  trap 'kill "$api_pid" 2>/dev/null || true' EXIT
-  python - <<'PY'
-import os, socket, sys, time
-from urllib.parse import urlsplit
-uri = urlsplit(os.environ["AIRFLOW_CONN_E_LICENCE_API"])
-for _ in range(100):
-    try:
-        socket.create_connection((uri.hostname, uri.port), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
-sys.exit(f"the e-licence API did not start on {uri.hostname}:{uri.port}")
-PY
   tail -1 "$AIRFLOW_HOME/e-licence-api.log"
 fi
 
@@ -42,7 +32,11 @@ for dag_id in $(python -c 'from baselib.catalog import load_catalog; print(" ".j
   echo "== airflow dags test $dag_id $LOGICAL_DATE"
   log="$AIRFLOW_HOME/dags-test-$dag_id.log"
   if ! airflow dags test "$dag_id" "$LOGICAL_DATE" >"$log" 2>&1; then
-    tail -60 "$log"; echo "DAG $dag_id failed; full log: $log"; exit 1
+    tail -60 "$log"; echo "DAG $dag_id failed; full log: $log"
+    if [ -n "${DEMO_API_PID:-}" ] && ! kill -0 "$DEMO_API_PID" 2>/dev/null; then
+      echo "the demo's e-licence API has stopped; its output:"; cat "$AIRFLOW_HOME/e-licence-api.log"
+    fi
+    exit 1
   fi
   echo "   ok (log: $log)"
 done

@@ -8,7 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +114,43 @@ def population():
     from baselib.catalog import load_catalog
 
     return next(r for r in load_catalog() if r.pipeline.target.qualified == "base_population.person")
+
+
+# An S3-compatible object store (moto's server, in its own process on loopback) for file drops and staging.
+BUCKET = "baselib-exchange"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3(monkeypatch, tmp_path):
+    """A real S3-compatible server on loopback with the bucket ``BUCKET``; the AWS_* variables
+    point at it. Yields a pyarrow S3FileSystem on it."""
+    import pyarrow.fs as pafs
+
+    port = _free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "moto.log", "wb"))
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the S3 server did not start: {(tmp_path / 'moto.log').read_text()[-2000:]}")
+        for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test-key",
+                            "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value)
+        fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
+                               access_key="test-key", secret_key="test-secret", allow_bucket_creation=True)
+        fs.create_dir(BUCKET)
+        yield fs
+    finally:
+        server.terminate()
+        server.wait(10)

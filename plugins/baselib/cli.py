@@ -28,9 +28,11 @@ def _source_database(conn_id: str) -> str:
 
 
 def cmd_env(args) -> None:
-    """Print ``export`` lines for the demo: warehouse, one connection per catalog source, Airflow home."""
+    """Print ``export`` lines for the demo: warehouse, one connection per catalog source, Airflow home.
+
+    The e-licence API's connection comes later, from ``start-certificates`` (its port is chosen
+    when the server starts), unless it is already set."""
     from baselib.catalog import load_catalog
-    from baselib.simulators import certificates_service
     from baselib.warehouse import provision
 
     if os.environ.get("WAREHOUSE_URL"):
@@ -39,7 +41,7 @@ def cmd_env(args) -> None:
     else:
         server = _server_uri()
         warehouse = provision.ensure_database(server, WAREHOUSE_DB)
-    airflow_home = os.environ.get("AIRFLOW_HOME") or str(PROJECT_ROOT / ".airflow")
+    airflow_home = str(_airflow_home())
     exports = {"WAREHOUSE_URL": warehouse, "AIRFLOW_CONN_WAREHOUSE": warehouse}
     for resource in load_catalog():
         source = resource.pipeline.source
@@ -50,8 +52,6 @@ def cmd_env(args) -> None:
             exports[variable] = os.environ[variable]
         elif source.kind == "postgres":
             exports[variable] = provision.ensure_database(server, _source_database(source.conn_id))
-        elif source.kind == "http_api":
-            exports[variable] = certificates_service.connection_uri(Path(airflow_home))
     exports.update({
         "BASELIB_LANDING_URL": landing_url(),
         "AIRFLOW_HOME": airflow_home,
@@ -132,10 +132,37 @@ def _counts(counts: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
 
 
+def _airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
+
+
 def cmd_serve_certificates(args) -> None:
     from baselib.simulators import certificates_service
 
-    certificates_service.serve(Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow"))
+    try:
+        certificates_service.serve(_airflow_home(), args.ready_file,
+                                  args.records or certificates_service.RECORDS_FILE)
+    except certificates_service.ServerStartError as exc:
+        sys.exit(str(exc))
+
+
+def cmd_start_certificates(args) -> None:
+    """Start the e-licence API in the background when the catalog reads it; print ``export`` lines
+    for its connection and its pid (``DEMO_API_PID``), or fail with the server's own error."""
+    from baselib.catalog import load_catalog
+    from baselib.simulators import certificates_service
+
+    if not any(r.pipeline.source.kind == "http_api" and r.pipeline.source.conn_id == certificates_service.CONN_ID
+               for r in load_catalog()):
+        return
+    home = _airflow_home()
+    try:
+        started = certificates_service.start(home, home / "e-licence-api.log",
+                                             args.records or certificates_service.RECORDS_FILE)
+    except certificates_service.ServerStartError as exc:
+        sys.exit(f"cannot start the demo's e-licence API: {exc}")
+    print(f"export {certificates_service.CONN_VARIABLE}={shlex.quote(started.uri)}")
+    print(f"export DEMO_API_PID={started.pid}")
 
 
 def cmd_summary(args) -> None:
@@ -164,8 +191,14 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--as-of", default="2026-11-01T00:00:00", help="newest updated_at (UTC)")
     sim.set_defaults(func=cmd_simulate)
     sub.add_parser("summary", help="print the latest run of each resource").set_defaults(func=cmd_summary)
-    sub.add_parser("serve-certificates", help="serve the simulated e-licence API until stopped").set_defaults(
-        func=cmd_serve_certificates)
+    serve = sub.add_parser("serve-certificates", help="serve the simulated e-licence API until stopped")
+    serve.add_argument("--ready-file", type=Path, help="write the connection URI here once listening")
+    serve.add_argument("--records", type=Path, help="the simulated records (JSON; default: the ones simulate wrote)")
+    serve.set_defaults(func=cmd_serve_certificates)
+    start = sub.add_parser("start-certificates", help="start the e-licence API in the background; print export "
+                                                      "lines for its connection and pid")
+    start.add_argument("--records", type=Path, help="the simulated records (JSON; default: the ones simulate wrote)")
+    start.set_defaults(func=cmd_start_certificates)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
     args = parser.parse_args(argv)
     args.func(args)

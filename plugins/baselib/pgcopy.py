@@ -9,8 +9,9 @@ from psycopg2 import sql
 
 
 def copy_table(cur, table: pa.Table, target: sql.Composable, columns: list[str]) -> int:
-    """COPY ``columns`` of ``table`` into ``target``. Strings are quoted, NULLs are bare, so
-    PostgreSQL keeps empty strings and NULLs apart."""
+    """COPY ``columns`` of ``table`` into ``target``; returns the rows copied. Strings are quoted,
+    NULLs are bare, so PostgreSQL keeps empty strings and NULLs apart, and any text it can store
+    (``NULL``, ``\\N``, backslashes, CR, quotes …) arrives exactly; a NUL fails the COPY."""
     if table.num_rows == 0:
         return 0
     buf = io.BytesIO()

@@ -3,10 +3,16 @@
 Each step takes and returns small JSON-able dicts (URIs and counts), so Airflow tasks can pass
 them through XCom; the rows themselves travel as Parquet parts in object storage. The steps
 run without Airflow: tests and the benchmark call them directly.
+
+A step that fails records ``"<class>: <message>"`` on the run (``ops.load_run.error``, also
+appended to ``error_history``) and raises the same exception, its message redacted of
+credentials and detached from the exceptions it was raised from (Airflow logs the traceback).
+A retried step that succeeds clears ``error``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +25,9 @@ from baselib import quarantine, sources, storage
 from baselib.catalog.model import Resource
 from baselib.catalog.publish import publish
 from baselib.errors import BlockingQualityFailure, CatalogError
+from baselib.loading.merge import count_absent, merge
 from baselib.records import load_run, sync_metrics
+from baselib.security import redaction
 from baselib.settings import REPORTS_DIR
 from baselib.sources.extract import DELIVERY_ID
 from baselib.sources.window import ExtractWindow
@@ -54,10 +62,17 @@ def _parse(value: str | None) -> dt.datetime | None:
 def resolve_window(resource: Resource, run: RunInfo, watermark: dt.datetime | None) -> tuple[str, ExtractWindow]:
     """Decide the mode and the slice of source rows.
 
-    * reconcile / full / first run: everything up to the interval end.
-    * incremental: ``(min(watermark, interval start), interval end]`` — a rerun or backfill of a
-      date re-reads its own interval (and changes nothing already right); a gap since the last
-      load is covered because the lower bound never passes the watermark.
+    * reconcile: the whole source as it is now, without an upper bound. Every key present at
+      the source is alive, whatever its incremental value: a reconcile for day 1 run on day 2
+      must not flag a row changed on day 2 deleted. Rows changed after the interval load with
+      their current values (the watermark only moves forward).
+    * full / first run: everything up to the interval end.
+    * incremental: ``(min(watermark, interval start) - lookback_seconds, interval end]`` — a rerun
+      or backfill of a date re-reads its own interval (and changes nothing already right); a gap
+      since the last load is covered because the lower bound never passes the watermark; the
+      look-back re-reads rows a source transaction committed after the last extract with an
+      earlier incremental value (they cost nothing when unchanged). Rows committed later than
+      the look-back are found only by a reconcile.
     """
     if run.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {run.mode!r}")
@@ -68,14 +83,29 @@ def resolve_window(resource: Resource, run: RunInfo, watermark: dt.datetime | No
             raise CatalogError(f"{resource.code}: mode 'reconcile' needs a full snapshot of the source; a file drop "
                              "delivers changes (use 'full' to reprocess every file in the landing folder)")
         return ("full" if run.mode == "full" else "incremental"), ExtractWindow(None, None)
-    if resource.pipeline.source.incremental_column is None:
+    source = resource.pipeline.source
+    if source.incremental_column is None or run.mode == "reconcile":
         return ("reconcile" if run.mode == "reconcile" else "full"), ExtractWindow(None, None)
-    if run.mode in ("full", "reconcile") or watermark is None:
-        return ("reconcile" if run.mode == "reconcile" else "full"), ExtractWindow(None, upper)
+    if run.mode == "full" or watermark is None:
+        return "full", ExtractWindow(None, upper)
     start = run.data_interval_start or watermark
-    return "incremental", ExtractWindow(min(watermark, start), upper)
+    return "incremental", ExtractWindow(min(watermark, start) - dt.timedelta(seconds=source.lookback_seconds), upper)
 
 
+def _step(fn):
+    """Whatever a step raises reaches its caller redacted and unchained (:func:`redaction.scrub`)."""
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, outside the handler: no implicit chaining
+            clean = redaction.scrub(exc)
+        raise clean
+
+    return guarded
+
+
+@_step
 def extract(resource: Resource, run: RunInfo) -> dict:
     """Prepare the warehouse, open the run record, and stream the source into Parquet parts."""
     started = time.monotonic()
@@ -96,13 +126,13 @@ def extract(resource: Resource, run: RunInfo) -> dict:
         source = sources.for_resource(resource, load_id=load_id, mode=mode)
         result = source.extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
     except Exception as exc:
-        _fail(load_id, exc)
+        _fail(load_id, "extract", exc)
         raise
     seconds = time.monotonic() - started
     files = {f"files_{k}": v for k, v in (result.files or {}).items()}
     with connections.transaction() as conn:
         load_run.update(conn, load_id, rows_extracted=result.rows, max_source_updated_at=result.max_incremental,
-                        extract_seconds=seconds, **files)
+                        extract_seconds=seconds, values_normalised=result.normalised, **files)
     log.info("%s: extracted %d rows (%s) into %s", resource.code, result.rows, mode, prefix)
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
@@ -112,13 +142,18 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     }
 
 
-def _fail(load_id: int, exc: BaseException, status: str = "failed", checks=None) -> None:
+def _fail(load_id: int, step: str, exc: BaseException, status: str = "failed", checks=None) -> None:
+    """Record ``exc`` on the run (and its file deliveries). If even that fails (the warehouse is
+    gone), log it and let the caller raise ``exc``: the original error is the one to see."""
     from baselib.sources.file_drop import manifest
 
-    with connections.transaction() as conn:
-        load_run.update(conn, load_id, status=status, error=str(exc)[:4000], blocking_checks=checks,
-                        finished_at=dt.datetime.now(dt.timezone.utc))
-        manifest.mark_failed(conn, load_id, f"load {load_id} {status}: {exc}")
+    try:
+        with connections.transaction() as conn:
+            load_run.record_error(conn, load_id, step, exc, status=status, blocking_checks=checks)
+            manifest.mark_failed(conn, load_id, f"load {load_id} {status}: {redaction.redact(str(exc))}")
+    except Exception as unrecorded:  # noqa: BLE001 - logged; the caller raises the original
+        log.error("load %d: could not record its %s (%s) in ops.load_run: %s", load_id, status,
+                  redaction.describe(exc), redaction.describe(unrecorded))
 
 
 def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
@@ -134,8 +169,13 @@ def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
     return counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
 
 
-def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, live_rows: int) -> list[tuple[str, str]]:
+def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, live_rows: int,
+                 absent: int = 0) -> list[tuple[str, str]]:
     """Engine-level table checks that need the whole extract or the warehouse's state.
+
+    ``absent``: the live keys a reconcile would flag deleted. More than ``max_deleted_share`` of
+    the live rows blocks the run, so a snapshot cut short (paging that ended early, a partial
+    refresh at the source) deletes nothing.
 
     None for file drops: a delivery is a set of changes, so neither an empty nor a small one
     means loss, and the quarantine threshold applies to each delivery (validation.delivery_quality)."""
@@ -149,6 +189,13 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
     if full and live_rows and rows < (1 - drop) * live_rows:
         failed.append(("row_count_collapse",
                        f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
+    limit = resource.pipeline.max_deleted_share
+    if mode == "reconcile" and live_rows and absent > limit * live_rows:
+        share = absent / live_rows
+        failed.append(("max_deleted_share",
+                       f"对账将把 {live_rows} 条现存记录中的 {absent} 条（{share:.1%}）标记为删除，超过上限 {limit:.1%}，"
+                       f"未删除、未加载任何记录 / the reconcile would flag {absent} of {live_rows} live rows ({share:.1%}) "
+                       f"deleted, more than max_deleted_share {limit:.1%}: nothing was deleted or loaded"))
     if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
         failed.append(("quarantine_threshold",
                        f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
@@ -168,6 +215,7 @@ def _live_rows(conn, resource: Resource) -> int:
         return cur.fetchone()[0]
 
 
+@_step
 def validate(resource: Resource, extracted: dict) -> dict:
     """Run the suite part by part; quarantine rejected rows; block on table-level failures."""
     from baselib.validation.runner import SuiteRunner
@@ -222,6 +270,8 @@ def validate(resource: Resource, extracted: dict) -> dict:
         with connections.transaction() as conn:
             quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
             live = _live_rows(conn, resource)
+            absent = (count_absent(conn, resource, extracted["parts"], load_run.get(conn, load_id)["started_at"])
+                      if extracted["mode"] == "reconcile" else 0)
             if resource.delivery_based:
                 sent_back = delivery_quality.record_rejections(conn, resource, load_id, held, by_delivery)
                 files = extracted.get("files") or {}
@@ -230,19 +280,19 @@ def validate(resource: Resource, extracted: dict) -> dict:
                                     files_rejected=files["rejected"] + len(sent_back))
         if sent_back:
             delivery_quality.move_files(resource, load_id, sent_back)
-        blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live)
+        blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live, absent)
         seconds = time.monotonic() - started
         with connections.transaction() as conn:
             load_run.update(conn, load_id, rows_quarantined=quarantined, rows_warned=warned,
                             validate_seconds=seconds, report_path=str(runner.report_index),
-                            status="blocked" if blocking else "validated",
+                            status="blocked" if blocking else "validated", error=None,
                             cross_checks={name: t.as_record(reference_exists[name]) for name, t in tallies.items()})
     except Exception as exc:
-        _fail(load_id, exc)
+        _fail(load_id, "validate", exc)
         raise
     if blocking:
         failure = BlockingQualityFailure(resource.code, blocking)
-        _fail(load_id, failure, status="blocked", checks=[{"check": n, "message": m} for n, m in blocking])
+        _fail(load_id, "validate", failure, status="blocked", checks=[{"check": n, "message": m} for n, m in blocking])
         raise failure
     for line in warnings:
         log.warning("%s: %s", resource.code, line)
@@ -252,9 +302,10 @@ def validate(resource: Resource, extracted: dict) -> dict:
             "report": str(runner.report_index)}
 
 
+@_step
 def load(resource: Resource, validated: dict) -> dict:
-    """One transaction: stage, merge with history, reconcile deletions, advance the watermark."""
-    from baselib.loading.merge import merge
+    """One transaction, one at a time per resource (the merge's load lock): stage, merge with
+    history, reconcile deletions, advance the watermark."""
     from baselib.sources.file_drop import manifest
 
     started = time.monotonic()
@@ -263,7 +314,8 @@ def load(resource: Resource, validated: dict) -> dict:
     try:
         with connections.transaction() as conn:
             counts = merge(conn, resource, load_id, validated["valid_parts"],
-                           reconcile_key_parts=validated["parts"] if reconcile else None)
+                           reconcile_key_parts=validated["parts"] if reconcile else None,
+                           extract_started=load_run.get(conn, load_id)["started_at"])
             newest = _parse(validated["max_source_updated_at"])
             inc = resource.pipeline.source.incremental_column
             if newest is not None and inc:
@@ -273,14 +325,15 @@ def load(resource: Resource, validated: dict) -> dict:
                 manifest.mark_loaded(conn, load_id, counts.by_delivery, quarantined)
             load_run.update(conn, load_id, status="loaded", rows_inserted=counts.inserted,
                             rows_updated=counts.updated, rows_unchanged=counts.unchanged,
-                            rows_deleted=counts.deleted, load_seconds=time.monotonic() - started)
+                            rows_deleted=counts.deleted, load_seconds=time.monotonic() - started, error=None)
     except Exception as exc:
-        _fail(load_id, exc)
+        _fail(load_id, "load", exc)
         raise
     return {**validated, "rows_inserted": counts.inserted, "rows_updated": counts.updated,
             "rows_unchanged": counts.unchanged, "rows_deleted": counts.deleted}
 
 
+@_step
 def record(resource: Resource, loaded: dict) -> dict:
     """Close the run record, write sync metrics, and drop the run's staging files."""
     load_id = loaded["load_id"]
@@ -291,7 +344,7 @@ def record(resource: Resource, loaded: dict) -> dict:
             newest = manifest.latest_delivery(conn, resource.code)
         else:
             newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
-        load_run.update(conn, load_id, status="success", finished_at=dt.datetime.now(dt.timezone.utc))
+        load_run.update(conn, load_id, status="success", error=None, finished_at=dt.datetime.now(dt.timezone.utc))
         sync_metrics.record(conn, load_id, resource.update_cycle, newest)
         summary = load_run.get(conn, load_id)
     storage.remove(loaded["prefix"])

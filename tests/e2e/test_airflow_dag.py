@@ -109,3 +109,29 @@ def test_file_drop_dags_run_through_airflow(dbs, airflow_home, tmp_path, monkeyp
                      "WHERE dag_id = 'base_macro_economy__indicator_value' ORDER BY load_id DESC LIMIT 1") == \
         [(0, 0, dbs.scalar("SELECT count(*) FROM ops.file_delivery WHERE status = 'loaded' "
                            "AND resource_code = '104001/000002'"))]
+
+
+def test_a_broken_entry_fails_only_its_placeholder(dbs, population, airflow_home, tmp_path, monkeypatch):
+    """A typo in the legal-entity entry: its placeholder DAG fails with the file, field and message;
+    the population DAG still runs through Airflow."""
+    import shutil
+
+    entries = tmp_path / "catalog"
+    shutil.copytree(ROOT / "include" / "catalog", entries)
+    broken = entries / "base_legal_entity_legal_entity.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("update_cycle: 每日", "update_cycle: 每曰"),
+                      encoding="utf-8")
+    monkeypatch.setenv("BASELIB_CATALOG_DIR", str(entries))
+
+    failed = _dags_test(airflow_home, "catalog_error__base_legal_entity_legal_entity", "2026-11-02")
+
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert str(broken) in output and "field 'update_cycle'" in output and "每曰" in output
+
+    conn = dbs.source()
+    simulated = sim.create(conn, rows=500, seed=7, as_of=AS_OF)
+    conn.close()
+    done = _dags_test(airflow_home, population.dag_id, "2026-11-02")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert dbs.scalar("SELECT rows_extracted FROM ops.load_run") == simulated.rows

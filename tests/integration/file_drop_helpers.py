@@ -2,6 +2,8 @@
 The ``landing`` fixture (a landing folder per test) is in tests/conftest.py."""
 from __future__ import annotations
 
+from baselib.catalog import Resource
+
 
 def deliveries(dbs, resource_code: str) -> dict[str, dict]:
     """file name -> its ops.file_delivery row (latest version of that name)."""
@@ -36,3 +38,10 @@ def assert_deliveries_accounted(dbs, resource_code: str) -> None:
         if d["status"] == "loaded":
             assert d["rows_read"] == (d["rows_superseded"] + d["rows_inserted"] + d["rows_updated"]
                                       + d["rows_unchanged"] + d["rows_quarantined"]), (name, d)
+
+
+def settling_at_once(resource: Resource) -> Resource:
+    """The entry with ``min_file_age_seconds: 0``: for stores whose modification time a test
+    cannot set (an object's upload time in S3)."""
+    source = resource.pipeline.source.model_copy(update={"min_file_age_seconds": 0})
+    return resource.model_copy(update={"pipeline": resource.pipeline.model_copy(update={"source": source})})

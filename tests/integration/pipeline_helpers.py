@@ -15,11 +15,52 @@ def catalog_entry(target: str) -> Resource:
     return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
 
 
+def run_info(resource: Resource, interval, mode: str = "auto") -> pipeline.RunInfo:
+    """A fresh run (new run id) of ``interval``."""
+    return pipeline.RunInfo(dag_id=resource.dag_id, run_id=f"test__{next(_runs)}", logical_date=interval[0],
+                            data_interval_start=interval[0], data_interval_end=interval[1], mode=mode)
+
+
 def run(resource: Resource, interval, mode: str = "auto") -> dict:
     """All four steps in-process, as a fresh run (new run id) of ``interval``."""
-    info = pipeline.RunInfo(dag_id=resource.dag_id, run_id=f"test__{next(_runs)}", logical_date=interval[0],
-                            data_interval_start=interval[0], data_interval_end=interval[1], mode=mode)
-    return pipeline.run(resource, info)
+    return pipeline.run(resource, run_info(resource, interval, mode))
+
+
+def validated(resource: Resource, interval, mode: str = "auto") -> dict:
+    """Extract and validate a fresh run of ``interval``; its load is left to the test."""
+    return pipeline.validate(resource, pipeline.extract(resource, run_info(resource, interval, mode)))
+
+
+def look_back_rows(dbs, summary: dict, source_table: str, until, db: str = "source") -> int:
+    """Source rows an incremental run re-read below the previous watermark (its look-back margin),
+    counted up to ``until`` (exclusive: before the test's own changes). They load as unchanged."""
+    lower = dbs.scalar("SELECT watermark_from FROM ops.load_run WHERE load_id = %s", (summary["load_id"],))
+    # source_table comes from the test, not from input
+    return dbs.scalar(f"SELECT count(*) FROM {source_table} WHERE updated_at > %s AND updated_at < %s",
+                      (lower, until), db=db)
+
+
+def fill_source(dbs, rows=2000, rates=None):
+    """A fresh simulated public-security source (seeded) of ``rows`` people with defects at ``rates``."""
+    from baselib.simulators import population
+    from tests.conftest import AS_OF
+
+    conn = dbs.source()
+    try:
+        return population.create(conn, rows=rows, seed=11, as_of=AS_OF, rates=rates)
+    finally:
+        conn.close()
+
+
+def change_source(dbs, **kwargs):
+    """Apply :func:`baselib.simulators.population.apply_changes` to the public-security source."""
+    from baselib.simulators import population
+
+    conn = dbs.source()
+    try:
+        return population.apply_changes(conn, **kwargs)
+    finally:
+        conn.close()
 
 
 def table_digest(dbs, table: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from baselib import pipeline
 from baselib.simulators import macro_economy as sim
+from baselib.simulators.delivery import deliver
 from tests.conftest import DAY1
 from tests.integration.file_drop_helpers import assert_deliveries_accounted, deliveries, quarantine_reasons
 from tests.integration.pipeline_helpers import (
@@ -38,7 +39,7 @@ def good_rows(n: int, year: int = 2024) -> str:
 def test_file_names_with_chinese_spaces_and_percent_signs_load(dbs, landing):
     folder = values_dir(landing)
     name = "2025年 主要指标 50%.csv"
-    (folder / name).write_text(HEADER + good_rows(3), encoding="gbk")
+    deliver(folder / name, HEADER + good_rows(3), encoding="gbk")
     summary = run(catalog_entry("base_macro_economy.indicator_value"), DAY1)
 
     assert_accounted(summary)
@@ -49,10 +50,10 @@ def test_file_names_with_chinese_spaces_and_percent_signs_load(dbs, landing):
 
 def test_broken_files_are_rejected_one_by_one_and_the_rest_loads(dbs, landing):
     folder = values_dir(landing)
-    (folder / "good.csv").write_text(HEADER + good_rows(5), encoding="utf-8")
-    (folder / "two_region_columns.csv").write_text(
-        "indicator_code,region_code,行政区划代码,period,value,unit\nA0201,360100,360100,2024,1,亿元\n", encoding="utf-8")
-    (folder / "cut_in_a_quote.csv").write_text(HEADER + 'A0201,360100,2024,1,"亿', encoding="utf-8")
+    deliver(folder / "good.csv", HEADER + good_rows(5), encoding="utf-8")
+    deliver(folder / "two_region_columns.csv",
+            "indicator_code,region_code,行政区划代码,period,value,unit\nA0201,360100,360100,2024,1,亿元\n", encoding="utf-8")
+    deliver(folder / "cut_in_a_quote.csv", HEADER + 'A0201,360100,2024,1,"亿', encoding="utf-8")
     book = openpyxl.Workbook()
     book.active.title = "说明"
     book.active.append(["本表为示例 / notes only"])
@@ -61,8 +62,8 @@ def test_broken_files_are_rejected_one_by_one_and_the_rest_loads(dbs, landing):
     values.append(["A0201", "360200", "2023", 7.25, "亿元"])
     buffer = io.BytesIO()
     book.save(buffer)
-    (folder / "with_notes_sheet.xlsx").write_bytes(buffer.getvalue())
-    (folder / "scan.pdf").write_bytes(b"%PDF-1.7 not a data file")
+    deliver(folder / "with_notes_sheet.xlsx", buffer.getvalue())
+    deliver(folder / "scan.pdf", b"%PDF-1.7 not a data file")
 
     summary = run(catalog_entry("base_macro_economy.indicator_value"), DAY1)
 
@@ -81,10 +82,10 @@ def test_broken_files_are_rejected_one_by_one_and_the_rest_loads(dbs, landing):
 
 def test_a_delivery_above_the_threshold_is_sent_back_whole_and_the_others_load(dbs, landing):
     folder = values_dir(landing)
-    (folder / "good.csv").write_text(HEADER + good_rows(10), encoding="utf-8")
+    deliver(folder / "good.csv", HEADER + good_rows(10), encoding="utf-8")
     bad_rows = "".join(f"A0201,36{90 + i:02d}00,2024,1,亿元\n" for i in range(4))  # unknown regions
-    (folder / "mostly_bad.csv").write_text(HEADER + bad_rows + good_rows(1, year=2020), encoding="utf-8")
-    (folder / "too_big.csv").write_text(HEADER + good_rows(9, year=2010) + "A0201,360100,2009,123456789012345678,亿元\n",
+    deliver(folder / "mostly_bad.csv", HEADER + bad_rows + good_rows(1, year=2020), encoding="utf-8")
+    deliver(folder / "too_big.csv", HEADER + good_rows(9, year=2010) + "A0201,360100,2009,123456789012345678,亿元\n",
                                         encoding="utf-8")
 
     summary = run(catalog_entry("base_macro_economy.indicator_value"), DAY1)
@@ -107,7 +108,7 @@ def test_a_delivery_above_the_threshold_is_sent_back_whole_and_the_others_load(d
 
 def test_a_load_that_fails_and_is_retried_closes_its_deliveries(dbs, landing):
     folder = values_dir(landing)
-    (folder / "good.csv").write_text(HEADER + good_rows(4), encoding="utf-8")
+    deliver(folder / "good.csv", HEADER + good_rows(4), encoding="utf-8")
     resource = catalog_entry("base_macro_economy.indicator_value")
     info = pipeline.RunInfo(dag_id=resource.dag_id, run_id="retry", logical_date=DAY1[0],
                             data_interval_start=DAY1[0], data_interval_end=DAY1[1])
@@ -135,14 +136,14 @@ def test_reprocessing_replays_files_in_delivery_order_not_modification_time(dbs,
 
     folder = values_dir(landing)
     resource = catalog_entry("base_macro_economy.indicator_value")
-    (folder / "a_original.csv").write_text(HEADER + "A0201,360100,2024,10,亿元\n", encoding="utf-8")
+    deliver(folder / "a_original.csv", HEADER + "A0201,360100,2024,10,亿元\n", encoding="utf-8")
     run(resource, DAY1)
-    (folder / "b_revision.csv").write_text(HEADER + "A0201,360100,2024,11,亿元\n", encoding="utf-8")
+    deliver(folder / "b_revision.csv", HEADER + "A0201,360100,2024,11,亿元\n", encoding="utf-8")
     run(resource, DAY2)
     assert dbs.query("SELECT value FROM base_macro_economy.indicator_value") == [(Decimal("11"),)]
     # a restore gives the original a newer modification time than its revision
     os.utime(folder / "b_revision.csv", (1_700_000_000, 1_700_000_000))
-    os.utime(folder / "a_original.csv", (1_800_000_000, 1_800_000_000))
+    os.utime(folder / "a_original.csv", (1_750_000_000, 1_750_000_000))
 
     again = run(resource, (DAY2[1], DAY2[1] + (DAY2[1] - DAY2[0])), mode="full")
 
@@ -158,7 +159,7 @@ def test_timeliness_comes_from_the_latest_loaded_delivery_even_on_a_run_without_
     from tests.conftest import DAY2
 
     folder = values_dir(landing)
-    (folder / "old.csv").write_text(HEADER + good_rows(2), encoding="utf-8")
+    deliver(folder / "old.csv", HEADER + good_rows(2), encoding="utf-8")
     os.utime(folder / "old.csv", (1_700_000_000, 1_700_000_000))  # delivered in November 2023
     resource = catalog_entry("base_macro_economy.indicator_value")
     first = run(resource, DAY1)

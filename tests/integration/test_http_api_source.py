@@ -320,3 +320,60 @@ def test_a_record_changed_while_paging_is_kept_once_in_its_newest_version(server
     assert row["status"] == "注销"
     assert table[ROW_ID].to_pylist() == list(range(1200))
     assert result.max_incremental == dt.datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC)
+
+
+# --- unbounded paging: a page cap and a limit on runs of empty pages ---------------------------
+
+def _capped_resource(page_size: int, **source_settings) -> Resource:
+    """The certificate entry with paging limits (``max_pages``, ``max_empty_pages``) set."""
+    data = certificate_resource(page_size=page_size).model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data["pipeline"]["source"].update(source_settings)
+    return Resource.model_validate(data)
+
+
+@pytest.mark.parametrize("from_page", [1, 3], ids=["from-the-first-page", "after-real-pages"])
+def test_endless_empty_pages_fail_after_max_empty_pages(server, tmp_path, from_page):
+    server.faults.endless_empty_pages(from_page=from_page)
+    source = HttpApiSource(_capped_resource(100, max_empty_pages=4), backoff_base=0.01)
+    with pytest.raises(SourceError) as err:
+        source.extract(FULL, (tmp_path / "x").as_uri(), 1000)
+    message = str(err.value)
+    last = from_page + 3
+    assert f"page {last}" in message and "/api/v1/certificates" in message
+    assert "4 empty pages in a row" in message and "max_empty_pages" in message
+    assert source.requests_made == last           # stopped at once, not thousands of pages later
+    assert server.faults.served == {"endless_empty_pages": 4}
+
+
+def test_default_limit_on_empty_pages_is_three(server, tmp_path):
+    server.faults.endless_empty_pages(from_page=1)
+    source = HttpApiSource(certificate_resource(page_size=100), backoff_base=0.01)
+    with pytest.raises(SourceError, match="page 3 .*3 empty pages in a row"):
+        source.extract(FULL, (tmp_path / "x").as_uri(), 1000)
+    assert source.requests_made == 3
+
+
+def test_empty_pages_between_full_pages_are_followed(server, tmp_path):
+    """Fewer empty pages in a row than the limit (an API filtering a page away) lose nothing."""
+    server.faults.empty_pages(page_number=2, times=1).empty_pages(page_number=4, times=1)
+    source = HttpApiSource(_capped_resource(100, max_empty_pages=2), backoff_base=0.01)
+    result = source.extract(FULL, (tmp_path / "x").as_uri(), 1000)
+    table = pa.concat_tables(read_part(p) for p in result.parts)
+    assert server.faults.served == {"empty_pages": 2}
+    assert _ids(table) == [r["cert_identifier"] for r in server.records] and result.rows == 1200
+
+
+def test_more_pages_than_max_pages_fail_naming_the_setting(server, tmp_path):
+    source = HttpApiSource(_capped_resource(5, max_pages=7), backoff_base=0.01)   # 1,200 records: 240 pages
+    with pytest.raises(SourceError) as err:
+        source.extract(FULL, (tmp_path / "x").as_uri(), 1000)
+    message = str(err.value)
+    assert "page 7" in message and "/api/v1/certificates" in message and "max_pages" in message
+    assert "7" in message and "nothing was loaded" in message
+    assert source.requests_made == 7
+
+
+def test_exactly_max_pages_pages_load(server, tmp_path):
+    source = HttpApiSource(_capped_resource(100, max_pages=12), backoff_base=0.01)   # 1,200 records: 12 pages
+    result = source.extract(FULL, (tmp_path / "x").as_uri(), 1000)
+    assert result.rows == 1200 and source.requests_made == 12

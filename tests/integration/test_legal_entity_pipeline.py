@@ -15,18 +15,18 @@ from baselib.errors import BlockingQualityFailure
 from baselib.identifiers import credit_code
 from baselib.simulators import legal_entity as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
-from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, run
+from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, look_back_rows, run
 
 SOURCE = "dept_market_regulation"
 CHANGE_AT = dt.datetime(2026, 11, 2, 8, tzinfo=UTC)
 
 # What a quality officer reads for each injected defect (meta.reason in the suite / catalog checks).
 REASON_FOR_DEFECT = {
-    "bad_check_character": "统一社会信用代码校验码错误",
-    "bad_org_code_check": "组织机构代码校验码错误",
+    "bad_check_character": "统一社会信用代码(credit_code) 校验码错误：应为",
+    "bad_org_code_check": "统一社会信用代码(credit_code) 第 9–17 位组织机构代码",
     "unknown_division_in_code": "统一社会信用代码中的行政区划码不存在",
     "bad_authority_category": "登记管理部门码与机构类别码组合未定义",
-    "bad_legal_rep_id": "法定代表人证件号码与证件类型不符",
+    "bad_legal_rep_id": "法定代表人证件号码(legal_rep_id_number) 作为公民身份号码（类型 111）",
     "bad_status": "登记状态不在值域",
     "inconsistent_dates": "日期不一致",
     "duplicate_conflict": "主键(credit_code)在本次抽取中重复",
@@ -135,7 +135,9 @@ def test_incremental_load_with_new_changed_renamed_and_moved_rows(dbs, legal_ent
 
     assert_accounted(second)
     assert second["mode"] == "incremental"
-    assert (second["rows_extracted"], second["rows_inserted"], second["rows_updated"]) == (54, 30, 24)
+    margin = look_back_rows(dbs, second, "frontend.legal_entity", CHANGE_AT, db=SOURCE)
+    assert (second["rows_extracted"], second["rows_inserted"], second["rows_updated"], second["rows_unchanged"]) == \
+        (54 + margin, 30, 24, margin)
     assert dbs.scalar("SELECT count(*) FROM base_legal_entity.legal_entity") == first["rows_inserted"] + 30
     touched = changes["changed"] + changes["renamed"] + changes["moved"]
     assert len(set(touched)) == 24 and not set(changes["new"]) & set(before)

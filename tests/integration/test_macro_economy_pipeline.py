@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from baselib.errors import BlockingQualityFailure
 from baselib.simulators import macro_economy as sim
+from baselib.simulators.delivery import date_back, deliver
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import (
     assert_defects_quarantined, assert_deliveries_accounted, deliveries, quarantine_reasons,
@@ -175,6 +176,7 @@ def test_two_files_of_one_run_the_later_supersedes_and_bad_types_are_quarantined
     indicator_dir = sim.write_indicators(landing)
     with open(indicator_dir / "indicators.csv", "ab") as extra:  # a value that is not a logical value
         extra.write("A0999,测试指标,亿元,也许,年\n".encode("gbk"))
+    date_back(indicator_dir / "indicators.csv")
     indicators = run(indicator_entry(), DAY1)
     assert indicators["rows_quarantined"] == 1
     reason = quarantine_reasons(dbs, INDICATORS)["A0999"]
@@ -184,9 +186,9 @@ def test_two_files_of_one_run_the_later_supersedes_and_bad_types_are_quarantined
     values_dir = landing / "statistics" / "indicator_value"
     values_dir.mkdir(parents=True)
     header = "indicator_code,region_code,period,value,unit\n"
-    (values_dir / "a_first.csv").write_text(header + "A0201,360100,2025,10,亿元\nA0201,360200,2025,20,亿元\n",
-                                            encoding="utf-8")
-    (values_dir / "b_revised.csv").write_text(header + "A0201,360100,2025,11,亿元\n", encoding="utf-8")
+    deliver(values_dir / "a_first.csv", header + "A0201,360100,2025,10,亿元\nA0201,360200,2025,20,亿元\n",
+            encoding="utf-8")
+    deliver(values_dir / "b_revised.csv", header + "A0201,360100,2025,11,亿元\n", encoding="utf-8")
     os.utime(values_dir / "a_first.csv", (1_700_000_000, 1_700_000_000))
     os.utime(values_dir / "b_revised.csv", (1_700_000_100, 1_700_000_100))
     summary = run(values_entry(), DAY1)

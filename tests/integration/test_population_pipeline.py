@@ -13,8 +13,9 @@ import pytest
 
 from baselib.errors import BlockingQualityFailure
 from baselib.simulators import population as sim
-from tests.conftest import AS_OF, DAY1, DAY2, UTC
-from tests.integration.pipeline_helpers import assert_accounted, fail_inserts_into, load_snapshot, run
+from tests.conftest import DAY1, DAY2, UTC
+from tests.integration.pipeline_helpers import (assert_accounted, change_source, fail_inserts_into, fill_source,
+                                                load_snapshot, look_back_rows, run)
 
 
 # What a quality officer reads for each injected defect (meta.reason in the suite / catalog checks).
@@ -28,28 +29,6 @@ REASON_FOR_DEFECT = {
     "future_birth_date": "出生日期晚于数据截止日",
 }
 HIGH_RATES = {kind: 0.01 for kind in sim.DEFECTS}
-
-
-
-
-def fill_source(dbs, rows=2000, rates=None):
-    conn = dbs.source()
-    try:
-        return sim.create(conn, rows=rows, seed=11, as_of=AS_OF, rates=rates)
-    finally:
-        conn.close()
-
-
-def change_source(dbs, **kwargs):
-    conn = dbs.source()
-    try:
-        return sim.apply_changes(conn, **kwargs)
-    finally:
-        conn.close()
-
-
-
-
 
 
 def test_first_load_accounts_for_every_source_row(dbs, population):
@@ -104,13 +83,16 @@ def test_every_injected_defect_lands_in_quarantine_with_its_reason(dbs, populati
 def test_incremental_load_inserts_new_and_versions_changed_rows(dbs, population):
     fill_source(dbs)
     first = run(population, DAY1)
-    changes = change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=40, changed=25)
+    at = dt.datetime(2026, 11, 2, 8, tzinfo=UTC)
+    changes = change_source(dbs, at=at, new=40, changed=25)
 
     second = run(population, DAY2)
 
     assert_accounted(second)
     assert second["mode"] == "incremental"
-    assert (second["rows_extracted"], second["rows_inserted"], second["rows_updated"]) == (65, 40, 25)
+    margin = look_back_rows(dbs, second, "frontend.population_person", at)
+    assert (second["rows_extracted"], second["rows_inserted"], second["rows_updated"], second["rows_unchanged"]) == \
+        (65 + margin, 40, 25, margin)
     assert dbs.scalar("SELECT count(*) FROM base_population.person") == first["rows_inserted"] + 40
     changed = changes["changed"]
     versions = dbs.query(

@@ -9,6 +9,7 @@ import pytest
 import shapely
 
 from baselib.simulators import spatial as sim
+from baselib.simulators.delivery import deliver
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import assert_defects_quarantined, assert_deliveries_accounted, deliveries
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
@@ -140,7 +141,7 @@ def test_a_redropped_file_is_a_no_op_and_a_changed_boundary_is_a_new_version(dbs
     ring = feature["geometry"]["coordinates"][0]
     ring[0][0] -= 0.01
     ring[-1][0] -= 0.01
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    deliver(path, json.dumps(document, ensure_ascii=False))
     changed = run(resource, (DAY2[1], DAY2[1] + dt.timedelta(days=1)))
 
     assert_accounted(changed)

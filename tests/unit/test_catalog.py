@@ -3,6 +3,7 @@ names the file path and the field."""
 from __future__ import annotations
 
 import copy
+import json
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -276,6 +277,35 @@ def test_missing_expectation_suite_file(tmp_path):
         load_catalog(tmp_path, expectations_dir=empty)
 
 
+def test_a_suite_repeating_a_catalog_derived_check_is_a_catalog_error_naming_the_suite_file(tmp_path):
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    suite = suites / "base_population.person.json"
+    spec = json.loads((EXPECTATIONS_DIR / suite.name).read_text(encoding="utf-8"))
+    spec["expectations"].append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "name"},
+                                 "meta": {"reason": "姓名为空 / name is empty"}})
+    suite.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    message = catalog_error(write(tmp_path, base()), expectations_dir=suites)
+    assert "field 'pipeline.expectation_suite'" in message and str(suite) in message
+    assert f"expectations[{len(spec['expectations']) - 1}]" in message
+    assert "姓名(name) 为空 / value is missing" in message and "remove it from the suite" in message
+
+
+@pytest.mark.parametrize("schedule", ["0 2 * *", "0 25 * * *", "every day", "*/0 * * * *", "0 2 * * * * *"])
+def test_an_invalid_schedule_names_the_field(tmp_path, schedule):
+    data = base()
+    data["pipeline"]["schedule"] = schedule
+    message = catalog_error(write(tmp_path, data))
+    assert "field 'pipeline.schedule'" in message and repr(schedule) in message
+
+
+@pytest.mark.parametrize("schedule", ["0 2 * * *", "30 1 1,15 * 1-5", "@daily", "0 */6 * * *"])
+def test_a_valid_schedule_loads(tmp_path, schedule):
+    data = base()
+    data["pipeline"]["schedule"] = schedule
+    assert load_entry(write(tmp_path, data)).pipeline.schedule == schedule
+
+
 def test_suite_file_found_in_custom_dir(tmp_path):
     suites = tmp_path / "expectations"
     suites.mkdir()
@@ -433,3 +463,123 @@ def test_bad_context_checks_and_layouts_are_refused(tmp_path, mutate, message):
     mutate(data)
     text = catalog_error(write(tmp_path, data))
     assert message in text, text
+
+
+# --- one broken entry affects that entry alone ---------------------------------------------------
+
+def _catalog_copy(tmp_path) -> tuple[Path, Path]:
+    """A copy of the real catalog and suites, to break one entry in."""
+    entries, suites = tmp_path / "catalog", tmp_path / "expectations"
+    shutil.copytree(CATALOG_DIR, entries)
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    return entries, suites
+
+
+def test_scan_keeps_the_good_entries_and_names_the_broken_one(tmp_path):
+    entries, suites = _catalog_copy(tmp_path)
+    broken = entries / "base_population_person.yaml"
+    data = yaml.safe_load(broken.read_text(encoding="utf-8"))
+    data["items"][0]["type"] = "Q"
+    write(entries, data, broken.name)
+
+    catalog = loader.scan_catalog(entries, suites)
+
+    assert len(catalog.resources) == len(list(CATALOG_DIR.glob("*.yaml"))) - 1
+    assert "base_population__person" not in {r.dag_id for r in catalog.resources}
+    [error] = catalog.errors
+    assert error.path == broken
+    assert str(broken) in error.message and "field 'items.0.type'" in error.message
+    with pytest.raises(CatalogError, match="items.0.type"):   # strict loading still refuses the catalog
+        load_catalog(entries, suites)
+
+
+def test_scan_reports_a_duplicate_against_the_later_file(tmp_path):
+    first = write(tmp_path, base(), "a.yaml")
+    other = base()
+    other["pipeline"]["target"]["table"] = "person_copy"
+    second = write(tmp_path, other, "b.yaml")
+    catalog = loader.scan_catalog(tmp_path)
+    assert [r.pipeline.target.table for r in catalog.resources] == ["person"]
+    assert [e.path for e in catalog.errors] == [second]
+    assert "field 'code'" in catalog.errors[0].message and str(first) in catalog.errors[0].message
+
+
+def test_find_ignores_other_broken_entries(tmp_path):
+    entries, suites = _catalog_copy(tmp_path)
+    (entries / "base_legal_entity_legal_entity.yaml").write_text("code: [unclosed\n", encoding="utf-8")
+    assert loader.find("base_population__person", entries, suites).code == "101001/000001"
+    with pytest.raises(CatalogError) as info:
+        loader.find("base_legal_entity__legal_entity", entries, suites)
+    assert "no catalog entry" in str(info.value)
+    assert "base_legal_entity_legal_entity.yaml" in str(info.value)   # says which entry might be it
+
+
+# --- suites are checked when the catalog is loaded ----------------------------------------------
+
+def _suite_dir_with(tmp_path, mutate) -> tuple[Path, Path]:
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    path = suites / "base_population.person.json"
+    spec = json.loads((EXPECTATIONS_DIR / path.name).read_text(encoding="utf-8"))
+    mutate(spec)
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    return suites, path
+
+
+def test_unknown_expectation_type_is_caught_at_load_naming_the_suite(tmp_path):
+    def typo(spec):
+        spec["expectations"].insert(1, {"type": "expect_column_values_to_be_in_sett",
+                                        "kwargs": {"column": "sex", "value_set": ["1", "2"]}})
+    suites, suite = _suite_dir_with(tmp_path, typo)
+    message = catalog_error(write(tmp_path, base()), expectations_dir=suites)
+    assert str(suite) in message
+    assert "expectations[1]" in message
+    assert "'expect_column_values_to_be_in_sett'" in message
+    assert "did you mean 'expect_column_values_to_be_in_set'" in message
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda spec: spec["expectations"].append({"type": "expect_nothing_like_this", "kwargs": {}}),
+     "unknown expectation type 'expect_nothing_like_this'"),
+    (lambda spec: spec["expectations"].append({"kwargs": {}}), "needs 'type', 'kwargs'"),
+    (lambda spec: spec["expectations"].append({"type": "expect_column_to_exist", "kwargs": {}, "severity": "fatal"}),
+     "severity of critical/warning/info"),
+    (lambda spec: spec.update(name="other"), "a suite needs 'name'"),
+], ids=["unknown-type-no-suggestion", "no-type", "bad-severity", "wrong-name"])
+def test_malformed_suites_are_caught_at_load(tmp_path, mutate, expected):
+    suites, suite = _suite_dir_with(tmp_path, mutate)
+    message = catalog_error(write(tmp_path, base()), expectations_dir=suites)
+    assert str(suite) in message and expected in message
+    assert "did you mean" not in message or "unknown" in expected
+
+
+def test_suite_that_is_not_json_is_caught_at_load(tmp_path):
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    suite = suites / "base_population.person.json"
+    suite.write_text('{"name": "base_population.person", "expectations": [', encoding="utf-8")
+    message = catalog_error(write(tmp_path, base()), expectations_dir=suites)
+    assert str(suite) in message and "not valid JSON" in message
+
+
+def test_known_expectation_types_match_great_expectations_and_the_custom_ones():
+    """The checked-in list (catalog loading must not import GX) cannot drift from GX's registry."""
+    from great_expectations.expectations import registry
+
+    core = set(registry.list_registered_expectation_implementations())
+    import baselib.validation.expectations  # noqa: F401  (registers the custom ones)
+
+    custom = set(registry.list_registered_expectation_implementations()) - core
+    known = json.loads(loader.EXPECTATION_TYPES_FILE.read_text(encoding="utf-8"))
+    assert set(known["great_expectations"]) == core
+    assert set(known["baselib"]) == custom
+    assert loader.known_expectation_types() == core | custom
+
+
+def test_an_unreadable_entry_is_reported_not_raised(tmp_path):
+    write(tmp_path, base(), "a.yaml")
+    (tmp_path / "b.yaml").mkdir()   # a folder named like an entry: reading it fails
+    catalog = loader.scan_catalog(tmp_path)
+    assert [r.code for r in catalog.resources] == ["101001/000001"]
+    assert [e.path.name for e in catalog.errors] == ["b.yaml"]
+    assert "cannot read the entry" in catalog.errors[0].message

@@ -164,3 +164,14 @@ def test_empty_holder_lists_make_every_holder_unmatched():
 def test_unknown_defect_name_is_refused():
     with pytest.raises(ValueError, match="unknown defects"):
         generate(10, seed=1, as_of=AS_OF, citizen_ids=CITIZENS, credit_codes=ORGS, defect_rates={"typo": 0.1})
+
+
+def test_endless_empty_pages_hit_every_page_from_theirs_and_are_never_used_up():
+    faults = certificates.Faults().endless_empty_pages(from_page=3).empty_pages(page_number=1, times=2)
+    kinds = ("empty_pages", "endless_empty_pages")
+    assert faults.take(2, kinds) is None
+    assert [faults.take(page, kinds).kind for page in (3, 4, 500)] == ["endless_empty_pages"] * 3
+    assert [faults.take(1, kinds).kind for _ in range(2)] == ["empty_pages"] * 2
+    assert faults.take(1, kinds) is None                       # the one-page fault is used up
+    assert faults.pending == [("endless_empty_pages", 1)]     # the endless one never is
+    assert faults.served == {"endless_empty_pages": 3, "empty_pages": 2}

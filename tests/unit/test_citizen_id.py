@@ -250,3 +250,85 @@ def test_superscript_digits_are_rejected_not_raised():
     """Regression: '²'.isdigit() is true but int('²') fails, so is_valid() raised ValueError
     instead of returning False."""
     assert citizen_id.is_valid("²" * 17 + "1") is False
+
+
+# --- diagnosis: one cause per invalid number (issue 8, "reasons that name the true cause") -----
+# Real-world examples: /work/shared/cases/real-world-inputs/population-*.json
+DIAGNOSES = {
+    # value: (Chinese, English) of the one cause
+    "36010219900101107x": ("第 18 位为小写字母「x」，应为数字（第 18 位可为大写 X）",
+                           "character 18 is 'x' (U+0078 LATIN SMALL LETTER X), not a digit (or an upper-case X as the 18th)"),
+    "360102198503151238 ": ("第 19 位为空白字符(U+0020)，应为数字（第 18 位可为大写 X）",
+                            "character 19 is ' ' (U+0020 SPACE), not a digit (or an upper-case X as the 18th)"),
+    "3601021985 0315123": ("第 11 位为空白字符(U+0020)，应为数字（第 18 位可为大写 X）",
+                           "character 11 is ' ' (U+0020 SPACE), not a digit (or an upper-case X as the 18th)"),
+    "36010219850315\u200b1238": ("第 15 位为不可见字符(U+200B)，应为数字（第 18 位可为大写 X）",
+                                 "character 15 is '\u200b' (U+200B ZERO WIDTH SPACE), not a digit (or an upper-case X as the 18th)"),
+    "3604261991O1010071": ("第 11 位为「O」(U+004F)，应为数字（第 18 位可为大写 X）",
+                           "character 11 is 'O' (U+004F LATIN CAPITAL LETTER O), not a digit (or an upper-case X as the 18th)"),
+    "36042619X1010100711": ("第 9 位为「X」(U+0058)，应为数字（第 18 位可为大写 X）",
+                            "character 9 is 'X' (U+0058 LATIN CAPITAL LETTER X), not a digit (or an upper-case X as the 18th)"),
+    "36010219850315121": ("长度为 17 位，应为 18 位", "17 characters long, expected 18"),
+    "3601021985031512111": ("长度为 19 位，应为 18 位", "19 characters long, expected 18"),
+    _with_check("36010219901301107"): ("出生日期码 19901301 不是有效日期", "birth-date part 19901301 is not a calendar date"),
+    _with_check("11010519000229012"): ("出生日期码 19000229 不是有效日期", "birth-date part 19000229 is not a calendar date"),
+    "360102198503151212": ("校验码错误：应为 1，实为 2", "check character is wrong: should be 1, found 2"),
+    "11010519491231002Z"[:17] + "3": ("校验码错误：应为 X，实为 3", "check character is wrong: should be X, found 3"),
+}
+
+
+@pytest.mark.parametrize("number", list(DIAGNOSES))
+def test_diagnose_names_the_one_real_cause(number):
+    assert citizen_id.diagnose(number) == DIAGNOSES[number]
+
+
+def test_diagnose_fullwidth_names_the_fullwidth_character_and_how_many():
+    cause = citizen_id.diagnose("３６０１０２１９８５０３１５１２０３")
+    assert cause.zh == "第 1 位为全角或兼容字符「３」(U+FF13)，应为数字（第 18 位可为大写 X）；共 18 处这样的字符"
+    assert cause.en == ("character 1 is '３' (U+FF13 FULLWIDTH DIGIT THREE), not a digit (or an upper-case X as the "
+                        "18th); 18 characters are not allowed")
+    # no false reasons: nothing about the check character or the birth date
+    assert "校验码" not in cause.zh and "出生日期" not in cause.zh
+
+
+def test_fifteen_digit_number_is_named_with_its_gb11643_conversion():
+    # GB 11643-1999: insert "19" before YYMMDD and append the MOD 11-2 check character
+    old = "360102850315125"
+    converted = "360102" + "19" + "850315125"
+    converted += ref_check(converted)  # the independent reference, not the engine
+    assert converted == "360102198503151254"
+    assert citizen_id.from_old_format(old) == converted and citizen_id.is_valid(converted)
+    assert citizen_id.diagnose(old) == (
+        "为15位旧版号码（GB 11643-1989），按 GB 11643-1999 换算应为 360102198503151254",
+        "15-digit old-format number (GB 11643-1989); its 18-digit form would be 360102198503151254")
+
+
+def test_fifteen_digit_number_with_an_impossible_date_gets_no_conversion_hint():
+    assert citizen_id.diagnose("360102851315125") == ("为15位旧版号码（GB 11643-1989）",
+                                                      "15-digit old-format number (GB 11643-1989)")
+
+
+@pytest.mark.parametrize("bad", ["36010285031512", "36010285031512X", "３６０１０２８５０３１５１２５"])
+def test_from_old_format_refuses_anything_but_15_digits(bad):
+    with pytest.raises(ValueError):
+        citizen_id.from_old_format(bad)
+
+
+def test_diagnose_agrees_with_is_valid():
+    rng = random.Random(11643)
+    values = list(PUBLISHED) + [v for v in BAD_CASES.values() if v is not None] + list(DIAGNOSES)
+    for body in _random_bodies(rng, 1000):
+        good = body + ref_check(body)
+        values += [good, _flip_check(good), good[:15], good[:6] + good[8:17], good + " "]
+    alphabet = "0123456789Xx ３\u3000"
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.choice([0, 15, 17, 18, 18, 19]))) for _ in range(1000)]
+    for value in values:
+        assert (citizen_id.diagnose(value) is None) == citizen_id.is_valid(value), value
+
+
+def test_structured_rows_only_have_birth_date_and_sex():
+    # a junk 18th character makes the ID unreadable: no birth date, no sex to compare
+    col = citizen_id.IdColumn(["360426199101010071", "36042619910101007#", "36042619910101007X"])
+    assert col.structured.tolist() == [True, False, True]
+    assert np.isnat(col.birth_dates()).tolist() == [False, True, False]
+    assert col.sex_codes().tolist() == ["1", "", "1"]

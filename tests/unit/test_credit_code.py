@@ -209,3 +209,58 @@ def test_vectorised_credit_code_check_agrees_with_the_scalar_one():
     expected = [credit_code.is_valid(s) for s in samples]
     assert CreditCodeColumn(samples).check_ok().tolist() == expected
     assert sum(expected) > 900
+
+
+# --- diagnosis: one cause per invalid code ----------------------------------------------------
+@pytest.mark.parametrize("letter", list("IOSVZ"))
+@pytest.mark.parametrize("position", [0, 9, 17])
+def test_diagnose_names_a_letter_gb32100_does_not_use(letter, position):
+    good = "91350100M000100Y43"
+    code = good[:position] + letter + good[position + 1:]
+    assert credit_code.diagnose(code) == (
+        f"第 {position + 1} 位「{letter}」不是 GB 32100 使用的字符（不用 I、O、S、V、Z）",
+        f"character {position + 1}, '{letter}', is not used by GB 32100 (no I, O, S, V or Z)")
+
+
+@pytest.mark.parametrize("code, cause", [
+    ("91110000600037341M", ("校验码错误：应为 L，实为 M", "check character is wrong: should be L, found M")),
+    ("91110108551385082A", ("校验码错误：应为 Q，实为 A", "check character is wrong: should be Q, found A")),
+    ("91110000600037341", ("长度为 17 位，应为 18 位", "17 characters long, expected 18")),
+    ("91110000600037341LL", ("长度为 19 位，应为 18 位", "19 characters long, expected 18")),
+    ("91110000600037341l", ("第 18 位为小写字母「l」，应为数字或大写字母",
+                            "character 18 is 'l' (U+006C LATIN SMALL LETTER L), not a digit or a capital letter")),
+    ("９1110000600037341L", ("第 1 位为全角或兼容字符「９」(U+FF19)，应为数字或大写字母",
+                            "character 1 is '９' (U+FF19 FULLWIDTH DIGIT NINE), not a digit or a capital letter")),
+    ("9111000060003734-L", ("第 17 位为「-」(U+002D)，应为数字或大写字母",
+                            "character 17 is '-' (U+002D HYPHEN-MINUS), not a digit or a capital letter")),
+    ("91110000600037341L", None),
+    ("91350100M000100Y43", None),
+])
+def test_diagnose_credit_code(code, cause):
+    assert credit_code.diagnose(code) == cause
+
+
+@pytest.mark.parametrize("code, cause", [
+    ("600037342", ("校验码错误：应为 1，实为 2", "check character is wrong: should be 1, found 2")),
+    ("M000100Y5", ("校验码错误：应为 4，实为 5", "check character is wrong: should be 4, found 5")),
+    ("60003734", ("长度为 8 位，应为 9 位", "8 characters long, expected 9")),
+    ("m000100Y4", ("第 1 位为小写字母「m」，应为数字或大写字母",
+                   "character 1 is 'm' (U+006D LATIN SMALL LETTER M), not a digit or a capital letter")),
+    ("60003734 ", ("第 9 位为空白字符(U+0020)，应为数字或大写字母",
+                   "character 9 is ' ' (U+0020 SPACE), not a digit or a capital letter")),
+    ("600037341", None),
+])
+def test_diagnose_organisation_code(code, cause):
+    assert credit_code.diagnose_org_code(code) == cause
+
+
+def test_diagnoses_agree_with_the_checks():
+    rng = random.Random(32101)
+    chars = REF_ALPHABET + "IOSVZaz- ９"
+    codes = ["".join(rng.choice(chars) for _ in range(rng.choice([0, 9, 17, 18, 18, 18, 19]))) for _ in range(3000)]
+    for _ in range(1000):
+        body = "".join(rng.choice(REF_ALPHABET) for _ in range(17))
+        codes.append(body + ref_check(body))
+    for code in codes:
+        assert (credit_code.diagnose(code) is None) == credit_code.is_valid(code), code
+        assert (credit_code.diagnose_org_code(code[:9]) is None) == credit_code.is_valid_org_code(code[:9]), code

@@ -288,3 +288,31 @@ def test_expectation_type_names():
         "expect_column_values_geometry_to_be_within_bbox",
         "expect_column_values_geometry_axes_not_swapped",
     ]
+
+
+# --- issue 8: 3D input is stored in 2D in every form ----------------------------------------------
+@pytest.mark.parametrize("geometry, kind, stored_type", [
+    (shapely.Point(115.9, 28.6, 25.0), "point", "Point"),
+    (shapely.MultiPoint([(115.9, 28.6, 25.0)]), "point", "Point"),
+    (shapely.Polygon([(115.9, 28.6, 1), (116, 28.6, 2), (116, 28.7, 3), (115.9, 28.6, 1)]), "polygon", "MultiPolygon"),
+    (shapely.MultiPolygon([shapely.Polygon([(x, 28.6, 5), (x + .1, 28.6, 5), (x + .1, 28.7, 5), (x, 28.6, 5)])
+                           for x in (115.1, 115.5)]), "polygon", "MultiPolygon"),
+])
+def test_z_coordinates_are_dropped_so_wkb_geojson_and_bbox_agree(geometry, kind, stored_type):
+    stored, repaired, error = shapes.normalise(geometry, kind)
+    assert error is None and not repaired
+    assert stored.geom_type == stored_type and not stored.has_z
+    assert shapely.equals(stored, shapely.force_2d(geometry))
+    from_wkb = shapes.from_wkb_hex([shapes.to_wkb_hex(stored)])[0]
+    from_json = shapely.from_geojson(shapes.to_geojson(stored))
+    assert not from_json.has_z and shapely.equals_exact(from_wkb, from_json, 0)
+    assert list(shapes.bounds(np.array([stored], dtype=object))[0]) == list(from_json.bounds)
+
+
+def test_a_3d_polygon_is_repaired_in_2d():
+    # two halves sharing an edge: invalid as a MultiPolygon
+    halves = shapely.MultiPolygon([shapely.Polygon([(x, 28.5, 8), (x + .25, 28.5, 8), (x + .25, 28.75, 8),
+                                                    (x, 28.75, 8)]) for x in (115.0, 115.25)])
+    stored, repaired, error = shapes.normalise(halves, "polygon")
+    assert repaired and error is None and not stored.has_z and stored.is_valid
+    assert stored.area == pytest.approx(0.125)

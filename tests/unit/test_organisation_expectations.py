@@ -12,6 +12,7 @@ import pytest
 
 from baselib.catalog import load_catalog
 from baselib.identifiers import citizen_id, credit_code
+from baselib.sources.extract import CONVERSION_ERROR
 
 AS_OF = "2026-11-01T16:00:00+00:00"
 UPDATED = dt.datetime(2026, 10, 31, 8, 0, tzinfo=dt.timezone.utc)
@@ -69,21 +70,24 @@ CASES: dict[str, tuple[dict, str | None]] = {
     "warn_scope_empty": ({"credit_code": make_code("91", "360426", "70000007"), "business_scope": ""}, None),
     "warn_scope_null": ({"credit_code": make_code("91", "360426", "70000008"), "business_scope": None}, None),
     "bad_check_char": ({"credit_code": wrong_check(make_code("91", "360426", "70000009"), credit_code.ALPHABET)},
-                       "统一社会信用代码校验码错误"),
+                       "统一社会信用代码(credit_code) 校验码错误：应为 "),
     "bad_check_char_excluded_letter": ({"credit_code": make_code("91", "360426", "70000010")[:17] + "I"},
-                                       "统一社会信用代码校验码错误"),
-    "bad_org_check": ({"credit_code": recheck("91360426" + WRONG_ORG)}, "组织机构代码校验码错误"),
+                                       "统一社会信用代码(credit_code) 第 18 位「I」不是 GB 32100 使用的字符"),
+    "bad_org_check": ({"credit_code": recheck("91360426" + WRONG_ORG)},
+                      f"统一社会信用代码(credit_code) 第 9–17 位组织机构代码 {WRONG_ORG} 校验码错误：应为 "),
     "unknown_division_in_code": ({"credit_code": make_code("91", "990101", "70000011")}, "行政区划码不存在"),
     "bad_authority_category": ({"credit_code": make_code("97", "360426", "70000012")}, "组合未定义"),
     "bad_rep_id_check": ({"credit_code": make_code("91", "360426", "70000013"),
                           "legal_rep_id_number": wrong_check(make_id("360426", dt.date(1970, 1, 2), 11),
                                                              "0123456789X")},
-                         "法定代表人证件号码与证件类型不符"),
+                         "法定代表人证件号码(legal_rep_id_number) 作为公民身份号码（类型 111）校验码错误：应为 "),
     "bad_rep_id_short": ({"credit_code": make_code("91", "360426", "70000014"),
                           "legal_rep_id_number": make_id("360426", dt.date(1970, 1, 2), 13)[:17]},
-                         "法定代表人证件号码与证件类型不符"),
+                         "法定代表人证件号码(legal_rep_id_number) 作为公民身份号码（类型 111）长度为 17 位，应为 18 位 / "
+                         "as a citizen ID (type 111): 17 characters long, expected 18"),
     "bad_org_rep": ({"credit_code": make_code("91", "360426", "70000015"), "legal_rep_id_type": "001",
-                     "legal_rep_id_number": "91110108551385083Q"}, "法定代表人证件号码与证件类型不符"),
+                     "legal_rep_id_number": "91110108551385083Q"},
+                    "法定代表人证件号码(legal_rep_id_number) 作为统一社会信用代码（类型 001）校验码错误：应为 "),
     "bad_status": ({"credit_code": make_code("91", "360426", "70000016"), "status": "停业"}, "登记状态不在值域"),
     "term_end_before_start": ({"credit_code": make_code("91", "360426", "70000017"), "term_end": dt.date(2009, 1, 1)},
                               "日期不一致"),
@@ -128,6 +132,7 @@ def base_row() -> dict:
 def build_frame(cases: dict = CASES) -> pd.DataFrame:
     rows = [{**base_row(), **overrides} for overrides, _ in cases.values()]
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame[CONVERSION_ERROR] = pd.Series([None] * len(frame), dtype="string")
     frame["_source_row"] = pd.Series(range(len(frame)), dtype="int64")
     return frame
 
@@ -169,7 +174,7 @@ def test_frame_sanity():
 def test_valid_rows_are_exactly_the_clean_ones(outcome):
     assert outcome.blocking == []
     assert sorted(outcome.valid["_source_row"]) == sorted(row_of(label) for label in CLEAN)
-    assert list(outcome.valid.columns) == COLUMNS + ["_source_row"]
+    assert list(outcome.valid.columns) == COLUMNS + [CONVERSION_ERROR, "_source_row"]
 
 
 def test_every_defective_row_is_rejected(outcome):
@@ -240,8 +245,10 @@ def test_malformed_and_missing_codes(runner):
     frame = build_frame(cases)
     result = runner.validate(frame, run_name="unit-organisation-malformed")
     reasons = dict(zip(result.rejected["_source_row"], result.rejected["reason"]))
-    assert "统一社会信用代码校验码错误" in reasons[0] and "组织机构代码校验码错误" in reasons[0]
-    assert "统一社会信用代码校验码错误" in reasons[1]
+    # one cause, one reason: the embedded parts of a malformed code are not checked
+    assert reasons[0] == "统一社会信用代码(credit_code) 长度为 17 位，应为 18 位 / 17 characters long, expected 18"
+    assert reasons[1].startswith(f"统一社会信用代码(credit_code) 第 18 位为小写字母「{GOOD[17].lower()}」")
+    assert "；" not in reasons[1]
     # a missing value is reported once, by the catalog's not-null check
     assert reasons[2] == "统一社会信用代码(credit_code) 为空 / value is missing"
     assert reasons[3] == "法定代表人证件类型(legal_rep_id_type) 为空 / value is missing"
@@ -260,8 +267,11 @@ def test_credit_code_column_matches_scalar_implementation():
         codes.append(body + credit_code.check_character(body))
     column = CreditCodeColumn(codes)
     assert column.check_ok().tolist() == [credit_code.is_valid(c) for c in codes]
-    assert column.org_code_ok().tolist() == [isinstance(c, str) and len(c) == 18 and c.isascii()
-                                             and credit_code.is_valid_org_code(c[8:17]) for c in codes]
+    # the embedded code is checked only in a well-formed code: 18 symbols of the credit alphabet
+    well_formed = [isinstance(c, str) and len(c) == 18 and all(ch in credit_code.ALPHABET for ch in c) for c in codes]
+    assert column.well_formed.tolist() == well_formed
+    assert column.org_code_ok().tolist() == [not ok or credit_code.is_valid_org_code(c[8:17])
+                                             for c, ok in zip(codes, well_formed)]
 
 
 def test_defined_pairs_include_the_confirmed_ones():
@@ -269,3 +279,67 @@ def test_defined_pairs_include_the_confirmed_ones():
 
     assert {"11", "12", "51", "52", "53", "91", "92", "93"} <= set(DEFINED_PAIRS)
     assert not {"97", "58", "15", "94", "99"} & set(DEFINED_PAIRS)
+
+
+# --- one cause, one reason for credit codes (issue 8) ----------------------------------------------
+CODE_CAUSES = {
+    # label: (credit code, the exact reason, the failed expectations)
+    "excluded_O": (GOOD[:9] + "O" + GOOD[10:],
+                   "统一社会信用代码(credit_code) 第 10 位「O」不是 GB 32100 使用的字符（不用 I、O、S、V、Z） / "
+                   "character 10, 'O', is not used by GB 32100 (no I, O, S, V or Z)",
+                   ["expect_column_values_to_be_valid_credit_code"]),
+    "excluded_Z_first": ("Z" + GOOD[1:],
+                         "统一社会信用代码(credit_code) 第 1 位「Z」不是 GB 32100 使用的字符（不用 I、O、S、V、Z） / "
+                         "character 1, 'Z', is not used by GB 32100 (no I, O, S, V or Z)",
+                         ["expect_column_values_to_be_valid_credit_code"]),
+    "lower_case_check": ("91110000600037341l",
+                         "统一社会信用代码(credit_code) 第 18 位为小写字母「l」，应为数字或大写字母 / character 18 is 'l' "
+                         "(U+006C LATIN SMALL LETTER L), not a digit or a capital letter",
+                         ["expect_column_values_to_be_valid_credit_code"]),
+    "fullwidth": ("９1110000600037341L",
+                  "统一社会信用代码(credit_code) 第 1 位为全角或兼容字符「９」(U+FF19)，应为数字或大写字母 / character 1 is "
+                  "'９' (U+FF19 FULLWIDTH DIGIT NINE), not a digit or a capital letter",
+                  ["expect_column_values_to_be_valid_credit_code"]),
+    "wrong_check": ("91110000600037341M",
+                    "统一社会信用代码(credit_code) 校验码错误：应为 L，实为 M / check character is wrong: should be L, found M",
+                    ["expect_column_values_to_be_valid_credit_code"]),
+    "nineteen": (GOOD + "1",
+                 "统一社会信用代码(credit_code) 长度为 19 位，应为 18 位 / 19 characters long, expected 18",
+                 ["expect_column_value_lengths_to_be_between", "expect_column_values_to_be_valid_credit_code"]),
+    "embedded_org": (recheck("91360426" + WRONG_ORG),
+                     f"统一社会信用代码(credit_code) 第 9–17 位组织机构代码 {WRONG_ORG} 校验码错误：应为 "
+                     f"{credit_code.org_check_character(ORG_BODY)}，实为 {WRONG_ORG[8]} / the embedded organisation code "
+                     f"{WRONG_ORG} (characters 9-17): check character is wrong: should be "
+                     f"{credit_code.org_check_character(ORG_BODY)}, found {WRONG_ORG[8]}",
+                     ["expect_column_values_credit_code_to_embed_valid_org_code"]),
+}
+
+
+def test_each_rejected_credit_code_gets_one_reason_naming_its_real_cause(runner):
+    labels = list(CODE_CAUSES)
+    frame = build_frame({label: ({"credit_code": code}, None) for label, (code, _, _) in CODE_CAUSES.items()})
+    result = runner.validate(frame, run_name="unit-organisation-causes")
+    assert result.blocking == []
+    rejected = result.rejected.set_index("_source_row")
+    for label, (_, reason, failed) in CODE_CAUSES.items():
+        row = rejected.loc[labels.index(label)]
+        assert row["reason"] == reason, label
+        assert sorted(f["expectation"] for f in json.loads(row["failed_expectations"])) == failed, label
+
+
+def test_organisation_code_expectation_and_its_diagnosis():
+    import great_expectations as gx
+
+    from baselib.validation.expectations.common import DIAGNOSES
+    from baselib.validation.expectations.organisation import ExpectColumnValuesToBeValidOrganisationCode
+
+    codes = ["600037341", "M000100Y4", "", None, "600037342", "m000100Y4", "60003734", "６00037341"]
+    context = gx.get_context(mode="ephemeral")
+    batch = (context.data_sources.add_pandas("org").add_dataframe_asset("codes")
+             .add_batch_definition_whole_dataframe("all")
+             .get_batch(batch_parameters={"dataframe": pd.DataFrame({"org": codes})}))
+    result = batch.validate(ExpectColumnValuesToBeValidOrganisationCode(column="org"), result_format="COMPLETE")
+    assert result.result["unexpected_index_list"] == [4, 5, 6, 7]  # the empty text and NULL are missing, not invalid
+    explain = DIAGNOSES["expect_column_values_to_be_valid_organisation_code"].explain
+    assert explain({}, "600037342") == ("校验码错误：应为 1，实为 2", "check character is wrong: should be 1, found 2")
+    assert explain({}, "６00037341").zh == "第 1 位为全角或兼容字符「６」(U+FF16)，应为数字或大写字母"

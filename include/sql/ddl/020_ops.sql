@@ -71,3 +71,8 @@ ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
 ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS resolved_by_load_id bigint REFERENCES ops.load_run (load_id);
 -- Cross-library check results of the run: {name: {checked, matched, match_rate, reference_exists}}.
 ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS cross_checks jsonb;
+-- Every error recorded for the run, oldest first: [{at, step, status, error_class, error}]. `error`
+-- holds the latest unresolved one and is cleared when a retried step succeeds.
+ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS error_history jsonb;
+-- Values the documented text rules changed on extract, by rule: {rule: count}.
+ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS values_normalised jsonb;

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS ops.file_delivery (
         OR rows_read = rows_superseded + rows_inserted + rows_updated + rows_unchanged + rows_quarantined
     )
 );
+-- Rows of a sheet that are not records (a title above the header, footnotes below the data, a
+-- wide row without any value), as "<sheet> row <n>: <cells>": reported, not loaded.
+ALTER TABLE ops.file_delivery ADD COLUMN IF NOT EXISTS ignored_rows text[];
 CREATE INDEX IF NOT EXISTS file_delivery_load ON ops.file_delivery (load_id);
 CREATE INDEX IF NOT EXISTS file_delivery_resource_status ON ops.file_delivery (resource_code, status);
 

@@ -416,6 +416,23 @@ class Pipeline(Strict):
     context_checks: list[ContextCheck] = Field(
         default_factory=list, description="row checks needing the whole extract or other tables (evidence columns)")
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """A five-field cron expression or a croniter alias (``@daily``): what Airflow's cron
+        timetable accepts, checked here so a bad one is this entry's error, not the DAG folder's."""
+        if value is None:
+            return value
+        from croniter import CroniterError, croniter  # installed with Airflow; only entries that override
+
+        try:
+            fields = len(croniter(value).expanded)
+        except CroniterError as exc:
+            raise ValueError(f"not a valid cron expression: {exc}") from exc
+        if fields != 5:
+            raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), got {fields}")
+        return value
+
 
 class Resource(Strict):
     classification: Classification

@@ -1,7 +1,7 @@
 """Shapes of GeoJSON features in CGCS2000 (EPSG:4490, x = longitude, y = latitude).
 
-* :func:`normalise` turns a parsed feature geometry into what is stored: polygons as
-  MultiPolygon, points as Point. An invalid polygon is repaired only when the repair loses
+* :func:`normalise` turns a parsed feature geometry into what is stored: 2D (a z is dropped,
+  so WKB, GeoJSON text, bbox and PostGIS agree), polygons as MultiPolygon, points as Point. An invalid polygon is repaired only when the repair loses
   nothing (same area as its rings imply, every vertex still covered); otherwise it is stored as
   given and the validity expectation reports it.
 * :func:`to_wkb_hex` / :func:`from_wkb_hex` carry geometries through Parquet and into PostgreSQL
@@ -33,6 +33,7 @@ Result = tuple[BaseGeometry | None, bool, str | None]
 # --- normalisation -----------------------------------------------------------------------------
 def normalise(geom: BaseGeometry | None, kind: str) -> Result:
     """(geometry to store, repaired?, error) for a feature of ``kind`` "polygon" or "point".
+    The stored geometry is always 2D: z (and m) coordinates are dropped.
 
     A geometry of the wrong family is returned unchanged (the type expectation reports it), as
     is an invalid polygon whose repair would change it (the validity expectation reports it).
@@ -42,6 +43,8 @@ def normalise(geom: BaseGeometry | None, kind: str) -> Result:
         raise ValueError(f"geometry kind must be one of {KINDS}, not {kind!r}")
     if geom is None or geom.is_empty:
         return geom, False, None
+    if geom.has_z:
+        geom = shapely.force_2d(geom)
     try:
         if kind == "point":
             return _normalise_point(geom), False, None

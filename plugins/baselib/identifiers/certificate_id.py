@@ -12,13 +12,17 @@ import re
 import numpy as np
 import pandas as pd
 
+from baselib.identifiers import causes
+from baselib.identifiers.causes import Cause
+
 PREFIX = "1.2.156.3005.2."
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _LOOKUP = np.full(256, -1, dtype=np.int64)
 for _ch, _v in _VALUE.items():
     _LOOKUP[ord(_ch)] = _v
-_SHAPE = re.compile(r"^1\.2\.156\.3005\.2\.([0-9A-Z]+)\.([0-9A-Z]+)\.([0-9A-Z]+)\.(\d{3})\.([0-9A-Z])$")
+# [0-9], not \d (which takes full-width digits); \Z, not $ (which allows a trailing newline)
+_SHAPE = re.compile(r"^1\.2\.156\.3005\.2\.([0-9A-Z]+)\.([0-9A-Z]+)\.([0-9A-Z]+)\.([0-9]{3})\.([0-9A-Z])\Z")
 
 
 def check_character(body: str) -> str:
@@ -45,6 +49,37 @@ def is_valid(identifier: str | None) -> bool:
         return False
     type_code, issuer, serial, version, check = found
     return check == check_character(type_code + issuer + serial + version)
+
+
+_PARTS = (("证照类型代码", "type code"), ("颁发机构代码", "issuer code"), ("序列号", "serial"),
+          ("版本号", "version"), ("校验位", "check character"))
+
+
+def diagnose(identifier: str) -> Cause | None:
+    """Why ``identifier`` is not a valid GB/T 36904 identifier, or None when it is (agrees with
+    :func:`is_valid`). One cause, the first found: a character other than 0-9, A-Z and '.', the
+    prefix, the number of parts after it, an empty part, a version that is not 3 digits, a check
+    part that is not one character, the check character (expected and found)."""
+    bad = [i for i, ch in enumerate(identifier) if ch not in _VALUE and ch != "."]
+    if bad:
+        return causes.bad_character(identifier, bad, "数字、大写字母或“.”", "a digit, a capital letter or '.'")
+    if not identifier.startswith(PREFIX):
+        return Cause(f"不以 {PREFIX} 开头", f"does not start with {PREFIX}")
+    found = identifier[len(PREFIX):].split(".")
+    if len(found) != len(_PARTS):
+        return Cause(f"前缀后应为 类型代码.颁发机构代码.序列号.版本号.校验位 5 段，实为 {len(found)} 段",
+                     f"expected 5 parts after the prefix (type code.issuer code.serial.version.check), "
+                     f"found {len(found)}")
+    for (zh, en), part in zip(_PARTS, found):
+        if not part:
+            return Cause(f"{zh}为空", f"the {en} is empty")
+    type_code, issuer, serial, version, check = found
+    if len(version) != 3 or not version.isdigit():
+        return Cause(f"版本号「{version}」应为 3 位数字", f"the version '{version}' must be 3 digits")
+    if len(check) != 1:
+        return Cause(f"校验位「{check}」应为 1 个字符", f"the check part '{check}' must be one character")
+    expected = check_character(type_code + issuer + serial + version)
+    return None if check == expected else causes.wrong_check(expected, check)
 
 
 def valid_mask(values) -> np.ndarray:

@@ -10,9 +10,12 @@ import datetime as dt
 
 import numpy as np
 
+from baselib.identifiers import causes
 from baselib.identifiers.byte_matrix import fixed_width_matrix
+from baselib.identifiers.causes import Cause
 
 LENGTH = 18
+OLD_LENGTH = 15  # GB 11643-1989: county (6), YYMMDD, sequence (3), no check character
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 _WEIGHTS_NP = np.array(WEIGHTS, dtype=np.int64)
@@ -41,6 +44,37 @@ def is_valid(number: str | None) -> bool:
     return number[17] == check_character(number[:17]) and birth_date(number) is not None
 
 
+def from_old_format(number15: str) -> str:
+    """The 18-character form GB 11643-1999 gives a 15-digit number: "19" inserted before the
+    YYMMDD birth date, then the check character. Raises ValueError unless 15 ASCII digits."""
+    if len(number15) != OLD_LENGTH or not (number15.isascii() and number15.isdigit()):
+        raise ValueError(f"need 15 digits, got {number15!r}")
+    body = number15[:6] + "19" + number15[6:]
+    return body + check_character(body)
+
+
+def diagnose(number: str) -> Cause | None:
+    """Why ``number`` is not a valid 18-character ID, or None when it is (agrees with
+    :func:`is_valid`). One cause, the first found: a character that is not a digit (X only as
+    the 18th), the length (a 15-digit number is named as the old format, with its 18-digit form
+    as a hint; it is not converted), a birth-date part that is not a calendar date, the check
+    character (expected and found)."""
+    bad = [i for i, ch in enumerate(number) if not ("0" <= ch <= "9" or (ch == "X" and i == LENGTH - 1))]
+    if bad:
+        return causes.bad_character(number, bad, "数字（第 18 位可为大写 X）", "a digit (or an upper-case X as the 18th)")
+    if len(number) == OLD_LENGTH:
+        converted = from_old_format(number)
+        hint_zh, hint_en = (("", "") if birth_date(converted) is None else
+                            (f"，按 GB 11643-1999 换算应为 {converted}", f"; its 18-digit form would be {converted}"))
+        return Cause(f"为15位旧版号码（GB 11643-1989）{hint_zh}", f"15-digit old-format number (GB 11643-1989){hint_en}")
+    if len(number) != LENGTH:
+        return causes.wrong_length(len(number), LENGTH)
+    if birth_date(number) is None:
+        return Cause(f"出生日期码 {number[6:14]} 不是有效日期", f"birth-date part {number[6:14]} is not a calendar date")
+    expected = check_character(number[:17])
+    return None if number[17] == expected else causes.wrong_check(expected, number[17])
+
+
 def sex_code(number: str) -> str:
     """GB/T 2261.1 sex code implied by the sequence number: odd is male (1), even is female (2)."""
     return "1" if int(number[16]) % 2 else "2"
@@ -57,13 +91,16 @@ class IdColumn:
         self.matrix, self.shaped = fixed_width_matrix(values, LENGTH)
         self._digits = self.matrix[:, :17].astype(np.int64) - 48
         self.body_is_digits = ((self._digits >= 0) & (self._digits <= 9)).all(axis=1)
+        last = self.matrix[:, 17]
+        # 17 digits and a digit or X: the structure whose parts (birth date, sex) can be read
+        self.structured = self.shaped & self.body_is_digits & (((last >= 48) & (last <= 57)) | (last == ord("X")))
 
     def check_ok(self) -> np.ndarray:
         expected = _CHECK_NP[(np.clip(self._digits, 0, 9) @ _WEIGHTS_NP) % 11]
         return self.shaped & self.body_is_digits & (expected == self.matrix[:, 17])
 
     def birth_dates(self) -> np.ndarray:
-        """datetime64[D] per row; NaT where malformed or not a calendar date."""
+        """datetime64[D] per row; NaT where not 17 digits plus a digit or X, or not a calendar date."""
         d = np.clip(self._digits, 0, 9)
         year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
         month = d[:, 10] * 10 + d[:, 11]
@@ -72,12 +109,12 @@ class IdColumn:
         months = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
         dates = months.astype("datetime64[D]") + (np.clip(day, 1, 31) - 1)
         real = in_range & (dates.astype("datetime64[M]") == months)
-        return np.where(self.shaped & self.body_is_digits & real, dates, np.datetime64("NaT"))
+        return np.where(self.structured & real, dates, np.datetime64("NaT"))
 
     def sex_codes(self) -> np.ndarray:
-        """'1' (odd sequence) / '2' (even) per row; '' where malformed."""
+        """'1' (odd sequence) / '2' (even) per row; '' where not 17 digits plus a digit or X."""
         out = np.where(self._digits[:, 16] % 2 == 1, "1", "2").astype(object)
-        out[~(self.shaped & self.body_is_digits)] = ""
+        out[~self.structured] = ""
         return out
 
     def division_codes(self) -> np.ndarray:

@@ -6,6 +6,12 @@ imports it while DAGs parse); the vectorised column check is in ``credit_code_co
 """
 from __future__ import annotations
 
+from baselib.identifiers import causes
+from baselib.identifiers.causes import Cause
+
+LENGTH = 18
+ORG_LENGTH = 9
+EXCLUDED = "IOSVZ"  # capital letters GB 32100 does not use
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 symbols: no I, O, Z, S, V
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1 3 9 27 19 26 16 17 20 29 25 13 8 24 10 30 28
@@ -44,3 +50,33 @@ def is_valid_org_code(code: str | None) -> bool:
     except ValueError:
         return False
 
+
+def diagnose(code: str) -> Cause | None:
+    """Why ``code`` is not a valid credit code, or None when it is (agrees with :func:`is_valid`).
+    One cause, the first found: a character outside the 31-symbol alphabet (a lower-case letter,
+    one of I O S V Z, anything else, named with its position), the length, the check character
+    (expected and found)."""
+    bad = [i for i, ch in enumerate(code) if ch not in _VALUE]
+    if bad:
+        ch = code[bad[0]]
+        if ch in EXCLUDED:
+            return Cause(f"第 {bad[0] + 1} 位「{ch}」不是 GB 32100 使用的字符（不用 I、O、S、V、Z）",
+                         f"character {bad[0] + 1}, '{ch}', is not used by GB 32100 (no I, O, S, V or Z)")
+        return causes.bad_character(code, bad, "数字或大写字母", "a digit or a capital letter")
+    if len(code) != LENGTH:
+        return causes.wrong_length(len(code), LENGTH)
+    expected = check_character(code[:17])
+    return None if code[17] == expected else causes.wrong_check(expected, code[17])
+
+
+def diagnose_org_code(code: str) -> Cause | None:
+    """Why ``code`` is not a valid GB 11714 organisation code, or None when it is (agrees with
+    :func:`is_valid_org_code`): a character that is not a digit or capital letter, the length, the
+    check character (expected and found)."""
+    bad = [i for i, ch in enumerate(code) if not ("0" <= ch <= "9" or "A" <= ch <= "Z")]
+    if bad:
+        return causes.bad_character(code, bad, "数字或大写字母", "a digit or a capital letter")
+    if len(code) != ORG_LENGTH:
+        return causes.wrong_length(len(code), ORG_LENGTH)
+    expected = org_check_character(code[:8])
+    return None if code[8] == expected else causes.wrong_check(expected, code[8])

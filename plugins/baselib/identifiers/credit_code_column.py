@@ -30,14 +30,27 @@ _ORG_WEIGHTS = np.array(credit_code.ORG_WEIGHTS, dtype=np.int64)
 _ORG_CHECK = np.frombuffer(b"0123456789X0", dtype=np.uint8)  # index 11 - (sum mod 11): 10 -> X, 11 -> 0
 
 
+def org_codes_ok(matrix: np.ndarray) -> np.ndarray:
+    """GB 11714 check per row of an (N x 9) byte matrix: 8 digits or capital letters and the
+    right 9th character."""
+    body = _ORG_VALUE[matrix[:, :8]]
+    expected = _ORG_CHECK[11 - (np.clip(body, 0, 35) @ _ORG_WEIGHTS) % 11]
+    return (body >= 0).all(axis=1) & (expected == matrix[:, 8])
+
+
 class CreditCodeColumn:
     """A column of candidate credit codes decoded once into an (N x 18) byte matrix.
 
     Values that are not 18 ASCII characters are marked malformed (``shaped`` false) and zero-filled.
+    ``well_formed``: 18 symbols of the 31-symbol alphabet, the structure whose embedded parts
+    (division, organisation code, authority and category) can be read. The checks of those parts
+    pass a code that is not well formed: :meth:`check_ok` alone rejects it, with one cause.
     """
 
     def __init__(self, values):
         self.matrix, self.shaped = fixed_width_matrix(values, LENGTH)
+        self._values = _CREDIT_VALUE[self.matrix]
+        self.well_formed = self.shaped & (self._values >= 0).all(axis=1)
 
     @classmethod
     def of(cls, column: pd.Series) -> CreditCodeColumn:
@@ -45,16 +58,13 @@ class CreditCodeColumn:
 
     def check_ok(self) -> np.ndarray:
         """18 symbols of the 31-symbol alphabet and the right 18th character."""
-        values = _CREDIT_VALUE[self.matrix]
-        symbols = (values >= 0).all(axis=1)
-        expected = _CREDIT_ALPHABET[(31 - (np.clip(values[:, :17], 0, 30) @ _CREDIT_WEIGHTS) % 31) % 31]
-        return self.shaped & symbols & (expected == self.matrix[:, 17])
+        expected = _CREDIT_ALPHABET[(31 - (np.clip(self._values[:, :17], 0, 30) @ _CREDIT_WEIGHTS) % 31) % 31]
+        return self.well_formed & (expected == self.matrix[:, 17])
 
     def org_code_ok(self) -> np.ndarray:
-        """Characters 9-17 are a GB 11714 organisation code with the right check character."""
-        body = _ORG_VALUE[self.matrix[:, 8:16]]
-        expected = _ORG_CHECK[11 - (np.clip(body, 0, 35) @ _ORG_WEIGHTS) % 11]
-        return self.shaped & (body >= 0).all(axis=1) & (expected == self.matrix[:, 16])
+        """Characters 9-17 are a GB 11714 organisation code with the right check character (true
+        for a code that is not well formed)."""
+        return ~self.well_formed | org_codes_ok(self.matrix[:, 8:17])
 
     def division_codes(self) -> np.ndarray:
         return self.matrix[:, 2:8].copy().view("S6").ravel().astype(str)

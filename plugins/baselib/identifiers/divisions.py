@@ -10,6 +10,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from baselib.identifiers import causes
+from baselib.identifiers.causes import Cause
 from baselib.settings import REFERENCE_DIR
 
 DIVISIONS_CSV = REFERENCE_DIR / "division_codes_gbt2260.csv"
@@ -38,6 +40,21 @@ class DivisionCodes:
 
     def is_known(self, code: str | None, include_abolished: bool = True) -> bool:
         return code in (self.all_codes if include_abolished else self.current_codes)
+
+    def diagnose(self, code: str, include_abolished: bool = True) -> Cause | None:
+        """A cause more specific than "unknown code": not 6 ASCII digits (the character or the
+        length), or abolished when only codes in use count. None for a well-formed code, known
+        or not (an unknown code's reason is the check's own, which names the code's role)."""
+        bad = [i for i, ch in enumerate(code) if not "0" <= ch <= "9"]
+        if bad:
+            return causes.bad_character(code, bad, "数字", "a digit")
+        if len(code) != 6:
+            return causes.wrong_length(len(code), 6)
+        if not include_abolished and code in self.all_codes and code not in self.current_codes:
+            last = max(r.last_year or 0 for r in self.by_code[code])
+            return Cause(f"{code} 已于 {last} 年撤销或变更，不是在用代码",
+                         f"{code} was abolished or changed in {last}; it is not in use")
+        return None
 
     def counties(self, in_use_only: bool = True) -> list[Division]:
         """County-level divisions, sorted by code (used by the simulators)."""

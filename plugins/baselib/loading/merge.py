@@ -4,6 +4,12 @@ Unchanged rows are not rewritten. Changed rows update the base table and close t
 history version; new rows insert both. A full reconciliation also closes keys that vanished
 from the source (flagged with ``_deleted_at``, never physically deleted). If anything fails,
 the transaction rolls back and the tables are exactly as they were.
+
+One load per resource at a time: the merge first takes the resource's load lock (a
+transaction-level advisory lock, held until commit or rollback). A second load of the same
+resource (a manual run beside a scheduled one, a backfill) waits, then classifies its rows
+against the first one's committed result, so each change gets one history version and is
+counted once.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ STAGING = sql.Identifier("pg_temp", "staging_rows")
 CHANGES = sql.Identifier("pg_temp", "classified_rows")
 EXTRACTED_KEYS = sql.Identifier("pg_temp", "extracted_keys")
 DELETED = sql.Identifier("pg_temp", "deleted_keys")
+LOAD_LOCK_CLASS = 0x6C6F6164  # "load": first half of the two-int advisory lock key; the second is the resource's hash
 
 
 @dataclass
@@ -59,13 +66,25 @@ def _parts(resource: Resource) -> dict[str, sql.Composable]:
     }
 
 
-def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None) -> MergeCounts:
-    """Stage and merge. ``reconcile_key_parts``: the full extract's parts (all keys, quarantined
-    rows included) when this load reconciles deletions; None otherwise. Caller commits."""
+def lock_resource(cur, resource: Resource) -> None:
+    """Wait for the resource's load lock and hold it until the transaction ends."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, resource.code))
+
+
+def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None,
+          extract_started=None) -> MergeCounts:
+    """Take the load lock, stage and merge. ``reconcile_key_parts``: the full extract's parts (all
+    keys, quarantined rows included) when this load reconciles deletions, with
+    ``extract_started`` (timestamptz: when the extract began; keys loaded since are kept); None
+    otherwise. Caller commits, which releases the lock; everything else the load writes in the
+    same transaction (watermark, run record) is serialised with it."""
+    if reconcile_key_parts is not None and extract_started is None:
+        raise ValueError("a reconcile needs extract_started: keys loaded since the extract began must be kept")
     parts = _parts(resource)
     counts = MergeCounts()
     with conn.cursor() as cur:
-        cur.execute("SELECT now()")
+        lock_resource(cur, resource)
+        cur.execute("SELECT clock_timestamp()")  # after the wait: versions follow the load that held the lock
         now = cur.fetchone()[0]
         params = {"load_id": load_id, "now": now}
         cur.execute(sqlfiles.compose("templates/merge/stage", **parts))
@@ -93,11 +112,13 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
                 {**params, "resource_code": resource.code},
             )
         if reconcile_key_parts is not None:
-            counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts, params)
+            counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts,
+                                        {**params, "extract_started": extract_started})
     return counts
 
 
-def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], params: dict) -> int:
+def _absent(cur, resource: Resource, key_parts: list[str]) -> sql.Composed:
+    """Stage the extract's keys; the query of the live keys it lacks (``templates/merge/absent``)."""
     keys = resource.pipeline.key_columns
     # text columns: a quarantined row's key may not fit the target's type, yet it still exists at the source
     cur.execute(
@@ -110,17 +131,36 @@ def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], param
         table = table.cast(pa.schema([(k, pa.string()) for k in keys]))
         copy_table(cur, table, EXTRACTED_KEYS, keys)
     cur.execute(sql.SQL("ANALYZE {}").format(EXTRACTED_KEYS))
+    return sqlfiles.compose(
+        "templates/merge/absent",
+        table=sqlfiles.ident(resource.pipeline.target.qualified),
+        extracted_keys=EXTRACTED_KEYS,
+        key_columns_t=sqlfiles.ident_list(keys, prefix="t"),
+        key_join_tk=sql.SQL(" AND ").join(
+            sql.SQL("{}::text = {}").format(sql.Identifier("t", k), sql.Identifier("k", k)) for k in keys
+        ),
+    )
+
+
+def count_absent(conn, resource: Resource, key_parts: list[str], extract_started) -> int:
+    """How many live keys a reconcile of this extract would flag deleted (validation blocks above
+    ``max_deleted_share``). ``key_parts``: every part of the full extract; ``extract_started``:
+    when the extract began (timestamptz). Caller commits."""
+    with conn.cursor() as cur:
+        absent = _absent(cur, resource, key_parts)
+        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS a").format(absent), {"extract_started": extract_started})
+        return cur.fetchone()[0]
+
+
+def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], params: dict) -> int:
+    keys = resource.pipeline.key_columns
     cur.execute(
         sqlfiles.compose(
             "templates/merge/reconcile",
+            absent=_absent(cur, resource, key_parts),
             table=parts["table"],
             history=parts["history"],
             deleted=DELETED,
-            extracted_keys=EXTRACTED_KEYS,
-            key_columns_t=sqlfiles.ident_list(keys, prefix="t"),
-            key_join_tk=sql.SQL(" AND ").join(
-                sql.SQL("{}::text = {}").format(sql.Identifier("t", k), sql.Identifier("k", k)) for k in keys
-            ),
             key_join_td=sqlfiles.key_join("t", "d", keys),
             key_join_hd=sqlfiles.key_join("h", "d", keys),
         ),

@@ -1,15 +1,21 @@
 """One DAG per catalog entry: extract → validate → load → record.
 
+A broken entry (bad YAML, a schema error, a code or target another file already uses, a
+missing or malformed suite) does not stop the others: it becomes a placeholder DAG
+``catalog_error__<file stem>``, tagged ``catalog-error``, whose description names the file, the
+field and the message, and whose one task fails with that message.
+
 Module level imports only the Task SDK and the catalog model (pydantic + YAML), so parsing
 stays fast; the engine's heavy parts (pyarrow, pandas, Great Expectations) load inside tasks.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
-from baselib.catalog import Resource, load_catalog
+from baselib.catalog import EntryError, Resource, scan_catalog
 from baselib.orchestration.schedules import TIMEZONE, cron_for
 
 WAREHOUSE_ASSET_PREFIX = "postgres://warehouse:5432/warehouse"
@@ -86,7 +92,7 @@ def build_dag(resource: Resource):
             try:
                 return pipeline.extract(_resource(code), _run_info(context, dag_id))
             except (CatalogError, SchemaMismatch) as exc:  # configuration problems: retrying will not help
-                raise AirflowFailException(str(exc)) from exc
+                raise AirflowFailException(str(exc)) from None  # exc is already redacted; no chain to log
 
         @task(task_id="validate", retries=0)
         def validate_task(extracted: dict) -> dict:
@@ -98,7 +104,7 @@ def build_dag(resource: Resource):
             try:
                 return pipeline.validate(_resource(code), extracted)
             except BlockingQualityFailure as exc:  # data problems: retrying will not help
-                raise AirflowFailException(str(exc)) from exc
+                raise AirflowFailException(str(exc)) from None  # exc is already redacted; no chain to log
 
         @task(task_id="load", outlets=[table_asset(resource)], retries=1)
         def load_task(validated: dict) -> dict:
@@ -117,5 +123,51 @@ def build_dag(resource: Resource):
     return resource_pipeline()
 
 
+PLACEHOLDER_PREFIX = "catalog_error__"
+PLACEHOLDER_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def placeholder_dag_id(error: EntryError) -> str:
+    """``catalog_error__<file stem>``, with characters a DAG id cannot hold replaced by ``_``."""
+    return PLACEHOLDER_PREFIX + re.sub(r"[^A-Za-z0-9_.-]", "_", error.path.stem)
+
+
+def build_placeholder(error: EntryError, dag_id: str):
+    """A DAG standing in for a broken entry: the message where a data engineer looks, and a daily
+    run whose one task fails with it until the entry is fixed."""
+    message = error.message
+
+    @dag(
+        dag_id=dag_id,
+        description=f"Broken catalog entry: {message}",
+        doc_md=(f"**Broken catalog entry** `{error.path}`: this resource has no pipeline until the entry "
+                f"is fixed. The other catalog entries are not affected.\n\n```\n{message}\n```"),
+        schedule="@daily",
+        start_date=PLACEHOLDER_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["base-library", "catalog-error"],
+        default_args={"owner": "data-platform", "retries": 0},
+    )
+    def broken_entry():
+        @task(task_id="catalog_error")
+        def catalog_error() -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(message)
+
+        catalog_error()
+
+    return broken_entry()
+
+
 def build_all() -> dict[str, object]:
-    return {resource.dag_id: build_dag(resource) for resource in load_catalog()}
+    """Every DAG of the catalog: one per entry that loads, one placeholder per broken entry."""
+    catalog = scan_catalog()
+    dags = {resource.dag_id: build_dag(resource) for resource in catalog.resources}
+    for error in catalog.errors:
+        dag_id = placeholder_dag_id(error)
+        while dag_id in dags:  # two stems that differ only in characters a DAG id cannot hold
+            dag_id += "_"
+        dags[dag_id] = build_placeholder(error, dag_id)
+    return dags

@@ -5,6 +5,7 @@ import json
 
 from psycopg2 import sql
 
+from baselib.security import redaction
 from baselib.warehouse import sqlfiles
 
 UPDATABLE = {
@@ -12,8 +13,10 @@ UPDATABLE = {
     "watermark_from", "watermark_to", "max_source_updated_at", "rows_extracted", "rows_inserted",
     "rows_updated", "rows_unchanged", "rows_quarantined", "rows_deleted", "rows_warned",
     "blocking_checks", "error", "report_path", "cross_checks", "files_new", "files_unchanged", "files_rejected",
+    "values_normalised",
 }
-JSON_COLUMNS = ("blocking_checks", "cross_checks")
+JSON_COLUMNS = ("blocking_checks", "cross_checks", "values_normalised")
+ERROR_CHARS = 4000   # longest error text kept on the run
 
 
 def start(conn, **run) -> int:
@@ -23,10 +26,13 @@ def start(conn, **run) -> int:
 
 
 def update(conn, load_id: int, **fields) -> None:
-    """Set the given columns. Names are checked against a fixed list; values are parameters."""
+    """Set the given columns. Names are checked against a fixed list; values are parameters.
+    An ``error`` text is stored redacted (:mod:`baselib.security.redaction`)."""
     unknown = set(fields) - UPDATABLE
     if unknown:
         raise ValueError(f"not ops.load_run columns: {sorted(unknown)}")
+    if fields.get("error") is not None:
+        fields["error"] = redaction.redact(fields["error"])[:ERROR_CHARS]
     for column in JSON_COLUMNS:
         if fields.get(column) is not None:
             fields[column] = json.dumps(fields[column], ensure_ascii=False)
@@ -36,6 +42,24 @@ def update(conn, load_id: int, **fields) -> None:
     with conn.cursor() as cur:
         cur.execute(sql.SQL("UPDATE ops.load_run SET {} WHERE load_id = %(load_id)s").format(assignments),
                     {**fields, "load_id": load_id})
+
+
+def record_error(conn, load_id: int, step: str, exc: BaseException, status: str = "failed",
+                 blocking_checks: list[dict] | None = None) -> None:
+    """Close the run as ``status`` with ``exc`` as its error (``"<class>: <message>"``, redacted),
+    and append it to ``error_history`` so a later successful retry, which clears ``error``, keeps
+    the record of what happened. ``step``: extract, validate, load or record."""
+    error = redaction.describe(exc)[:ERROR_CHARS]
+    entry = {"step": step, "status": status, "error_class": type(exc).__name__, "error": error}
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE ops.load_run SET status = %(status)s, error = %(error)s, blocking_checks = %(checks)s, "
+            "finished_at = now(), error_history = coalesce(error_history, '[]'::jsonb) "
+            "|| jsonb_build_array(%(entry)s::jsonb || jsonb_build_object('at', now())) "
+            "WHERE load_id = %(load_id)s",
+            {"status": status, "error": error, "load_id": load_id,
+             "checks": json.dumps(blocking_checks, ensure_ascii=False) if blocking_checks is not None else None,
+             "entry": json.dumps(entry, ensure_ascii=False)})
 
 
 def get(conn, load_id: int) -> dict:

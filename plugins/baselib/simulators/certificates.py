@@ -10,7 +10,7 @@ tests can check quarantine and cross-library match rates against known figures.
 ``GET /api/v1/certificates`` with a bearer token, an ``updated_since`` / ``updated_until``
 filter and an opaque cursor. It can be told to misbehave (:class:`Faults`): 429 with
 Retry-After, a 503 burst, a response slower than the client's timeout, a truncated JSON page,
-a page repeated across the cursor.
+a page repeated across the cursor, empty pages that still carry a next cursor (once, or endlessly).
 
 Everything is derived from the seed: the same arguments give the same records.
 """
@@ -428,13 +428,21 @@ class _Fault:
     remaining: int
     seconds: float = 0.0
     page: int | None = None
+    endless: bool = False   # hits every page from ``page`` on and is never used up
+
+    def applies_to(self, page: int) -> bool:
+        if self.page is None:
+            return True
+        return page >= self.page if self.endless else page == self.page
 
 
 class Faults:
     """Misbehaviour to inject, consumed request by request. Thread-safe; settable at runtime.
 
     ``rate_limit``, ``unavailable`` and ``slow`` hit the next ``times`` requests (whatever page);
-    ``truncate`` and ``repeat_page`` hit the page with that number (1 is the first page).
+    ``truncate``, ``end_early`` and ``repeat_page`` hit the page with that number (1 is the first page).
+    ``empty_pages`` also hits one page; ``endless_empty_pages`` hits every page from that
+    number on, for ever.
     ``served`` counts the faults actually served, by kind.
     """
 
@@ -455,10 +463,23 @@ class Faults:
     def truncate(self, page_number: int, times: int = 1) -> Faults:
         return self._add(_Fault("truncate", times, page=page_number))
 
+    def end_early(self, page_number: int, times: int = 1) -> Faults:
+        """That page answers ``next_cursor: null`` although records follow: a snapshot cut short."""
+        return self._add(_Fault("end_early", times, page=page_number))
+
     def repeat_page(self, page_number: int, times: int = 1) -> Faults:
         if page_number < 2:
             raise ValueError("repeat_page needs a page number of 2 or more (it repeats the previous page)")
         return self._add(_Fault("repeat_page", times, page=page_number))
+
+    def empty_pages(self, page_number: int, times: int = 1) -> Faults:
+        """Answer page ``page_number`` with no items and a cursor that resumes where it was asked:
+        the real page follows, numbered one higher."""
+        return self._add(_Fault("empty_pages", times, page=page_number))
+
+    def endless_empty_pages(self, from_page: int = 1) -> Faults:
+        """From page ``from_page`` on, answer every page with no items and a fresh next cursor."""
+        return self._add(_Fault("endless_empty_pages", 1, page=from_page, endless=True))
 
     def clear(self) -> None:
         with self._lock:
@@ -481,10 +502,11 @@ class Faults:
         kinds = set(kinds)
         with self._lock:
             for fault in self._pending:
-                if fault.kind in kinds and (fault.page is None or fault.page == page):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._pending.remove(fault)
+                if fault.kind in kinds and fault.applies_to(page):
+                    if not fault.endless:
+                        fault.remaining -= 1
+                        if fault.remaining == 0:
+                            self._pending.remove(fault)
                     self.served[fault.kind] = self.served.get(fault.kind, 0) + 1
                     return fault
         return None
@@ -689,8 +711,12 @@ class CertificateApiServer:
         if late and self._stopping.wait(fault.seconds):
             return 0
         # A late answer goes to a client that has given up: it does not use up the page faults.
-        repeat = self.faults.take(page, ("repeat_page",)) if page >= 2 and not late else None
-        if repeat is not None and after is not None:
+        empty = None if late else self.faults.take(page, ("empty_pages", "endless_empty_pages"))
+        repeat = self.faults.take(page, ("repeat_page",)) if page >= 2 and not late and empty is None else None
+        if empty is not None:  # nothing, and a fresh cursor that resumes where this page was asked
+            position = after or (dt.datetime.min.replace(tzinfo=UTC), "")
+            items, next_cursor = [], encode_cursor(_iso_key(position[0]), position[1], page + 1)
+        elif repeat is not None and after is not None:
             # Serve the previous page's items again; the next cursor resumes where that page ended,
             # so the real page follows: duplicates across pages, nothing dropped.
             items = self._store.before(after, since, size)
@@ -699,6 +725,8 @@ class CertificateApiServer:
             items, more = self._store.page(after, since, until, size)
             next_cursor = (encode_cursor(items[-1]["updated_at"], items[-1]["cert_identifier"], page + 1)
                            if items and more else None)
+            if next_cursor is not None and not late and self.faults.take(page, ("end_early",)) is not None:
+                next_cursor = None
         body = json.dumps({"items": items, "next_cursor": next_cursor}, ensure_ascii=False).encode()
         if not late and self.faults.take(page, ("truncate",)) is not None:
             body = body[: max(1, len(body) // 2)]

@@ -25,7 +25,8 @@ Known defects (:data:`DEFECTS`, one record each) and warning-level anomalies
 ``(indicator_code, region_code, period)``, the period normalised (``2025``, ``2025Q3``,
 ``2025-10``) unless it cannot be (then as written). Two files cannot be read at all
 (``broken.xlsx``, ``wrong_encoding.csv``). Everything derives from the seed: same arguments,
-same bytes.
+same bytes. Files are dated as delivered (:mod:`baselib.simulators.delivery`), so a run takes
+them at once.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import random
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +44,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from baselib.identifiers import divisions
+from baselib.simulators.delivery import date_back, deliver
 
 INDICATOR_LANDING = "statistics/indicator"
 VALUE_LANDING = "statistics/indicator_value"
@@ -180,7 +182,7 @@ def write_indicators(root: Path) -> Path:
     directory = Path(root) / INDICATOR_LANDING
     directory.mkdir(parents=True, exist_ok=True)
     rows = [INDICATOR_HEADERS] + [[c, n, u, "是" if a else "否", f] for c, n, u, a, f in INDICATORS]
-    (directory / "indicators.csv").write_bytes(_csv_bytes(rows, "gbk"))
+    deliver(directory / "indicators.csv", _csv_bytes(rows, "gbk"))
     return directory
 
 
@@ -231,7 +233,7 @@ def write_drop(root: Path, seed: int = 20261101, provinces=("360000", "430000"),
         bad_period = f"{years[-1]}Q5"
         rows.insert(rng.randrange(len(rows)), ["A0201", code, bad_period, _text(gdp[code][years[-1]] // 4), "亿元"])
         drop.defects["bad_period"].append(("A0201", code, bad_period))
-    (drop.value_dir / "gdp_annual_long.csv").write_bytes(_csv_bytes([LONG_LABELS] + rows, "gbk"))
+    deliver(drop.value_dir / "gdp_annual_long.csv", _csv_bytes([LONG_LABELS] + rows, "gbk"))
     drop.rows_total += len(rows)
 
     # --- GDP, quarterly, wide xlsx ---
@@ -253,7 +255,7 @@ def write_drop(root: Path, seed: int = 20261101, provinces=("360000", "430000"),
         ws.append(["A0201", code, ref.name(code), "亿元"] + [gdp_q[code][q] / 100 for q in quarters])
         drop.wide_expected += [("A0201", code, q, _text(gdp_q[code][q])) for q in quarters]
     wide_bytes = _xlsx_bytes(wb)
-    (drop.value_dir / "gdp_quarterly_wide.xlsx").write_bytes(wide_bytes)
+    deliver(drop.value_dir / "gdp_quarterly_wide.xlsx", wide_bytes)
     drop.rows_total += len(drop.wide_expected)
 
     # --- population, annual, wide CSV (GB18030, item names) ---
@@ -269,7 +271,7 @@ def write_drop(root: Path, seed: int = 20261101, provinces=("360000", "430000"),
         rows.append(row)
     if defects:
         drop.defects["future_period"].append(("A0301", future_region, future))
-    (drop.value_dir / "population_annual_wide.csv").write_bytes(_csv_bytes([header] + rows, "gb18030"))
+    deliver(drop.value_dir / "population_annual_wide.csv", _csv_bytes([header] + rows, "gb18030"))
     drop.rows_total += len(order) * len(years) + (1 if defects else 0)
 
     # --- retail (A0401) and CPI (A0501), monthly, long xlsx with two sheets ---
@@ -313,7 +315,7 @@ def write_drop(root: Path, seed: int = 20261101, provinces=("360000", "430000"),
         drop.defects["non_numeric"].append(("A0501", cpi[i][1], f"{y}-{m:02d}"))
     for row in cpi:
         prices.append(row)
-    (drop.value_dir / "retail_monthly_long.xlsx").write_bytes(_xlsx_bytes(wb))
+    deliver(drop.value_dir / "retail_monthly_long.xlsx", _xlsx_bytes(wb))
     drop.rows_total += len(sales) + len(cpi)
 
     drop.rows_clean = drop.rows_total - sum(len(keys) for keys in drop.defects.values())
@@ -326,12 +328,12 @@ def write_drop(root: Path, seed: int = 20261101, provinces=("360000", "430000"),
 def _write_unreadable(drop: MacroDrop, xlsx: bytes, rng: random.Random) -> None:
     """``broken.xlsx`` (the first half of a real workbook) and ``wrong_encoding.csv`` (bytes that
     are valid in neither UTF-8 nor GBK nor GB18030)."""
-    (drop.value_dir / "broken.xlsx").write_bytes(xlsx[: len(xlsx) // 2])
+    deliver(drop.value_dir / "broken.xlsx", xlsx[: len(xlsx) // 2])
     body = b"indicator_code,region_code,period,value,unit\r\n"
     for _ in range(20):
         noise = bytes(rng.randrange(0x80, 0x100) for _ in range(6))
         body += b"A0201,360100,2025," + noise + b"\x81\x20" + noise[::-1] + b"\r\n"
-    (drop.value_dir / "wrong_encoding.csv").write_bytes(body)
+    deliver(drop.value_dir / "wrong_encoding.csv", body)
     drop.rejected_files.update(REJECTED)
 
 
@@ -389,6 +391,7 @@ def _write_bench(drop: MacroDrop, ref, seed: int, as_of: date, size: int) -> Mac
             written = fh.tell()
             drop.rows_total += text.count("\n")
             y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    date_back(drop.value_dir / "bench_long.csv")
     drop.rows_clean = drop.rows_total
     return drop
 
@@ -430,5 +433,6 @@ def write_revision(root: Path, drop: MacroDrop, seed: int) -> list[tuple[str, st
         row = by_key[total]
         row[3] = _text(_cents(row[3]) + delta)
         changed.append((*total, row[3]))
-    path.write_bytes(_csv_bytes([header] + rows, "gbk"))
+    revised = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) + timedelta(days=1)
+    deliver(path, _csv_bytes([header] + rows, "gbk"), at=revised)  # delivered a day after the file it revises
     return changed

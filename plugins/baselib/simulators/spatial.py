@@ -17,7 +17,8 @@ UTF-8 with a BOM.
 Known defects (:data:`DIVISION_DEFECTS`, :data:`PLACE_DEFECTS`) are injected once per province,
 each on its own feature, and returned in the :class:`SpatialDrop` manifest by key, together with
 the one losslessly repairable county per province and the files the engine must reject outright
-(:data:`REJECTED`). Everything derives from the seed: same arguments, same bytes.
+(:data:`REJECTED`). Everything derives from the seed: same arguments, same bytes. Files are
+dated as delivered (:mod:`baselib.simulators.delivery`), so a run takes them at once.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baselib.identifiers import divisions
+from baselib.simulators.delivery import deliver
 
 ADMIN_LANDING = "natural_resources/admin_division"
 PLACE_LANDING = "natural_resources/place_name"
@@ -156,7 +158,7 @@ def _collection_text(name: str, features: list[dict], crs: dict | None) -> str:
 
 
 def _write(path: Path, name: str, features: list[dict], crs: dict | None, encoding: str) -> None:
-    path.write_bytes(_collection_text(name, features, crs).encode(encoding))
+    deliver(path, _collection_text(name, features, crs).encode(encoding))
 
 
 # --- reference --------------------------------------------------------------------------------
@@ -325,14 +327,15 @@ def _write_unreadable(drop: SpatialDrop, ref, rows: list, boxes: dict) -> None:
     ``boundaries_latin1.geojson`` (bytes no Chinese encoding decodes)."""
     text = _collection_text("boundaries_truncated",
                             [_feature(_division_values(ref, r), _polygon(boxes[r.code])) for r in rows], CRS_URN)
-    (drop.admin_dir / "boundaries_truncated.geojson").write_bytes(text[: len(text) // 2].encode("utf-8"))
+    deliver(drop.admin_dir / "boundaries_truncated.geojson", text[: len(text) // 2].encode("utf-8"))
     drop.rejected_files["boundaries_truncated.geojson"] = "truncated"
     row = rows[0]
     text = _collection_text("boundaries_latin1", [_feature(_division_values(ref, row, name="@@"),
                                                            _polygon(boxes[row.code]))], CRS_URN)
     before, after = text.split("@@")
-    (drop.admin_dir / "boundaries_latin1.geojson").write_bytes(
-        before.encode("ascii", "backslashreplace") + b"Caf\xe9 \x80\xff" + after.encode("ascii", "backslashreplace"))
+    latin1 = b"Caf\xe9 \x80\xff"
+    deliver(drop.admin_dir / "boundaries_latin1.geojson",
+            before.encode("ascii", "backslashreplace") + latin1 + after.encode("ascii", "backslashreplace"))
     drop.rejected_files["boundaries_latin1.geojson"] = "encoding"
 
 

@@ -2,9 +2,11 @@
 
 A source's ``extract(window, dest_prefix, chunk_rows)`` writes parts under ``dest_prefix`` with
 the catalog items it found (typed by :func:`arrow_schema`) plus ``_source_row``, a 0-based
-int64 numbering rows across the whole extract, and returns an :class:`ExtractResult`.
-File sources add lineage (``_delivery_id``, ``_source_ref``) and evidence columns that the
-suite checks (names starting with ``_``); only the items and ``_delivery_id`` are loaded.
+int64 numbering rows across the whole extract, and ``_conversion_error`` (text, NULL when the row
+is fine: see ``baselib.sources.text`` and ``baselib.sources.values``), and returns an
+:class:`ExtractResult`. File sources add lineage (``_delivery_id``, ``_source_ref``) and evidence
+columns that the suite checks (names starting with ``_``); only the items and ``_delivery_id``
+are loaded.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from baselib.catalog.model import DataType, Resource
+from baselib.sources.columns import (  # noqa: F401  (the engine column names, importable from here too)
+    CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, LINEAGE_COLUMNS, ROW_ID, SOURCE_CRS, SOURCE_REF,
+)
 
 ARROW_TYPES: dict[DataType, pa.DataType] = {
     DataType.C: pa.string(),
@@ -28,14 +33,6 @@ ARROW_TYPES: dict[DataType, pa.DataType] = {
     DataType.F: pa.float64(),
     DataType.I: pa.int64(),
 }
-ROW_ID = "_source_row"
-# Lineage and evidence columns a source may add beside the items (never loaded as items):
-DELIVERY_ID = "_delivery_id"      # file sources: the ops.file_delivery row the row came from
-SOURCE_REF = "_source_ref"        # file sources: where in the file (feature 3, line 17, Sheet1!C5)
-LINEAGE_COLUMNS = (DELIVERY_ID, SOURCE_REF)
-CONVERSION_ERROR = "_conversion_error"  # file sources: values that are not of their item's type
-SOURCE_CRS = "_source_crs"              # GeoJSON: the CRS the file declared (NULL: none declared)
-GEOMETRY_ERROR = "_geometry_error"      # GeoJSON: why a feature's geometry could not be read
 
 
 @dataclass
@@ -46,6 +43,7 @@ class ExtractResult:
     missing_columns: list[str]     # catalog items the source lacks
     max_incremental: dt.datetime | None
     files: dict[str, int] | None = None  # file drops: {"new", "unchanged", "rejected"} file counts
+    normalised: dict[str, int] | None = None  # values each text rule changed: {"name: trimmed": 3} (sources.text)
 
 
 def arrow_schema(resource: Resource, columns: list[str]) -> pa.Schema:

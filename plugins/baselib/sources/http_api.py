@@ -8,12 +8,20 @@ with ``{"items": [...], "next_cursor": str | null}``, behind a bearer token. The
 - never duplicates a record across pages: it remembers each key it has kept, skips a repeat
   with the same content, and when a repeat differs it keeps the version with the newer
   incremental value (the later one on a tie), dropping the earlier row from the parts;
-- fails with :class:`SourceError` naming the URL and page on a malformed page (invalid or
-  truncated JSON, no ``items`` list, items that are not objects), on 4xx answers (401 says to
-  check the token), and when the retries run out.
+- fails with :class:`SourceError` naming the URL and page on a structurally unreadable page
+  (invalid or truncated JSON, no ``items`` list, items that are not objects), on 4xx answers
+  (401 says to check the token), and when the retries run out.
 
 Only the catalog's items are kept (other JSON keys are ignored) and typed with
-:func:`arrow_schema`; rows are numbered with ``_source_row`` like every source.
+:func:`arrow_schema`; rows are numbered with ``_source_row`` like every source. A value that is
+not of its item's type (an epoch-millisecond number for a date, ``"yes?"`` for a logical …) is a
+problem of that record alone: it is kept with the value NULL and the problem in
+``_conversion_error``, so it is quarantined naming the value, and the others load. A record
+without its key is kept too (never de-duplicated) and quarantined as its key missing. A record's
+unreadable incremental value does not count towards the watermark. A date-time without an offset
+is read in the provider's time zone. Numbers keep the provider's token in text items
+(``100.10`` stays ``100.10``: :func:`baselib.sources.values.parse_json`). The text rules of
+:mod:`baselib.sources.text` apply.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ import json
 import logging
 import os
 import time
+import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -32,8 +41,9 @@ import pyarrow as pa
 
 from baselib.catalog.model import Resource
 from baselib.errors import SourceError
-from baselib.sources.extract import ROW_ID, ExtractResult, arrow_schema
-from baselib.sources.values import CONVERTERS
+from baselib.sources.extract import CONVERSION_ERROR, ROW_ID, ExtractResult, arrow_schema
+from baselib.sources.text import TextRules
+from baselib.sources.values import converter, parse_json, typed_value
 from baselib.sources.window import ExtractWindow
 from baselib.storage import PartWriter, read_part
 
@@ -207,7 +217,7 @@ class HttpApiSource:
     def _parse(self, response: httpx.Response, where: str) -> dict:
         code = self.resource.code
         try:
-            body = json.loads(response.content)
+            body = parse_json(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SourceError(f"{code}: malformed {where}: the body is not valid JSON (truncated or corrupt: {exc}; "
                               f"{len(response.content)} bytes received); nothing was loaded") from exc
@@ -234,8 +244,11 @@ class _Extraction:
         self.params = params
         self.resource = source.resource
         self.columns_all = source.resource.column_names
-        self.schema_all = arrow_schema(source.resource, self.columns_all)
-        self.converters = [CONVERTERS[source.resource.item(c).type] for c in self.columns_all]
+        self.schema_all = arrow_schema(source.resource, self.columns_all).append(pa.field(CONVERSION_ERROR, pa.string()))
+        zone = zoneinfo.ZoneInfo(source.resource.provider.timezone)
+        self.items = [source.resource.item(c) for c in self.columns_all]
+        self.converters = [converter(item.type, zone) for item in self.items]
+        self.rules = TextRules(source.resource)
         self.keys = list(source.resource.pipeline.key_columns)
         self.key_idx = [self.columns_all.index(k) for k in self.keys]
         inc = source.settings.incremental_column
@@ -243,6 +256,7 @@ class _Extraction:
         self.writer = PartWriter(dest_prefix)
         self.chunk_rows = chunk_rows
         self.pending: list[list | None] = []
+        # pending row: the items' values, then the record's conversion problems (str or None)
         # key -> [incremental value, content hash, pending index or None, part index, row in part]
         self.seen: dict[tuple, list] = {}
         self.superseded: dict[int, set[int]] = {}   # part index -> rows to drop
@@ -252,17 +266,31 @@ class _Extraction:
         self.duplicates = 0
 
     def run(self) -> ExtractResult:
-        params, page_no, cursors = dict(self.params), 1, set()
+        """Follow the cursor to the last page. Raises :class:`SourceError` (nothing is loaded) on a
+        cursor seen before, on ``max_empty_pages`` empty pages in a row that still carry a cursor,
+        and when page ``max_pages`` still has a next cursor."""
+        settings = self.source.settings
+        params, page_no, cursors, empty_run = dict(self.params), 1, set(), 0
         while True:
             body = self.source.fetch_page(self.client, params, page_no)
             for item in body["items"]:
-                self._take(item, page_no)
+                self._take(item)
             cursor = body.get("next_cursor")
             if cursor is None:
                 break
+            where = f"{self.resource.code}: page {page_no} of {settings.endpoint}"
             if cursor in cursors:
-                raise SourceError(f"{self.resource.code}: page {page_no} of {self.source.settings.endpoint} returned "
-                                  f"a cursor already followed: the API is looping; nothing was loaded")
+                raise SourceError(f"{where} returned a cursor already followed: the API is looping; nothing was loaded")
+            empty_run = 0 if body["items"] else empty_run + 1
+            if empty_run >= settings.max_empty_pages:
+                raise SourceError(f"{where}: {empty_run} empty pages in a row that still carry a next_cursor "
+                                  f"(max_empty_pages={settings.max_empty_pages}): the API is paging through "
+                                  f"nothing; nothing was loaded. If the API really returns that many empty "
+                                  f"pages, raise max_empty_pages in the catalog entry")
+            if page_no >= settings.max_pages:
+                raise SourceError(f"{where} still has a next_cursor, and max_pages={settings.max_pages} pages "
+                                  f"have been read: nothing was loaded. If the source really is that large, "
+                                  f"raise max_pages (or page_size) in the catalog entry")
             cursors.add(cursor)
             params = dict(self.params, cursor=cursor)
             page_no += 1
@@ -277,42 +305,37 @@ class _Extraction:
         parts = self._finalise(columns)
         rows = self.rows_written - sum(len(v) for v in self.superseded.values())
         return ExtractResult(parts=parts, rows=rows, columns=columns, missing_columns=missing,
-                             max_incremental=self.max_inc)
+                             max_incremental=self.max_inc, normalised=self.rules.normalised())
 
-    def _take(self, item: dict, page_no: int) -> None:
-        row = []
-        for name, convert in zip(self.columns_all, self.converters):
+    def _take(self, item: dict) -> None:
+        row, problems = [], []
+        for name, spec, convert in zip(self.columns_all, self.items, self.converters):
             value = item.get(name)
             if name in item:
                 self.present.add(name)
             if value is not None:
-                try:
-                    value = convert(value)
-                except (TypeError, ValueError) as exc:
-                    key = {k: item.get(k) for k in self.keys}
-                    raise SourceError(f"{self.resource.code}: malformed page {page_no} of "
-                                      f"{self.source.settings.endpoint}: record {key} has {name}={value!r}, "
-                                      f"which is not a {self.resource.item(name).type.value} value ({exc})") from exc
+                value, trouble = typed_value(spec, convert, value)
+                if trouble:
+                    problems.append(trouble)
             row.append(value)
+        row.append("; ".join(problems) or None)
         key = tuple(row[i] for i in self.key_idx)
-        if any(k is None for k in key):
-            raise SourceError(f"{self.resource.code}: malformed page {page_no} of {self.source.settings.endpoint}: "
-                              f"a record has no key {self.keys}: {str(item)[:200]}")
         inc = row[self.inc_idx] if self.inc_idx is not None else None
-        digest = hash(tuple(row))
-        entry = self.seen.get(key)
-        if entry is not None:
-            self.duplicates += 1
-            old_inc, old_digest = entry[0], entry[1]
-            if old_digest == digest:
-                return
-            if inc is not None and old_inc is not None and inc < old_inc:
-                return  # an older version of a record already kept
-            if entry[2] is not None:
-                self.pending[entry[2]] = None
-            else:
-                self.superseded.setdefault(entry[3], set()).add(entry[4])
-        self.seen[key] = [inc, digest, len(self.pending), None, None]
+        if not any(k is None for k in key):  # a keyless record is quarantined as such: never de-duplicated
+            digest = hash(tuple(row))
+            entry = self.seen.get(key)
+            if entry is not None:
+                self.duplicates += 1
+                old_inc, old_digest = entry[0], entry[1]
+                if old_digest == digest:
+                    return
+                if inc is not None and old_inc is not None and inc < old_inc:
+                    return  # an older version of a record already kept
+                if entry[2] is not None:
+                    self.pending[entry[2]] = None
+                else:
+                    self.superseded.setdefault(entry[3], set()).add(entry[4])
+            self.seen[key] = [inc, digest, len(self.pending), None, None]
         self.pending.append(row)
         if inc is not None and (self.max_inc is None or inc > self.max_inc):
             self.max_inc = inc
@@ -326,17 +349,20 @@ class _Extraction:
             return
         part_idx = len(self.writer.parts)
         for offset, row in enumerate(rows):
-            entry = self.seen[tuple(row[i] for i in self.key_idx)]
-            entry[2], entry[3], entry[4] = None, part_idx, offset
+            entry = self.seen.get(tuple(row[i] for i in self.key_idx))
+            if entry is not None:  # None: a keyless record
+                entry[2], entry[3], entry[4] = None, part_idx, offset
         arrays = [pa.array([r[j] for r in rows], type=field.type) for j, field in enumerate(self.schema_all)]
         arrays.append(pa.array(range(self.rows_written, self.rows_written + len(rows)), pa.int64()))
         schema = self.schema_all.append(pa.field(ROW_ID, pa.int64()))
-        self.writer.write(pa.Table.from_arrays(arrays, schema=schema))
+        self.writer.write(self.rules.apply(pa.Table.from_arrays(arrays, schema=schema)))
         self.rows_written += len(rows)
 
     def _finalise(self, columns: list[str]) -> list[str]:
         """Drop superseded rows and catalog items no record carried, renumbering ``_source_row``."""
-        schema = arrow_schema(self.resource, columns).append(pa.field(ROW_ID, pa.int64()))
+        kept = columns + [CONVERSION_ERROR, ROW_ID]
+        schema = arrow_schema(self.resource, columns).append(pa.field(CONVERSION_ERROR, pa.string()))
+        schema = schema.append(pa.field(ROW_ID, pa.int64()))
         if not self.writer.parts:  # an empty extract still yields one (empty) part with the right columns
             self.writer.write(schema.empty_table())
             return self.writer.parts
@@ -344,7 +370,7 @@ class _Extraction:
             return self.writer.parts
         next_row = 0
         for part_idx, uri in enumerate(self.writer.parts):
-            table = read_part(uri).select(columns + [ROW_ID])
+            table = read_part(uri).select(kept)
             drop = self.superseded.get(part_idx)
             if drop:
                 keep = pa.array([i not in drop for i in range(table.num_rows)])

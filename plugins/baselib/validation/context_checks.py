@@ -27,21 +27,11 @@ from baselib.catalog.model import (
     PointInPolygon, ProvinceTotal, ReferenceMatch, Resource, YearOverYear,
 )
 from baselib.identifiers import divisions
+from baselib.validation.suites import context_check_column
 from baselib.warehouse import sqlfiles
 
 log = logging.getLogger(__name__)
 MUNICIPALITIES = {"110000", "120000", "310000", "500000"}
-
-
-def evidence_column(check) -> str:
-    return f"_check__{check.name}"
-
-
-def expectation(check) -> dict:
-    return {"type": "expect_column_values_to_be_in_set",
-            "kwargs": {"column": evidence_column(check), "value_set": [True]},
-            "severity": check.severity,
-            "meta": {"origin": "context_check", "kind": check.kind, "reason": check.reason}}
 
 
 def _table_exists(conn, qualified: str) -> bool:
@@ -272,7 +262,7 @@ class ContextChecks:
     def enrich(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not self.prepared:
             return frame
-        return frame.assign(**{evidence_column(p.check): p.evidence(frame) for p in self.prepared})
+        return frame.assign(**{context_check_column(p.check): p.evidence(frame) for p in self.prepared})
 
 
 def prepare(conn, resource: Resource, parts: list[str]) -> ContextChecks:

@@ -13,20 +13,10 @@ from psycopg2 import sql
 
 from baselib import storage
 from baselib.catalog.model import CrossCheck
+# The expectation showing a check in the report is derived with the catalog's (validation.suites, which
+# catalog loading imports, so without pandas); the pipeline names its parameter through this module.
+from baselib.validation.suites import cross_check_parameter as parameter_name  # noqa: F401
 from baselib.warehouse import sqlfiles
-
-
-def parameter_name(check: CrossCheck) -> str:
-    return f"cross_check__{check.name}"
-
-
-def expectation(check: CrossCheck) -> dict:
-    """The GX expectation that shows the check in the report."""
-    kwargs = {"column": check.column, "value_set": {"$PARAMETER": parameter_name(check)}}
-    if check.when:
-        kwargs |= {"row_condition": f'{check.when.column}=="{check.when.equals}"', "condition_parser": "pandas"}
-    return {"type": "expect_column_values_to_be_in_set", "kwargs": kwargs, "severity": "warning",
-            "meta": {"origin": "cross_check", "reason": check.reason, "reference": check.reference}}
 
 
 def _applies(frame: pd.DataFrame, check: CrossCheck) -> pd.Series:

@@ -4,6 +4,14 @@ Critical failures of map (per-row) expectations reject those rows; every other r
 Critical failures of table-level expectations, or expectations that raise, block the load.
 Warning-level failures are counted and reported, never blocking. Every part's result goes
 into the resource's GX Data Docs site, built once at the end of the run.
+
+A rejected row's reason names the real cause: where an expectation has a diagnosis
+(``expectations.common.DIAGNOSES``), each failing row's value is explained (which character,
+which length, which check character) instead of the expectation's static ``meta.reason``, and a
+check the diagnosis covers on the same column (the catalog's length check) gives that row the same
+reason, so one cause is one reason. Likewise a value the source could not convert (set NULL, or
+its NUL shown as ␀) is named in ``_conversion_error`` (``"<label>(<name>) …"``): that evidence is
+the row's reason for every failing check on the items it names (not-null, min-length, identifier).
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from baselib.catalog.model import Resource
-from baselib.sources.extract import CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_REF
+from baselib.sources.columns import CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_REF
 from baselib.validation.suites import KEY_COLUMN, full_spec
 
 
@@ -34,6 +42,10 @@ def _describe(config) -> str:
     kw = config.kwargs
     cols = kw.get("column") or ",".join(str(kw[k]) for k in ("column_A", "column_B") if k in kw) or kw.get("column_list")
     return f"{config.type}({cols})" if cols else config.type
+
+
+def _is_conversion_check(config) -> bool:
+    return config.type == "expect_column_values_to_be_null" and config.kwargs.get("column") == CONVERSION_ERROR
 
 
 def _exception_message(result) -> str | None:
@@ -56,7 +68,12 @@ class SuiteRunner:
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
         import baselib.validation.expectations  # noqa: F401  (registers the custom expectations)
+        from baselib.validation.expectations.common import DIAGNOSES
 
+        self.diagnoses = DIAGNOSES
+        self.labels = {item.name: item.label for item in resource.items}
+        # how _conversion_error names an item (baselib.sources.values.problem, baselib.sources.text.nul_reason)
+        self.evidence_names = {item.name: f"{item.label}({item.name}) " for item in resource.items}
         self.resource = resource
         self.parameters = parameters
         self.docs_dir = Path(docs_dir)
@@ -122,6 +139,10 @@ class SuiteRunner:
             run_id=RunIdentifier(run_name=run_name),
         )
         failures: dict[int, list[dict]] = {}
+        covered: dict[int, dict[str, str]] = {}  # row -> {covered check: the covering reason}
+        by_row = None  # the part indexed by row id, built at the first failure to explain
+        unconverted: dict[int, str] = {}  # row -> the conversion check's reason
+        domains: dict[str, set[str]] = {}  # failed check -> the item columns it reads
         warned: set[int] = set()
         blocking: list[tuple[str, str]] = []
         warnings: list[str] = []
@@ -139,15 +160,38 @@ class SuiteRunner:
                 if severity == "critical" and not is_row_level:
                     blocking.append((name, error or reason))
                 elif severity == "critical":
-                    for entry in indexes:
-                        failures.setdefault(int(entry[ROW_ID]), []).append(
-                            {"expectation": config.type, "check": name, "severity": severity, "reason": reason}
+                    row_ids = [int(entry[ROW_ID]) for entry in indexes]
+                    reasons = [reason] * len(row_ids)
+                    diagnosis = self.diagnoses.get(config.type)
+                    if diagnosis is not None and row_ids:
+                        by_row = frame.set_index(ROW_ID) if by_row is None else by_row
+                        reasons = self._explain(diagnosis, config.kwargs, by_row.loc[row_ids], reason)
+                        subject = config.kwargs[diagnosis.subject]
+                        for row_id, row_reason in zip(row_ids, reasons):
+                            if row_reason != reason:
+                                covered.setdefault(row_id, {}).update(
+                                    {f"{kind}({subject})": row_reason for kind in diagnosis.covers})
+                    if _is_conversion_check(config):
+                        unconverted.update(dict.fromkeys(row_ids, reason))
+                    domains[name] = {config.kwargs[k] for k in ("column", "column_A", "column_B") if k in config.kwargs}
+                    for row_id, row_reason in zip(row_ids, reasons):
+                        failures.setdefault(row_id, []).append(
+                            {"expectation": config.type, "check": name, "severity": severity, "reason": row_reason}
                         )
                 elif is_row_level:
                     warned.update(int(entry[ROW_ID]) for entry in indexes)
                     warnings.append(f"{name}: {len(indexes)} rows — {reason}")
                 else:
                     warnings.append(f"{name}: {error or reason}")
+        if unconverted:
+            by_row = frame.set_index(ROW_ID) if by_row is None else by_row
+            for row_id, evidence in by_row.loc[list(unconverted), CONVERSION_ERROR].items():
+                named = {name for name, shown in self.evidence_names.items() if shown in str(evidence)}
+                covered.setdefault(int(row_id), {}).update(
+                    {check: unconverted[row_id] for check, columns in domains.items() if columns & named})
+        for row_id, checks in covered.items():
+            for failure in failures[row_id]:
+                failure["reason"] = checks.get(failure["check"], failure["reason"])
         rejected_mask = frame[ROW_ID].isin(failures.keys())
         frame = frame.drop(columns=[KEY_COLUMN])
         return PartOutcome(
@@ -157,6 +201,18 @@ class SuiteRunner:
             blocking=blocking,
             warnings=warnings,
         )
+
+    def _explain(self, diagnosis, kwargs: dict, rows: pd.DataFrame, reason: str) -> list[str]:
+        """Per failing row: ``"<label>(<column>) <zh> / <en>"`` from the diagnosis, or ``reason``
+        where it has nothing more specific to say (or a value it reads is not text)."""
+        subject = kwargs[diagnosis.subject]
+        label = f"{self.labels.get(subject, subject)}({subject})"
+        columns = [rows[kwargs[key]].astype(object) for key in diagnosis.inputs]
+        out = []
+        for values in zip(*columns):
+            cause = diagnosis.explain(kwargs, *values) if all(isinstance(v, str) for v in values) else None
+            out.append(reason if cause is None else f"{label} {cause.zh} / {cause.en}")
+        return out
 
 
 def key_strings(frame: pd.DataFrame, keys: list[str]) -> pd.Series:

@@ -1,5 +1,7 @@
 """Build a resource's expectation suite: its JSON file in ``expectations/`` plus checks the
-catalog implies (columns present, not-null items, key uniqueness, maximum lengths).
+catalog implies (columns present, not-null items, key uniqueness, maximum lengths, cross and
+context checks). Imports neither GX nor pandas nor pyarrow: catalog loading (DAG parsing) uses
+:func:`load_spec` to refuse a suite that repeats a catalog-derived check.
 
 Suites are GX 1.x JSON: ``{"name", "expectations": [{"type", "kwargs", "severity", "meta"}]}``.
 ``meta.reason`` is the readable sentence quality officers send back to the provider.
@@ -9,11 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from baselib.catalog.model import DataType, Resource
+from baselib.catalog.loader import read_suite
+from baselib.catalog.model import CrossCheck, DataType, Resource
 from baselib.errors import CatalogError
 from baselib.settings import EXPECTATIONS_DIR
-from baselib.sources.extract import CONVERSION_ERROR, GEOMETRY_ERROR, SOURCE_CRS
-from baselib.validation import context_checks, cross_checks
+from baselib.sources.columns import CONVERSION_ERROR, GEOMETRY_ERROR, SOURCE_CRS
 
 KEY_COLUMN = "_key"  # synthetic column added during validation: the key values joined
 NUMERIC_TEXT = r"^[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -24,17 +26,29 @@ def suite_path(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> Path:
 
 
 def load_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:
+    """The resource's suite file as a dict. Raises CatalogError naming the file when it cannot be
+    read, is not a suite for this resource, or repeats a check the catalog already derives (see
+    :func:`_reject_repeats`)."""
     path = suite_path(resource, directory)
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read expectation suite: {exc}") from exc
-    if spec.get("name") != resource.pipeline.expectation_suite or not isinstance(spec.get("expectations"), list):
-        raise CatalogError(f"{path}: a suite needs 'name' = {resource.pipeline.expectation_suite!r} and an 'expectations' list")
-    for n, exp in enumerate(spec["expectations"]):
-        if not {"type", "kwargs"} <= exp.keys() or exp.get("severity", "critical") not in ("critical", "warning", "info"):
-            raise CatalogError(f"{path}: expectations[{n}] needs 'type', 'kwargs' and a severity of critical/warning/info")
+    spec = read_suite(path, resource.pipeline.expectation_suite)  # the checks catalog loading makes
+    _reject_repeats(path, spec["expectations"], catalog_expectations(resource))
     return spec
+
+
+def _reject_repeats(path: Path, suite: list[dict], derived: list[dict]) -> None:
+    """One cause, one reason: a suite expectation with the type and kwargs (None-valued kwargs
+    ignored) of a catalog-derived one would quarantine the same rows under a second reason, so it
+    is an error in the suite file, at catalog load, not a silent drop."""
+    def signature(exp: dict) -> str:
+        kwargs = {k: v for k, v in exp["kwargs"].items() if v is not None}
+        return json.dumps([exp["type"], kwargs], sort_keys=True, ensure_ascii=False)
+
+    reasons = {signature(exp): exp["meta"]["reason"] for exp in derived}
+    for n, exp in enumerate(suite):
+        if signature(exp) in reasons:
+            raise CatalogError(
+                f"{path}: expectations[{n}] ({exp['type']} {json.dumps(exp['kwargs'], ensure_ascii=False)}) repeats a "
+                f"check derived from the catalog entry, reason {reasons[signature(exp)]!r}: remove it from the suite")
 
 
 def numeric_check(item) -> tuple[str, str]:
@@ -94,9 +108,28 @@ def catalog_expectations(resource: Resource) -> list[dict]:
                  if resource.delivery_based else f"主键({keys})在本次抽取中重复 / key appears more than once in this extract")
     add("expect_column_values_to_not_be_in_set", {"column": KEY_COLUMN, "value_set": {"$PARAMETER": "duplicate_keys"}},
         duplicate)
-    out += [cross_checks.expectation(check) for check in resource.pipeline.cross_checks]
-    out += [context_checks.expectation(check) for check in resource.pipeline.context_checks]
+    for check in resource.pipeline.cross_checks:
+        kwargs = {"column": check.column, "value_set": {"$PARAMETER": cross_check_parameter(check)}}
+        if check.when:
+            kwargs |= {"row_condition": f'{check.when.column}=="{check.when.equals}"', "condition_parser": "pandas"}
+        out.append({"type": "expect_column_values_to_be_in_set", "kwargs": kwargs, "severity": "warning",
+                    "meta": {"origin": "cross_check", "reason": check.reason, "reference": check.reference}})
+    for check in resource.pipeline.context_checks:
+        out.append({"type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": context_check_column(check), "value_set": [True]},
+                    "severity": check.severity,
+                    "meta": {"origin": "context_check", "kind": check.kind, "reason": check.reason}})
     return out
+
+
+def cross_check_parameter(check: CrossCheck) -> str:
+    """The expectation parameter holding a cross check's matched values (``baselib.validation.cross_checks``)."""
+    return f"cross_check__{check.name}"
+
+
+def context_check_column(check) -> str:
+    """The evidence column of a context check (``baselib.validation.context_checks``): True, False or NULL."""
+    return f"_check__{check.name}"
 
 
 def full_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:

@@ -16,6 +16,8 @@ from urllib.parse import quote
 import psycopg2
 import psycopg2.extensions
 
+from baselib.security import redaction
+
 WAREHOUSE_CONN_ID = "warehouse"
 _AIRFLOW_SCHEMES = {"postgres": "postgresql"}
 
@@ -59,7 +61,14 @@ def connection_uri(conn_id: str) -> str:
 
 
 def connect(conn_id: str = WAREHOUSE_CONN_ID, **kwargs) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(connection_uri(conn_id), **kwargs)
+    """An open connection for ``conn_id``, in UTC with ISO dates.
+
+    Raises ``LookupError`` (not configured) or the ``psycopg2.Error`` of a failed connection, its
+    message redacted (libpq quotes a malformed URI's password) and unchained."""
+    try:
+        conn = psycopg2.connect(connection_uri(conn_id), **kwargs)
+    except psycopg2.Error as exc:
+        raise redaction.scrub(exc) from None
     with conn.cursor() as cur:  # stable text forms: hashes and CSV round-trips depend on them
         cur.execute("SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'")
     conn.commit()
@@ -68,10 +77,18 @@ def connect(conn_id: str = WAREHOUSE_CONN_ID, **kwargs) -> psycopg2.extensions.c
 
 @contextlib.contextmanager
 def transaction(conn_id: str = WAREHOUSE_CONN_ID) -> Iterator[psycopg2.extensions.connection]:
-    """A connection whose work commits on success and rolls back on any exception."""
+    """A connection whose work commits on success and rolls back on any exception.
+
+    The exception raised inside is the one that propagates: when the connection died (the
+    server ended the backend, the network dropped), the server has already rolled back, and the
+    failed rollback's "connection already closed" must not hide the real cause."""
     conn = connect(conn_id)
     try:
-        with conn:
-            yield conn
+        yield conn
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(psycopg2.InterfaceError, psycopg2.OperationalError):
+            conn.rollback()
+        raise
     finally:
         conn.close()

@@ -1,10 +1,7 @@
--- Full reconciliation: keys live in the warehouse but absent from a full extract were deleted
--- at the source. They are closed in history and flagged, never physically deleted.
--- {extracted_keys} holds every key of the extract, quarantined rows included.
-CREATE TEMP TABLE {deleted} ON COMMIT DROP AS
-SELECT {key_columns_t} FROM {table} AS t
-WHERE t._deleted_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM {extracted_keys} AS k WHERE {key_join_tk});
+-- Full reconciliation: keys live in the warehouse but absent from a full extract (the query of
+-- templates/merge/absent) were deleted at the source. They are closed in history and flagged,
+-- never physically deleted.
+CREATE TEMP TABLE {deleted} ON COMMIT DROP AS {absent};
 
 UPDATE {table} AS t SET _deleted_at = %(now)s, _load_id = %(load_id)s
 FROM {deleted} AS d WHERE {key_join_td};

@@ -13,7 +13,9 @@ DETECTED = ("utf-8-sig", "utf-8", "gbk", "gb18030")
 
 
 def decode(data: bytes, declared: str = "auto") -> tuple[str, str]:
-    """``(text, encoding)``. Raises :class:`UnreadableFile` naming the byte offset of the problem."""
+    """``(text, encoding)``. NUL characters decode like any other (a NUL in a field is a row-level
+    problem, quarantined with its row). Raises :class:`UnreadableFile`, bilingual, naming the
+    byte offset of the problem."""
     if declared != "auto":
         try:
             text = data.decode(declared)
@@ -31,14 +33,17 @@ def decode(data: bytes, declared: str = "auto") -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             errors.append(exc)
-    last = errors[-1]
-    raise UnreadableFile(
-        f"not valid UTF-8, GBK or GB18030 text: {_describe(last, 'gb18030', data)} "
-        f"(wrong encoding, or the file is truncated or binary)")
+    zh, _, en = _describe(errors[-1], "gb18030", data).partition(" / ")
+    raise UnreadableFile(f"不是有效的 UTF-8、GBK 或 GB18030 文本（编码错误，或文件被截断、是二进制文件）：{zh} / "
+                         f"not valid UTF-8, GBK or GB18030 text: {en} "
+                         f"(wrong encoding, or the file is truncated or binary)")
 
 
 def _describe(exc: UnicodeDecodeError, encoding: str, data: bytes, offset: int = 0) -> str:
+    """"中文 / English": where the bytes stop decoding."""
     start = exc.start + offset
     snippet = data[max(0, start - 8):start + 8].hex(" ")
-    truncated = " at the very end (the file looks truncated)" if exc.end + offset >= len(data) else ""
-    return f"cannot decode as {encoding}: {exc.reason} at byte {start}{truncated} (bytes around it: {snippet})"
+    at_end = exc.end + offset >= len(data)
+    return (f"无法按 {encoding} 解码：第 {start} 字节{'（在文件末尾，文件疑似被截断）' if at_end else ''}，附近字节 {snippet} / "
+            f"cannot decode as {encoding}: {exc.reason} at byte {start}"
+            f"{' at the very end (the file looks truncated)' if at_end else ''} (bytes around it: {snippet})")

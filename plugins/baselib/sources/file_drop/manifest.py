@@ -31,14 +31,16 @@ def lookup(conn, resource_code: str, path: str, content_sha256: str) -> Known | 
 def register(conn, *, resource_code: str, load_id: int, path: str, size_bytes: int, content_sha256: str,
              modified_at, format: str | None, encoding: str | None, status: str, reason: str | None = None,
              rejected_path: str | None = None, ignored_columns: list[str] | None = None,
-             rows_read: int | None = None) -> int:
-    """Insert the delivery, or record another attempt at a known one; returns its id."""
+             ignored_rows: list[str] | None = None, rows_read: int | None = None) -> int:
+    """Insert the delivery, or record another attempt at a known one; returns its id.
+    ``ignored_columns`` / ``ignored_rows``: what of the file is not loaded (headers mapping to no
+    item, titles and footnotes), so no filled cell goes unaccounted."""
     with conn.cursor() as cur:
         cur.execute(sqlfiles.text("queries/file_delivery_register"), {
             "resource_code": resource_code, "load_id": load_id, "path": path, "size_bytes": size_bytes,
             "content_sha256": content_sha256, "modified_at": modified_at, "format": format,
             "encoding": encoding, "status": status, "reason": reason, "rejected_path": rejected_path,
-            "ignored_columns": ignored_columns, "rows_read": rows_read,
+            "ignored_columns": ignored_columns, "ignored_rows": ignored_rows, "rows_read": rows_read,
         })
         return cur.fetchone()[0]
 

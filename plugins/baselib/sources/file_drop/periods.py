@@ -4,6 +4,7 @@ Bureaus write them in several ways (``2025年``, ``2025 Q3``, ``2025年第三季
 ``2025/10``, ``202510``, or an Excel date for a month). :func:`parse` normalises each to the
 canonical text plus a type (Y, Q, M) and the first and last day of the period. Text that is not
 a period keeps its original form with no type, and the suite quarantines the row.
+:func:`combine` reads a two-row header (a year over its quarters or months).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ _ANNUAL = re.compile(r"^(\d{4})\s*年?(?:度)?$")
 _QUARTERLY = re.compile(r"^(\d{4})\s*(?:[Qq]\s*([1-4])|年\s*第?\s*([1-4一二三四])\s*季度?)$")
 _MONTHLY = re.compile(r"^(\d{4})\s*(?:[-/.]\s*(\d{1,2})|年\s*(\d{1,2})\s*月(?:份)?|(\d{2}))$")
 _FIRST_YEAR, _LAST_YEAR = 1949, 2100
+_WHOLE_YEAR = ("全年", "年度", "全年合计")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,20 @@ def _parse_text(value: str) -> Period | None:
         month = int(m.group(2) or m.group(3) or m.group(4))
         return monthly(int(m.group(1)), month)
     return None
+
+
+def combine(year, part: str) -> Period | None:
+    """The period a two-row header names: a year (``2024年``, ``2024``) over a part of it
+    (``一季度``, ``第二季度``, ``3季度``, ``Q4``, ``10月``; ``全年`` / ``年度`` is the year itself).
+    None when ``year`` is not a year or ``part`` is not a quarter or month (``上半年``, ``累计``)."""
+    found = parse(year)
+    if found is None or found.type != "Y":
+        return None
+    part = part.strip()
+    if part in _WHOLE_YEAR:
+        return found
+    combined = _parse_text(f"{found.text}年{part}") or _parse_text(f"{found.text}{part}")
+    return combined if combined is not None and combined.type != "Y" else None
 
 
 def monthly(year: int, month: int) -> Period | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from baselib.catalog.model import Resource
 from baselib.errors import UnreadableFile
+from baselib.sources.text import NUL, NUL_SHOWN
 
 
 @dataclass
@@ -15,7 +16,15 @@ class ParsedFile:
 
     columns: dict[str, list] = field(default_factory=dict)    # item or evidence column -> raw values
     refs: list[str] = field(default_factory=list)             # per row: where in the file
-    ignored_columns: list[str] = field(default_factory=list)  # headers mapping to no item
+    ignored_columns: list[str] = field(default_factory=list)  # headers mapping to no item, parts not loaded
+    ignored_rows: list[str] = field(default_factory=list)     # rows that are not records (titles, footnotes)
+
+    def __post_init__(self) -> None:
+        # These describe the file (the manifest, the quarantine's source_ref): PostgreSQL cannot
+        # store a NUL, so one in a title, header or property name is shown as ␀. Values keep
+        # theirs: the row rules (baselib.sources.text) quarantine the row naming it.
+        self.refs, self.ignored_columns, self.ignored_rows = (
+            [shown(t) for t in texts] for texts in (self.refs, self.ignored_columns, self.ignored_rows))
 
     @property
     def rows(self) -> int:
@@ -29,6 +38,11 @@ class ParsedFile:
     def from_records(cls, records: list[dict], refs: list[str], ignored_columns: list[str]) -> ParsedFile:
         names = list(dict.fromkeys(name for record in records for name in record))
         return cls({name: [r.get(name) for r in records] for name in names}, refs, ignored_columns)
+
+
+def shown(text: str) -> str:
+    """``text`` with any NUL (U+0000) as ␀ (U+2400), for what is stored about a file rather than its values."""
+    return text.replace(NUL, NUL_SHOWN)
 
 
 def header_map(resource: Resource) -> dict[str, str]:
@@ -51,9 +65,10 @@ def map_header(mapping: dict[str, str], header) -> str | None:
     return mapping.get(_norm(header)) if header is not None else None
 
 
-def require(resource: Resource, present: set[str], derived: set[str], what: str) -> None:
-    """Reject a file that lacks a required (non-nullable) item the engine cannot derive."""
+def require(resource: Resource, present: set[str], derived: set[str], where_zh: str, where_en: str) -> None:
+    """Reject a file that lacks a required (non-nullable) item the engine cannot derive.
+    ``where_zh`` / ``where_en``: the part of the file, named in the bilingual reason."""
     missing = [i for i in resource.items if not i.nullable and i.name not in present and i.name not in derived]
     if missing:
         names = ", ".join(f"{i.label}({i.name})" for i in missing)
-        raise UnreadableFile(f"{what}: no column for the required items {names}")
+        raise UnreadableFile(f"{where_zh}缺少必填信息项的列：{names} / {where_en}: no column for the required items {names}")

@@ -1,9 +1,14 @@
 """Extract a file drop: every new delivery in the landing folder, as Parquet parts.
 
-For each file, oldest first: hash it and look it up in ``ops.file_delivery``.
+A file modified less than ``min_file_age_seconds`` ago may still be being written: it is left
+in place, not recorded, and taken by a later run once it has settled. A file that vanishes
+between listing and reading is logged and skipped. For each other file, oldest first: hash it
+and look it up in ``ops.file_delivery``.
 - Loaded before (same path, same bytes): a no-op, unless the run reprocesses (mode ``full``).
 - Unreadable (wrong encoding, truncated, not its declared format): moved to the rejected area
-  and recorded with the reason; the other files still load.
+  and recorded with the (bilingual) reason; the other files still load.
+  So is a file whose description the manifest refuses (a value PostgreSQL cannot store);
+  a NUL in a title, header or rejection reason is shown as ␀ instead.
 - Otherwise: read into records, registered as ``pending`` for this load, and typed per the
   catalog. A value that is not of its item's type is kept as NULL with the problem recorded in
   ``_conversion_error``, so the row is quarantined rather than the file lost.
@@ -14,8 +19,11 @@ position) for lineage and for the quality officers' work list.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import zoneinfo
 
+import psycopg2
 import pyarrow as pa
 
 from baselib.catalog.model import FileDropSource as FileDropSettings
@@ -25,8 +33,9 @@ from baselib.sources.extract import (
     CONVERSION_ERROR, DELIVERY_ID, GEOMETRY_ERROR, ROW_ID, SOURCE_CRS, SOURCE_REF, ExtractResult, arrow_schema,
 )
 from baselib.sources.file_drop import encoding, landing, manifest
-from baselib.sources.file_drop.rows import ParsedFile
-from baselib.sources.values import CONVERTERS
+from baselib.sources.file_drop.rows import ParsedFile, shown
+from baselib.sources.text import TextRules
+from baselib.sources.values import converter, typed_value
 from baselib.sources.window import ExtractWindow
 from baselib.storage import PartWriter
 from baselib.warehouse import connections
@@ -40,18 +49,19 @@ PARSED_TYPES = (DataType.D, DataType.I, DataType.B, DataType.F)
 
 def _typed_fast(values: list, arrow_type: pa.DataType, item_type: DataType) -> pa.Array | None:
     """The whole column at once when every value already has the right form (text for text
-    items, ISO text or numbers that Arrow casts exactly); None to fall back to value by value."""
-    if item_type in TEXT_TYPES:
-        return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) else None
-    if item_type not in PARSED_TYPES:
+    items, ISO text or numbers that Arrow casts exactly); None to fall back to value by value
+    (which also names text Arrow cannot hold, a lone surrogate)."""
+    if item_type not in TEXT_TYPES + PARSED_TYPES:
         return None
     try:
+        if item_type in TEXT_TYPES:
+            return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) else None
         if all(v is None or isinstance(v, str) for v in values):
             return pa.array(values, pa.string()).cast(arrow_type)
         if item_type in (DataType.B, DataType.F) and all(
                 v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
             return pa.array(values, arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeEncodeError, OverflowError):
         return None
     return None
 
@@ -62,6 +72,7 @@ class FileDropSource:
         self.settings: FileDropSettings = resource.pipeline.source
         self.load_id = load_id
         self.reprocess = reprocess
+        self.text_rules = TextRules(resource)
 
     def extract(self, window: ExtractWindow, dest_prefix: str, chunk_rows: int) -> ExtractResult:
         files = {"new": 0, "unchanged": 0, "rejected": 0}
@@ -76,15 +87,27 @@ class FileDropSource:
             fmt = landing.format_of(landed.name, self.settings.formats)
             try:
                 if known and known.status == "rejected" and not self.reprocess:
-                    raise UnreadableFile(f"the same content was rejected before (delivery {known.delivery_id}): "
-                                         f"{known.reason}")
+                    zh, sep, en = (known.reason or "").partition(" / ")
+                    raise UnreadableFile(f"相同内容此前已被退回（交付 {known.delivery_id}）：{zh} / the same content was "
+                                         f"rejected before (delivery {known.delivery_id}): {en if sep else zh}")
                 if fmt is None:
-                    raise UnreadableFile(f"not a declared format: the catalog accepts {', '.join(self.settings.formats)} "
-                                         f"({', '.join(e for f in self.settings.formats for e in landing.EXTENSIONS[f])})")
+                    accepted = ", ".join(self.settings.formats)
+                    extensions = ", ".join(e for f in self.settings.formats for e in landing.EXTENSIONS[f])
+                    raise UnreadableFile(f"不是目录声明的格式：只接受 {accepted}（{extensions}） / "
+                                         f"not a declared format: the catalog accepts {accepted} ({extensions})")
                 parsed, used_encoding = self._read(fmt, data, landed.name)
                 table = self._table(parsed)
+                with connections.transaction() as conn:
+                    delivery_id = manifest.register(
+                        conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
+                        size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at, format=fmt,
+                        encoding=used_encoding, status="pending", ignored_columns=parsed.ignored_columns,
+                        ignored_rows=parsed.ignored_rows, rows_read=parsed.rows)
             except Exception as exc:  # whatever one file does wrong, it must not stop the others
-                reason = str(exc) if isinstance(exc, UnreadableFile) else f"cannot be read: {type(exc).__name__}: {exc}"
+                if isinstance(exc, psycopg2.Error) and not isinstance(exc, psycopg2.DataError):
+                    raise  # the warehouse, not the file: the run fails and the file is retried
+                reason = shown(str(exc) if isinstance(exc, UnreadableFile) else
+                               f"无法读取：{type(exc).__name__} / cannot be read: {type(exc).__name__}: {exc}")
                 if known and known.status == "loaded":  # reprocessing: what it loaded stays, and so does the file
                     files["unchanged"] += 1
                     log.error("%s: reprocessing %s (delivery %d, loaded before) failed, left as loaded: %s",
@@ -93,15 +116,12 @@ class FileDropSource:
                 files["rejected"] += 1
                 self._reject(landed, digest, fmt, reason)
                 continue
-            with connections.transaction() as conn:
-                delivery_id = manifest.register(
-                    conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
-                    size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at, format=fmt,
-                    encoding=used_encoding, status="pending", ignored_columns=parsed.ignored_columns,
-                    rows_read=parsed.rows)
             if parsed.ignored_columns:
                 log.warning("%s: %s has columns that map to no catalog item (not loaded): %s",
                             self.resource.code, landed.name, ", ".join(parsed.ignored_columns))
+            if parsed.ignored_rows:
+                log.warning("%s: %s has rows that are not records (not loaded): %s",
+                            self.resource.code, landed.name, "; ".join(parsed.ignored_rows))
             files["new"] += 1
             deliveries.append((delivery_id, table.append_column(DELIVERY_ID, pa.array([delivery_id] * table.num_rows,
                                                                                        pa.int64()))))
@@ -115,6 +135,7 @@ class FileDropSource:
         log.info("%s: %d new files (%d rows), %d unchanged, %d rejected", self.resource.code, files["new"], rows,
                  files["unchanged"], files["rejected"])
         return ExtractResult(parts=parts, rows=rows, columns=self.resource.column_names, missing_columns=[],
+                             normalised=self.text_rules.normalised(),
                              max_incremental=newest, files=files)
 
     # -------------------------------------------------------------------------------------------
@@ -122,10 +143,19 @@ class FileDropSource:
         """(file, bytes, hash, manifest entry) for each file in the landing folder. New files come
         oldest first. When reprocessing, files seen before come first, in the order they were
         first delivered: modification times can change (a restore, a copy between buckets) and must
-        not let an older file overwrite the revision that replaced it."""
+        not let an older file overwrite the revision that replaced it. Files still being written
+        (see :func:`landing.settled`) and files gone since the listing are skipped."""
         seen = []
+        now = dt.datetime.now(dt.timezone.utc)
         for landed in landing.list_files(self.settings):
-            data = landing.read_bytes(landed)
+            if not landing.settled(landed, self.settings.min_file_age_seconds, now):
+                log.info("%s: %s was modified at %s, less than min_file_age_seconds=%d ago: it may still be being "
+                         "written, left for a later run", self.resource.code, landed.name,
+                         landed.modified_at.isoformat(), self.settings.min_file_age_seconds)
+                continue
+            data = self._read_bytes(landed)
+            if data is None:
+                continue
             digest = landing.sha256(data)
             with connections.transaction() as conn:
                 known = manifest.lookup(conn, self.resource.code, landed.uri, digest)
@@ -136,7 +166,16 @@ class FileDropSource:
         order = {id(entry): n for n, entry in enumerate(seen)}
         for landed, digest, known in sorted(seen, key=lambda e: (e[2] is None, e[2].delivery_id if e[2] else 0,
                                                                  order[id(e)])):
-            yield landed, landing.read_bytes(landed), digest, known
+            data = self._read_bytes(landed)
+            if data is not None:
+                yield landed, data, digest, known
+
+    def _read_bytes(self, landed) -> bytes | None:
+        data = landing.read_bytes(landed)
+        if data is None:
+            log.warning("%s: %s vanished from the landing folder after it was listed: skipped (a later run takes it "
+                        "if it comes back)", self.resource.code, landed.name)
+        return data
 
     def _read(self, fmt: str, data: bytes, name: str) -> tuple[ParsedFile, str | None]:
         if fmt == "excel":
@@ -160,8 +199,11 @@ class FileDropSource:
             manifest.register(conn, resource_code=self.resource.code, load_id=self.load_id, path=landed.uri,
                               size_bytes=landed.size, content_sha256=digest, modified_at=landed.modified_at,
                               format=fmt, encoding=None, status="rejected", reason=reason, rejected_path=moved)
-        landing.reject(landed, self.load_id, reason)
-        log.warning("%s: rejected %s: %s (moved to %s)", self.resource.code, landed.name, reason, moved)
+        if landing.reject(landed, self.load_id, reason):
+            log.warning("%s: rejected %s: %s (moved to %s)", self.resource.code, landed.name, reason, moved)
+        else:
+            log.warning("%s: rejected %s: %s (it vanished before it could be moved to %s)", self.resource.code,
+                        landed.name, reason, moved)
 
     def _evidence_columns(self) -> list[str]:
         columns = [CONVERSION_ERROR]
@@ -171,7 +213,8 @@ class FileDropSource:
 
     def _table(self, parsed: ParsedFile) -> pa.Table:
         """Typed columns for the catalog items, conversion problems as evidence, and the source
-        reference (the delivery id is added once the delivery is registered)."""
+        reference (the delivery id is added once the delivery is registered), after the text rules
+        (:mod:`baselib.sources.text`)."""
         names = self.resource.column_names
         schema = arrow_schema(self.resource, names)
         problems: list[list[str]] = [[] for _ in range(parsed.rows)]
@@ -184,21 +227,18 @@ class FileDropSource:
         for name in self._evidence_columns()[1:]:
             columns[name] = pa.array(parsed.column(name), pa.string())
         columns[SOURCE_REF] = pa.array(parsed.refs, pa.string())
-        return pa.table(columns)
+        return self.text_rules.apply(pa.table(columns))
 
     def _typed(self, values: list, field: pa.Field, item, problems: list[list[str]]) -> pa.Array:
-        """Value by value: a value that is not of the item's type becomes NULL, and the problem is
-        recorded for its row."""
-        convert = CONVERTERS[item.type]
+        """Value by value (:func:`baselib.sources.values.typed_value`): a value that is not of the
+        item's type becomes NULL, and the problem is recorded for its row. A date-time without an offset is in the provider's time zone."""
+        convert = converter(item.type, zoneinfo.ZoneInfo(self.resource.provider.timezone))
         out = []
         for n, value in enumerate(values):
             if value is not None:
-                try:
-                    value = convert(value)
-                except (TypeError, ValueError) as exc:
-                    problems[n].append(f"{item.label}({item.name}) {value!r} 不是{item.type.value}型 / "
-                                       f"is not a {item.type.value} value ({exc})")
-                    value = None
+                value, trouble = typed_value(item, convert, value)
+                if trouble:
+                    problems[n].append(trouble)
             out.append(value)
         return pa.array(out, type=field.type)
 

@@ -1,11 +1,13 @@
 """Citizen identity number expectations (GB 11643-1999): check character, and birth date and
-sex consistent with the ID. Reusable for any column of citizen IDs."""
+sex consistent with the ID. Reusable for any column of citizen IDs.
+
+A malformed ID fails the ID check alone, with one cause (see ``citizen_id.diagnose``): the
+birth-date and sex checks read only IDs of 17 digits plus a digit or X, and pass the others."""
 from __future__ import annotations
 
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
@@ -15,7 +17,8 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 )
 
 from baselib.identifiers import citizen_id
-from baselib.validation.expectations.common import as_date64, series
+from baselib.identifiers.causes import Cause
+from baselib.validation.expectations.common import as_date64, diagnosis, present, series
 
 
 # --- citizen ID check character --------------------------------------------------------------
@@ -24,15 +27,20 @@ class ColumnValuesValidCitizenId(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return series(citizen_id.IdColumn(column.astype(object).tolist()).valid(), column)
+        return series(citizen_id.IdColumn(column.astype(object).tolist()).valid() | ~present(column), column)
 
 
 class ExpectColumnValuesToBeValidCitizenId(ColumnMapExpectation):
     """18-character citizen identity number (GB 11643-1999): 17 digits, a real birth date, and
-    the ISO 7064 MOD 11-2 check character."""
+    the ISO 7064 MOD 11-2 check character. The empty text passes (it is a missing value)."""
 
     map_metric = "column_values.valid_citizen_id"
     success_keys = ("mostly",)
+
+
+@diagnosis("expect_column_values_to_be_valid_citizen_id")
+def _citizen_id_cause(kwargs: dict, number: str) -> Cause | None:
+    return citizen_id.diagnose(number)
 
 
 # --- birth date consistent with the ID --------------------------------------------------------
@@ -43,11 +51,12 @@ class ColumnPairCitizenIdMatchesBirthDate(ColumnPairMapMetricProvider):
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
         embedded = citizen_id.IdColumn(column_A.astype(object).tolist()).birth_dates()
-        return series(embedded == as_date64(column_B), column_A)
+        return series(np.isnat(embedded) | (embedded == as_date64(column_B)), column_A)
 
 
 class ExpectColumnPairValuesCitizenIdToMatchBirthDate(ColumnPairMapExpectation):
-    """The birth date column (B) equals the date encoded in the citizen ID (A), characters 7-14."""
+    """The birth date column (B) equals the date encoded in the citizen ID (A), characters 7-14.
+    An ID without a readable birth date passes: the ID check reports it."""
 
     map_metric = "column_pair_values.citizen_id_matches_birth_date"
     success_keys = ("mostly", "ignore_row_if")
@@ -62,12 +71,12 @@ class ColumnPairCitizenIdMatchesSex(ColumnPairMapMetricProvider):
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
         embedded = citizen_id.IdColumn(column_A.astype(object).tolist()).sex_codes()
-        return series(embedded == column_B.astype(object).to_numpy(), column_A)
+        return series((embedded == "") | (embedded == column_B.astype(object).to_numpy()), column_A)
 
 
 class ExpectColumnPairValuesCitizenIdToMatchSex(ColumnPairMapExpectation):
     """The GB/T 2261.1 sex code (B) agrees with the parity of the ID's sequence number (A):
-    odd is 1 (male), even is 2 (female)."""
+    odd is 1 (male), even is 2 (female). A malformed ID passes: the ID check reports it."""
 
     map_metric = "column_pair_values.citizen_id_matches_sex"
     success_keys = ("mostly", "ignore_row_if")

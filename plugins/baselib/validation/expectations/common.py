@@ -1,11 +1,17 @@
 """Expectations for any resource: division codes known in GB/T 2260, dates not in the future.
-Also the helpers the identifier-specific modules share."""
+Also the helpers the identifier-specific modules share, and the registry of diagnoses: for an
+expectation whose static ``meta.reason`` cannot say exactly what is wrong with a value (which
+character, which length, which check character), a function that names the real cause of each
+failing row."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
-from typing import Literal
 
 from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
@@ -15,6 +21,46 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 )
 
 from baselib.identifiers import divisions
+from baselib.identifiers.causes import Cause
+
+# The catalog's maximum-length check: an identifier's own diagnosis names the length (or the stray
+# character that makes the value too long), so the row gets that one reason, not two.
+LENGTH_CHECK = "expect_column_value_lengths_to_be_between"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """How to explain a failing row of one expectation type.
+
+    ``explain(kwargs, *values) -> Cause | None`` gets the expectation's kwargs and the row's text
+    values of the columns named by ``inputs`` (kwarg names, e.g. ``("column",)``); None keeps the
+    static ``meta.reason``. ``subject`` is the kwarg naming the column the reason is about.
+    ``covers``: expectation types on the same column whose failure on the same row has this cause
+    too.
+    """
+
+    explain: Callable[..., Cause | None]
+    inputs: tuple[str, ...]
+    subject: str
+    covers: tuple[str, ...]
+
+
+DIAGNOSES: dict[str, Diagnosis] = {}
+
+
+def diagnosis(expectation_type: str, inputs: tuple[str, ...] = ("column",), subject: str = "column",
+              covers: tuple[str, ...] = (LENGTH_CHECK,)):
+    """Register the decorated ``explain`` function as the :class:`Diagnosis` of ``expectation_type``."""
+    def register(explain: Callable[..., Cause | None]) -> Callable[..., Cause | None]:
+        DIAGNOSES[expectation_type] = Diagnosis(explain, inputs, subject, covers)
+        return explain
+    return register
+
+
+def present(column: pd.Series) -> np.ndarray:
+    """False where the value is the empty text: a missing value, which the catalog's not-null and
+    minimum-length checks report (once); an identifier check passes it."""
+    return (column.astype(object) != "").to_numpy(dtype=bool)
 
 
 def series(mask: np.ndarray, like: pd.Series) -> pd.Series:
@@ -35,16 +81,21 @@ class ColumnValuesKnownDivisionCode(ColumnMapMetricProvider):
     def _pandas(cls, column, include_abolished=True, **kwargs):
         registry = divisions.load()
         known = registry.all_codes if include_abolished else registry.current_codes
-        return column.astype(object).isin(known)
+        return column.astype(object).isin(known) | ~present(column)
 
 
 class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
     """A GB/T 2260 division code that exists in the 1981-2024 history (abolished codes count
-    unless ``include_abolished`` is false)."""
+    unless ``include_abolished`` is false). The empty text passes (it is a missing value)."""
 
     map_metric = "column_values.known_division_code"
     success_keys = ("mostly", "include_abolished")
     include_abolished: bool = True
+
+
+@diagnosis("expect_column_values_to_be_known_division_code")
+def _division_cause(kwargs: dict, code: str) -> Cause | None:
+    return divisions.load().diagnose(code, kwargs.get("include_abolished", True))
 
 
 # --- division name consistent with its code ------------------------------------------------------

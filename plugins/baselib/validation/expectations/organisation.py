@@ -3,7 +3,10 @@ code embedded in it (GB 11714-1997), an identifier valid for its declared type, 
 
 All are vectorised over the whole column (an N x 18 byte matrix, as ``citizen_id.IdColumn`` does)
 and take their column names from kwargs, so any resource can reuse them: the legal-entity base
-library on ``credit_code``, the certificate library on its holder and issuer codes.
+library on ``credit_code``, the certificate library on its holder and issuer codes. A code that is
+not 18 symbols of the GB 32100 alphabet fails the credit-code check alone, with one cause (see
+``credit_code.diagnose``); the checks of its embedded parts pass it. The empty text passes every
+identifier check (it is a missing value, which the catalog's checks report).
 
 Authority/category pairs (GB 32100-2015, 附录A 登记管理部门代码和机构类别代码):
 
@@ -35,9 +38,11 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from baselib.identifiers import citizen_id, divisions
-from baselib.identifiers.credit_code_column import CreditCodeColumn
-from baselib.validation.expectations.common import as_date64, series
+from baselib.identifiers import citizen_id, credit_code, divisions
+from baselib.identifiers.byte_matrix import fixed_width_matrix
+from baselib.identifiers.causes import Cause, within
+from baselib.identifiers.credit_code_column import CreditCodeColumn, org_codes_ok
+from baselib.validation.expectations.common import as_date64, diagnosis, present, series
 
 
 # authority -> categories; see the module docstring for which are confirmed and which are additions
@@ -54,7 +59,7 @@ class ColumnValuesValidCreditCode(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return series(CreditCodeColumn.of(column).check_ok(), column)
+        return series(CreditCodeColumn.of(column).check_ok() | ~present(column), column)
 
 
 class ExpectColumnValuesToBeValidCreditCode(ColumnMapExpectation):
@@ -64,6 +69,11 @@ class ExpectColumnValuesToBeValidCreditCode(ColumnMapExpectation):
 
     map_metric = "column_values.valid_credit_code"
     success_keys = ("mostly",)
+
+
+@diagnosis("expect_column_values_to_be_valid_credit_code")
+def _credit_code_cause(kwargs: dict, code: str) -> Cause | None:
+    return credit_code.diagnose(code)
 
 
 # --- embedded organisation code ------------------------------------------------------------------
@@ -77,10 +87,41 @@ class ColumnValuesCreditCodeOrgCodeValid(ColumnMapMetricProvider):
 
 class ExpectColumnValuesCreditCodeToEmbedValidOrgCode(ColumnMapExpectation):
     """Characters 9-17 of a credit code are a GB 11714 organisation code whose own check character
-    (weights 3 7 9 10 5 8 4 2, MOD 11, 10 → X) is right. A malformed code fails."""
+    (weights 3 7 9 10 5 8 4 2, MOD 11, 10 → X) is right. A malformed code passes."""
 
     map_metric = "column_values.credit_code_org_code_valid"
     success_keys = ("mostly",)
+
+
+@diagnosis("expect_column_values_credit_code_to_embed_valid_org_code")
+def _embedded_org_code_cause(kwargs: dict, code: str) -> Cause | None:
+    cause = credit_code.diagnose_org_code(code[8:17])
+    return None if cause is None else within(f"第 9–17 位组织机构代码 {code[8:17]} ",
+                                             f"the embedded organisation code {code[8:17]} (characters 9-17)", cause)
+
+
+# --- organisation code on its own ------------------------------------------------------------------
+class ColumnValuesValidOrganisationCode(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.valid_organisation_code"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        matrix, shaped = fixed_width_matrix(column.astype(object).where(column.notna(), None).tolist(),
+                                            credit_code.ORG_LENGTH)
+        return series((shaped & org_codes_ok(matrix)) | ~present(column), column)
+
+
+class ExpectColumnValuesToBeValidOrganisationCode(ColumnMapExpectation):
+    """9-character organisation code (GB 11714-1997): 8 digits or capital letters and the check
+    character (weights 3 7 9 10 5 8 4 2, MOD 11, 10 → X, 11 → 0)."""
+
+    map_metric = "column_values.valid_organisation_code"
+    success_keys = ("mostly",)
+
+
+@diagnosis("expect_column_values_to_be_valid_organisation_code")
+def _organisation_code_cause(kwargs: dict, code: str) -> Cause | None:
+    return credit_code.diagnose_org_code(code)
 
 
 # --- embedded division code ----------------------------------------------------------------------
@@ -93,12 +134,12 @@ class ColumnValuesCreditCodeKnownDivision(ColumnMapMetricProvider):
         registry = divisions.load()
         known = registry.all_codes if include_abolished else registry.current_codes
         codes = CreditCodeColumn.of(column)
-        return series(codes.shaped & pd.Series(codes.division_codes()).isin(known).to_numpy(), column)
+        return series(~codes.well_formed | pd.Series(codes.division_codes()).isin(known).to_numpy(), column)
 
 
 class ExpectColumnValuesCreditCodeToEmbedKnownDivision(ColumnMapExpectation):
     """Characters 3-8 of a credit code are a GB/T 2260 division code known in the 1981-2024
-    history (an organisation keeps its code after its county is abolished)."""
+    history (an organisation keeps its code after its county is abolished). A malformed code passes."""
 
     map_metric = "column_values.credit_code_known_division"
     success_keys = ("mostly", "include_abolished")
@@ -114,12 +155,13 @@ class ColumnValuesCreditCodeDefinedAuthorityCategory(ColumnMapMetricProvider):
     def _pandas(cls, column, allowed_pairs=None, **kwargs):
         allowed = set(allowed_pairs or DEFINED_PAIRS)
         codes = CreditCodeColumn.of(column)
-        return series(codes.shaped & pd.Series(codes.authority_category()).isin(allowed).to_numpy(), column)
+        return series(~codes.well_formed | pd.Series(codes.authority_category()).isin(allowed).to_numpy(), column)
 
 
 class ExpectColumnValuesCreditCodeToHaveDefinedAuthorityCategory(ColumnMapExpectation):
     """Characters 1-2 (registration authority + organisation category) are a pair GB 32100 defines.
-    ``allowed_pairs`` (e.g. ``["91", "92", "93"]``) narrows or replaces the default table."""
+    ``allowed_pairs`` (e.g. ``["91", "92", "93"]``) narrows or replaces the default table. A
+    malformed code passes."""
 
     map_metric = "column_values.credit_code_defined_authority_category"
     success_keys = ("mostly", "allowed_pairs")
@@ -143,7 +185,7 @@ class ColumnPairIdentifierValidForType(ColumnPairMapMetricProvider):
             ok[is_citizen] = citizen_id.IdColumn([numbers[i] for i in np.flatnonzero(is_citizen)]).valid()
         if is_credit.any():
             ok[is_credit] = CreditCodeColumn([numbers[i] for i in np.flatnonzero(is_credit)]).check_ok()
-        return series(ok, column_A)
+        return series(ok | ~present(column_B), column_A)
 
 
 class ExpectColumnPairValuesIdentifierToBeValidForType(ColumnPairMapExpectation):
@@ -156,6 +198,18 @@ class ExpectColumnPairValuesIdentifierToBeValidForType(ColumnPairMapExpectation)
     ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "either_value_is_missing"
     citizen_id_types: list[str] = ["111"]
     credit_code_types: list[str] = ["001"]
+
+
+@diagnosis("expect_column_pair_values_identifier_to_be_valid_for_type", inputs=("column_A", "column_B"),
+           subject="column_B")
+def _identifier_for_type_cause(kwargs: dict, kind: str, number: str) -> Cause | None:
+    if kind in kwargs.get("citizen_id_types", ["111"]):
+        cause, zh, en = citizen_id.diagnose(number), "公民身份号码", "citizen ID"
+    elif kind in kwargs.get("credit_code_types", ["001"]):
+        cause, zh, en = credit_code.diagnose(number), "统一社会信用代码", "unified social credit code"
+    else:
+        return None
+    return None if cause is None else within(f"作为{zh}（类型 {kind}）", f"as a {en} (type {kind})", cause)
 
 
 # --- dates in order ------------------------------------------------------------------------------

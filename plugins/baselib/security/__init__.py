@@ -1,0 +1,1 @@
+"""Keeping credentials out of what the engine stores and logs."""
