@@ -23,6 +23,8 @@ os.environ.setdefault("BASELIB_REPORTS_DIR", str(_SCRATCH / "reports"))
 os.environ.setdefault("BASELIB_STAGING_URL", (_SCRATCH / "staging").as_uri())
 
 UTC = dt.timezone.utc
+# Real-world inputs modelled on public bug reports (tests/fixtures/real_world/README.md).
+REAL_WORLD = Path(__file__).resolve().parent / "fixtures" / "real_world"
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=UTC)          # the simulator's newest updated_at
 DAY1 = (dt.datetime(2026, 10, 31, 16, tzinfo=UTC), dt.datetime(2026, 11, 1, 16, tzinfo=UTC))
 DAY2 = (dt.datetime(2026, 11, 1, 16, tzinfo=UTC), dt.datetime(2026, 11, 2, 16, tzinfo=UTC))

@@ -1,11 +1,10 @@
 """Issue 8 for file drops, against real PostgreSQL with the real-world inputs in
-``shared/cases/real-world-inputs``: a two-row Excel header, a title row above the header, a NUL
+``tests/fixtures/real_world``: a two-row Excel header, a title row above the header, a NUL
 byte in a CSV field, a file still being written, a file that vanishes, 3D GeoJSON."""
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,20 +14,18 @@ import shapely
 
 from baselib.simulators.delivery import deliver
 from baselib.sources.file_drop.source import FileDropSource
-from tests.conftest import DAY1, DAY2
+from tests.conftest import DAY1, DAY2, REAL_WORLD
 from tests.integration.file_drop_helpers import (
     assert_deliveries_accounted, deliveries, quarantine_reasons, settling_at_once,
 )
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run
 
-CASES = Path(os.environ.get("BASELIB_CASES_DIR", Path(__file__).resolve().parents[3] / "shared" / "cases"
-                            / "real-world-inputs"))
+CASES = REAL_WORLD
 VALUES = "104001/000002"
 PREFECTURES = ["360100", "360200", "360300", "360400", "360500", "360600", "360700", "360800", "360900", "361000",
                "361100"]
 HEADER = "指标代码,地区代码,时期,数值,计量单位\n"
 
-pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason=f"the real-world inputs are not at {CASES}")
 
 
 def values_folder(landing: Path) -> Path:

@@ -1,7 +1,7 @@
 """The real-world population inputs (issue 8, "reasons that mislead the quality officer") through
 the whole pipeline: a real public-security source table, real GX, a real warehouse.
 
-The inputs are /work/shared/cases/real-world-inputs/population-*.json, rows of
+The inputs are tests/fixtures/real_world/population-*.json, rows of
 ``frontend.population_person``. Each run also holds clean simulated people, as a real extract
 does, so the quarantined share stays under the resource's threshold.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 from baselib.simulators import population as sim
-from tests.conftest import AS_OF, DAY1
+from tests.conftest import AS_OF, DAY1, REAL_WORLD
 from tests.integration.pipeline_helpers import assert_accounted, run
 
-INPUTS = Path("/work/shared/cases/real-world-inputs")
+INPUTS = REAL_WORLD
 UPDATED_AT = DAY1[0] + dt.timedelta(hours=1)  # inside day 1
 FILLER_ROWS = 200
 CONTROL_ID = "360102198503151211"

@@ -26,10 +26,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from baselib.simulators import certificates
 from baselib.simulators import population as population_sim
 from baselib.sources.text import NUL_SHOWN, TRIMMED
-from tests.conftest import AS_OF, DAY1, DAY2, UTC
+from tests.conftest import AS_OF, DAY1, DAY2, REAL_WORLD, UTC
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, run
 
-REAL_WORLD = Path("/work/shared/cases/real-world-inputs")
 CLEAN = {kind: 0.0 for kind in population_sim.DEFECTS}
 NUL_REASON = "含 NUL(0x00) 字符，数据库无法存储 / contains a NUL (0x00) character, which PostgreSQL cannot store"
 LOOKS_NULL = ["NULL", "NA", "N/A", "null", "None", "nan", "\\N", '""', "''"]
