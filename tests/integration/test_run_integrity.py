@@ -285,15 +285,12 @@ def test_a_reconcile_does_not_delete_keys_loaded_after_its_extract(dbs, populati
 # 6. Two runs of one resource at once
 
 
-def test_overlapping_loads_of_one_resource_version_each_change_once(dbs, population):
-    fill_source(dbs)
-    run(population, DAY1)
-    changed = change_source(dbs, at=DAY2_NOON, changed=25)["changed"]
-    # a scheduled run and a manual run of the same interval, both extracted and validated
-    runs = [validated(population, DAY2), validated(population, DAY2)]
-    # force the overlap: hold history writes until both loads are inside their transactions
-    holder = lock_table(dbs, "base_population.person_history")
-    started = [in_thread(lambda v: pipeline.record(population, pipeline.load(population, v)), v) for v in runs]
+def load_overlapping(dbs, resource, runs: list[dict], held: str) -> list[dict]:
+    """Load and record each validated run in its own thread while a third connection holds
+    ``held`` locked, release it once both loads wait, and return each thread's outcome
+    (``{"result": …}`` or ``{"error": …}``)."""
+    holder = lock_table(dbs, held)
+    started = [in_thread(lambda v: pipeline.record(resource, pipeline.load(resource, v)), v) for v in runs]
     try:
         wait_until(dbs, LOCK_WAITERS, expected=2)
     finally:
@@ -301,8 +298,17 @@ def test_overlapping_loads_of_one_resource_version_each_change_once(dbs, populat
         holder.close()
     for thread, _ in started:
         thread.join()
+    return [outcome for _, outcome in started]
 
-    outcomes = [o for _, o in started]
+
+def test_overlapping_loads_of_one_resource_version_each_change_once(dbs, population):
+    fill_source(dbs)
+    run(population, DAY1)
+    changed = change_source(dbs, at=DAY2_NOON, changed=25)["changed"]
+    # a scheduled run and a manual run of the same interval, both extracted and validated
+    runs = [validated(population, DAY2), validated(population, DAY2)]
+    # force the overlap: hold history writes until both loads are inside their transactions
+    outcomes = load_overlapping(dbs, population, runs, held="base_population.person_history")
     assert not [o["error"] for o in outcomes if "error" in o]
     results = [o["result"] for o in outcomes]
     for result in results:
@@ -320,18 +326,9 @@ def test_overlapping_loads_with_new_keys_both_succeed(dbs, population):
     run(population, DAY1)
     new = change_source(dbs, at=DAY2_NOON, new=10)["new"]
     runs = [validated(population, DAY2), validated(population, DAY2)]
-    holder = lock_table(dbs, "base_population.person")
-    started = [in_thread(lambda v: pipeline.record(population, pipeline.load(population, v)), v) for v in runs]
-    try:
-        wait_until(dbs, LOCK_WAITERS, expected=2)
-    finally:
-        holder.commit()
-        holder.close()
-    for thread, _ in started:
-        thread.join()
-
-    assert not [o["error"] for _, o in started if "error" in o]
-    assert sorted(o["result"]["rows_inserted"] for _, o in started) == [0, 10]
+    outcomes = load_overlapping(dbs, population, runs, held="base_population.person")
+    assert not [o["error"] for o in outcomes if "error" in o]
+    assert sorted(o["result"]["rows_inserted"] for o in outcomes) == [0, 10]
     assert history_versions(dbs, "base_population.person_history", "id_number", new) == {key: 1 for key in new}
 
 
