@@ -46,7 +46,7 @@ def _entry(target: str):
 
 def prepare(params: dict) -> dict:
     """Write the drop, and the same rows in COPY text format as the readers produce them."""
-    from baselib.simulators import macro_economy, spatial
+    from baselib_simulators import macro_economy, spatial
 
     landing = Path(params["landing"])
     resource = _entry(TARGETS[params["resource"]])

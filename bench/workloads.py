@@ -35,7 +35,7 @@ from psycopg2 import sql
 
 from baselib.catalog import load_catalog
 from baselib.catalog.model import Resource
-from baselib.simulators import population
+from baselib_simulators import population
 from baselib.warehouse import connections, schema
 
 SOURCE_CONN_ID = "dept_public_security"
@@ -75,7 +75,7 @@ def _simulator(name: str):
     if name == "population":
         return population, SOURCE_CONN_ID
     if name == "legal_entity":
-        from baselib.simulators import legal_entity
+        from baselib_simulators import legal_entity
 
         return legal_entity, "dept_market_regulation"
     raise ValueError(f"resource {name!r} has no source database")
@@ -149,7 +149,7 @@ def copy_text(value) -> str:
 def prepare_certificates(params: dict) -> dict:
     """Generate the e-licence records once: a JSON file for the API server, and the same records
     in COPY's text format (the catalog's item columns, in catalog order) for the raw-COPY floor."""
-    from baselib.simulators import certificates
+    from baselib_simulators import certificates
 
     started = time.perf_counter()
     records, manifest = certificates.generate(params["rows"], SIMULATOR_SEED, SIMULATED_AS_OF,
@@ -167,7 +167,7 @@ def prepare_certificates(params: dict) -> dict:
 
 def serve_certificates(params: dict) -> dict:
     """Serve the records over loopback HTTP until SIGTERM; the connection URI goes to uri_file."""
-    from baselib.simulators import certificates
+    from baselib_simulators import certificates
 
     records = json.loads(Path(params["records_file"]).read_text(encoding="utf-8"))
     stopped = threading.Event()

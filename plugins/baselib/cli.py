@@ -75,7 +75,7 @@ def cmd_simulate(args) -> None:
     catalog = load_catalog()
     conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind != "file_drop"}
     landings = {r.pipeline.source.landing for r in catalog if r.pipeline.source.kind == "file_drop"}
-    from baselib.simulators import legal_entity, population
+    from baselib_simulators import legal_entity, population
 
     # front-end database -> (label, simulator, its clean identifiers for the certificate holders)
     databases = {"dept_public_security": ("population", population, population.clean_ids),
@@ -94,7 +94,7 @@ def cmd_simulate(args) -> None:
     if landings:
         _simulate_file_drops(landings, args.seed)
     if "e_licence_api" in conn_ids:
-        from baselib.simulators import certificates_service
+        from baselib_simulators import certificates_service
 
         manifest = certificates_service.simulate(args.certificates, args.seed, as_of,
                                                  holders["dept_public_security"], holders["dept_market_regulation"])
@@ -105,14 +105,14 @@ def _simulate_file_drops(landings: set[str], seed: int) -> None:
     """Write the natural-resources and statistics drops into the local landing folders."""
     root = _local_landing_root()
     if any(path.startswith("natural_resources/") for path in landings):
-        from baselib.simulators import spatial
+        from baselib_simulators import spatial
 
         drop = spatial.write_drop(root, seed=seed)
         print(f"natural-resources drop: {drop.admin_dir} and {drop.place_dir}; "
               f"injected: {_counts({k: len(v) for k, v in {**drop.division_defects, **drop.place_defects}.items()})}; "
               f"unreadable files: {len(drop.rejected_files)}")
     if any(path.startswith("statistics/") for path in landings):
-        from baselib.simulators import macro_economy
+        from baselib_simulators import macro_economy
 
         drop = macro_economy.write_drop(root, seed=seed)
         print(f"statistics drop: {drop.value_dir}; injected: {_counts({k: len(v) for k, v in drop.defects.items()})}; "
@@ -137,7 +137,7 @@ def _airflow_home() -> Path:
 
 
 def cmd_serve_certificates(args) -> None:
-    from baselib.simulators import certificates_service
+    from baselib_simulators import certificates_service
 
     try:
         certificates_service.serve(_airflow_home(), args.ready_file,
@@ -150,7 +150,7 @@ def cmd_start_certificates(args) -> None:
     """Start the e-licence API in the background when the catalog reads it; print ``export`` lines
     for its connection and its pid (``DEMO_API_PID``), or fail with the server's own error."""
     from baselib.catalog import load_catalog
-    from baselib.simulators import certificates_service
+    from baselib_simulators import certificates_service
 
     if not any(r.pipeline.source.kind == "http_api" and r.pipeline.source.conn_id == certificates_service.CONN_ID
                for r in load_catalog()):

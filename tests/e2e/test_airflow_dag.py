@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from baselib.simulators import population as sim
+from baselib_simulators import population as sim
 from tests.conftest import AS_OF
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_blocked_run_fails_the_dag_run_and_loads_nothing(dbs, population, airflo
 def test_file_drop_dags_run_through_airflow(dbs, airflow_home, tmp_path, monkeypatch):
     """The statistics bureau's drop through the generated DAGs: indicators, then values; a second
     run of the same date finds every file already loaded."""
-    from baselib.simulators import macro_economy
+    from baselib_simulators import macro_economy
 
     landing = tmp_path / "landing"
     drop = macro_economy.write_drop(landing, seed=21)

@@ -42,7 +42,7 @@ def look_back_rows(dbs, summary: dict, source_table: str, until, db: str = "sour
 
 def fill_source(dbs, rows=2000, rates=None):
     """A fresh simulated public-security source (seeded) of ``rows`` people with defects at ``rates``."""
-    from baselib.simulators import population
+    from baselib_simulators import population
     from tests.conftest import AS_OF
 
     conn = dbs.source()
@@ -53,8 +53,8 @@ def fill_source(dbs, rows=2000, rates=None):
 
 
 def change_source(dbs, **kwargs):
-    """Apply :func:`baselib.simulators.population.apply_changes` to the public-security source."""
-    from baselib.simulators import population
+    """Apply :func:`baselib_simulators.population.apply_changes` to the public-security source."""
+    from baselib_simulators import population
 
     conn = dbs.source()
     try:

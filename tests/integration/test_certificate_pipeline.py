@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from baselib.errors import SourceError
-from baselib.simulators import certificates, legal_entity, population
+from baselib_simulators import certificates, legal_entity, population
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
 from tests.integration.pipeline_helpers import catalog_entry, load_snapshot, run
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from baselib.simulators import certificates_service
-from baselib.simulators.certificates import ENDPOINT, CertificateApiServer
+from baselib_simulators import certificates_service
+from baselib_simulators.certificates import ENDPOINT, CertificateApiServer
 from baselib.sources.http_api import parse_connection
 
 ROOT = Path(__file__).resolve().parents[2]

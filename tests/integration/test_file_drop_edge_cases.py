@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 
 from baselib import pipeline
-from baselib.simulators import macro_economy as sim
-from baselib.simulators.delivery import deliver
+from baselib_simulators import macro_economy as sim
+from baselib_simulators.delivery import deliver
 from tests.conftest import DAY1
 from tests.integration.file_drop_helpers import assert_deliveries_accounted, deliveries, quarantine_reasons
 from tests.integration.pipeline_helpers import (

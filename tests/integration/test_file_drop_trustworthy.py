@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 import shapely
 
-from baselib.simulators.delivery import deliver
+from baselib_simulators.delivery import deliver
 from baselib.sources.file_drop.source import FileDropSource
 from tests.conftest import DAY1, DAY2, REAL_WORLD
 from tests.integration.file_drop_helpers import (

@@ -14,8 +14,8 @@ import pytest
 
 from baselib.catalog.model import Resource
 from baselib.errors import SourceError
-from baselib.simulators import certificates
-from baselib.simulators.certificates import CertificateApiServer
+from baselib_simulators import certificates
+from baselib_simulators.certificates import CertificateApiServer
 from baselib.sources import for_resource
 from baselib.sources.extract import ROW_ID
 from baselib.sources.http_api import HttpApiSource, parse_connection

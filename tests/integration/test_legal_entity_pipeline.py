@@ -13,7 +13,7 @@ import pytest
 from baselib.catalog import load_catalog
 from baselib.errors import BlockingQualityFailure
 from baselib.identifiers import credit_code
-from baselib.simulators import legal_entity as sim
+from baselib_simulators import legal_entity as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
 from tests.integration.pipeline_helpers import assert_accounted, load_snapshot, look_back_rows, run
 

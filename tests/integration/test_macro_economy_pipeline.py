@@ -6,8 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 from baselib.errors import BlockingQualityFailure
-from baselib.simulators import macro_economy as sim
-from baselib.simulators.delivery import date_back, deliver
+from baselib_simulators import macro_economy as sim
+from baselib_simulators.delivery import date_back, deliver
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import (
     assert_defects_quarantined, assert_deliveries_accounted, deliveries, quarantine_reasons,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from baselib.simulators import macro_economy as sim
+from baselib_simulators import macro_economy as sim
 from tests.conftest import BUCKET, DAY1, DAY2
 from tests.integration.file_drop_helpers import assert_deliveries_accounted, deliveries, settling_at_once
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, run

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from baselib.errors import BlockingQualityFailure
-from baselib.simulators import population as sim
+from baselib_simulators import population as sim
 from tests.conftest import DAY1, DAY2, UTC
 from tests.integration.pipeline_helpers import (assert_accounted, change_source, fail_inserts_into, fill_source,
                                                 load_snapshot, look_back_rows, run)

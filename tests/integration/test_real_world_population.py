@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from baselib.simulators import population as sim
+from baselib_simulators import population as sim
 from tests.conftest import AS_OF, DAY1, REAL_WORLD
 from tests.integration.pipeline_helpers import assert_accounted, run
 

@@ -14,8 +14,8 @@ import pytest
 
 from baselib import pipeline
 from baselib.errors import BlockingQualityFailure
-from baselib.simulators import certificates
-from baselib.simulators import population as sim
+from baselib_simulators import certificates
+from baselib_simulators import population as sim
 from tests.conftest import AS_OF, DAY1, DAY2, UTC
 from tests.integration.pipeline_helpers import (assert_accounted, catalog_entry, change_source, fill_source,
                                                 load_snapshot, run, table_digest, validated)

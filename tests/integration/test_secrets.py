@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from baselib.errors import SourceError
-from baselib.simulators import population as sim
+from baselib_simulators import population as sim
 from tests.conftest import AS_OF, DAY1
 from tests.integration.pipeline_helpers import catalog_entry, run
 

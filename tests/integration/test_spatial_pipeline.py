@@ -8,8 +8,8 @@ import json
 import pytest
 import shapely
 
-from baselib.simulators import spatial as sim
-from baselib.simulators.delivery import deliver
+from baselib_simulators import spatial as sim
+from baselib_simulators.delivery import deliver
 from tests.conftest import DAY1, DAY2
 from tests.integration.file_drop_helpers import assert_defects_quarantined, assert_deliveries_accounted, deliveries
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, load_snapshot, run

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from baselib.simulators import certificates
-from baselib.simulators import population as population_sim
+from baselib_simulators import certificates
+from baselib_simulators import population as population_sim
 from baselib.sources.text import NUL_SHOWN, TRIMMED
 from tests.conftest import AS_OF, DAY1, DAY2, REAL_WORLD, UTC
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, run

@@ -9,8 +9,8 @@ import random
 import pytest
 
 from baselib.identifiers import certificate_id, citizen_id, credit_code, divisions
-from baselib.simulators import certificates
-from baselib.simulators.certificates import DEFECTS, FIELDS, generate, make_credit_code
+from baselib_simulators import certificates
+from baselib_simulators.certificates import DEFECTS, FIELDS, generate, make_credit_code
 
 UTC = dt.timezone.utc
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=UTC)

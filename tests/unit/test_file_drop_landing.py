@@ -9,7 +9,7 @@ import pytest
 
 from baselib.catalog import load_catalog
 from baselib.catalog.model import FileDropSource
-from baselib.simulators.delivery import deliver
+from baselib_simulators.delivery import deliver
 from baselib.sources.file_drop import geojson, landing
 from tests.conftest import BUCKET
 

@@ -18,7 +18,7 @@ from shapely.geometry import shape
 
 from baselib.geometry import shapes
 from baselib.identifiers import divisions
-from baselib.simulators import macro_economy, spatial
+from baselib_simulators import macro_economy, spatial
 
 CATALOG = Path(__file__).resolve().parents[2] / "include" / "catalog"
 BOM = b"\xef\xbb\xbf"

@@ -18,7 +18,7 @@ Known defects (:data:`DIVISION_DEFECTS`, :data:`PLACE_DEFECTS`) are injected onc
 each on its own feature, and returned in the :class:`SpatialDrop` manifest by key, together with
 the one losslessly repairable county per province and the files the engine must reject outright
 (:data:`REJECTED`). Everything derives from the seed: same arguments, same bytes. Files are
-dated as delivered (:mod:`baselib.simulators.delivery`), so a run takes them at once.
+dated as delivered (:mod:`baselib_simulators.delivery`), so a run takes them at once.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baselib.identifiers import divisions
-from baselib.simulators.delivery import deliver
+from baselib_simulators.delivery import deliver
 
 ADMIN_LANDING = "natural_resources/admin_division"
 PLACE_LANDING = "natural_resources/place_name"

@@ -25,7 +25,7 @@ Known defects (:data:`DEFECTS`, one record each) and warning-level anomalies
 ``(indicator_code, region_code, period)``, the period normalised (``2025``, ``2025Q3``,
 ``2025-10``) unless it cannot be (then as written). Two files cannot be read at all
 (``broken.xlsx``, ``wrong_encoding.csv``). Everything derives from the seed: same arguments,
-same bytes. Files are dated as delivered (:mod:`baselib.simulators.delivery`), so a run takes
+same bytes. Files are dated as delivered (:mod:`baselib_simulators.delivery`), so a run takes
 them at once.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from baselib.identifiers import divisions
-from baselib.simulators.delivery import date_back, deliver
+from baselib_simulators.delivery import date_back, deliver
 
 INDICATOR_LANDING = "statistics/indicator"
 VALUE_LANDING = "statistics/indicator_value"

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from baselib.identifiers import certificate_id, citizen_id, credit_code, divisions
-from baselib.simulators.population import GIVEN, SURNAMES
+from baselib_simulators.population import GIVEN, SURNAMES
 
 ENDPOINT = "/api/v1/certificates"
 UTC = dt.timezone.utc

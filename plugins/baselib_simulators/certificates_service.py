@@ -69,7 +69,7 @@ def listen_uri(airflow_home: Path) -> str:
 
 def simulate(n: int, seed: int, as_of: dt.datetime, citizen_ids: list[str], credit_codes: list[str]) -> str:
     """Generate the certificates and store them for ``serve``. Returns a one-line summary."""
-    from baselib.simulators import certificates
+    from baselib_simulators import certificates
 
     records, manifest = certificates.generate(n, seed, as_of, citizen_ids, credit_codes)
     RECORDS_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def serve(airflow_home: Path, ready_file: Path | None = None, records_file: Path
     """Serve ``records_file`` at :func:`listen_uri` until SIGTERM or SIGINT. Once listening, writes
     the connection URI (with the real port) to ``ready_file`` (mode 0600). Raises
     :class:`ServerStartError` when the address cannot be bound, naming it and why."""
-    from baselib.simulators.certificates import CertificateApiServer
+    from baselib_simulators.certificates import CertificateApiServer
 
     uri = urlsplit(listen_uri(airflow_home))
     records = json.loads(records_file.read_text(encoding="utf-8"))
@@ -149,7 +149,7 @@ def verify(uri: str) -> None:
     Raises :class:`ServerStartError` saying what answered instead."""
     import httpx
 
-    from baselib.simulators.certificates import ENDPOINT
+    from baselib_simulators.certificates import ENDPOINT
     from baselib.sources.http_api import parse_connection
 
     conn = parse_connection(uri)
