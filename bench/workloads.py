@@ -10,10 +10,13 @@ resident set size (ru_maxrss), measured over the whole process, imports included
 Workloads that concern one resource take ``resource`` in their parameters: a key of
 :data:`RESOURCES` (default ``population``). ``serve_certificates`` is not measured: it runs the
 simulated e-licence API in its own process until SIGTERM, so that the certificate pipeline's
-peak RSS does not include the server and its 200k records.
+peak RSS does not include the server and its 200k records. ``source_delta``,
+``source_restore`` and ``count_changed`` are untimed helpers of the population reruns (the 1 %
+delta changed at the source, put back, and counted in the current view). The peer (dlt) is not
+here: it runs in its own virtual environment (peer_dlt.py).
 
 Only the work between the two ``time.perf_counter()`` calls of each workload is timed; setup
-(creating tables, reading the sample, a CHECKPOINT so that earlier writes are not flushed on
+(creating tables, opening connections, a CHECKPOINT so that earlier writes are not flushed on
 this workload's clock) is not.
 """
 from __future__ import annotations
@@ -47,7 +50,6 @@ RESOURCES = {
 }
 BENCH_SCHEMA = "bench"
 RAW_COPY_TABLE = "raw_copy"
-TO_SQL_TABLE = "to_sql_sample"
 SIMULATOR_SEED = 20261101
 SIMULATED_AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 # The run loads the simulated day 2026-11-01 in Asia/Shanghai; the interval ends after the newest row.
@@ -205,100 +207,151 @@ def raw_copy(params: dict) -> dict:
     return {"rows": rows, "seconds": seconds}
 
 
-def design_floor(params: dict) -> dict:
-    """What the load design costs with no extraction and no validation at all: COPY into a
-    staging table, then insert every distinct key into the indexed base table and the indexed
-    history table (key order, one transaction). Rows the warehouse's NOT NULL columns would
-    refuse are skipped. The pipeline can never beat this; raw COPY writes the rows once,
-    unindexed, and this writes them three times, twice into indexed tables."""
-    entry = population_resource()
-    columns = item_columns()
-    conn = connections.connect()
-    try:
-        schema.ensure(conn, [entry])
-        checkpoint(conn)
-        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        fill = sql.SQL(
-            "INSERT INTO {target} ({names}, _row_hash, {extra}) "
-            "SELECT DISTINCT ON (id_number) {names}, md5(ROW({names})::text), {values} FROM staging_rows "
-            "WHERE name IS NOT NULL ORDER BY id_number"
-        )
-        with conn.cursor() as cur, open(params["copy_file"], "rb") as rows_file:
-            started = time.perf_counter()
-            cur.execute(sql.SQL("CREATE TEMP TABLE staging_rows AS SELECT {} FROM base_population.person WITH NO DATA")
-                        .format(names))
-            cur.copy_expert(copy_statement("FROM STDIN", sql.Identifier("staging_rows"), columns).as_string(cur),
-                            rows_file, size=1 << 20)
-            cur.execute(fill.format(target=sql.SQL("base_population.person"), names=names,
-                                    extra=sql.SQL("_load_id, _first_loaded_at, _loaded_at"),
-                                    values=sql.SQL("0, now(), now()")))
-            rows = cur.rowcount
-            cur.execute(fill.format(target=sql.SQL("base_population.person_history"), names=names,
-                                    extra=sql.SQL("_valid_from, _load_id, _change"),
-                                    values=sql.SQL("now(), 0, 'I'")))
-            conn.commit()
-            seconds = time.perf_counter() - started
-    finally:
-        conn.close()
-    return {"rows": rows, "seconds": seconds}
-
-
-def sqlalchemy_url(libpq_uri: str) -> str:
-    """psycopg2 dialect URL for a libpq URI (a ``?host=/socket/dir`` query is passed through)."""
-    return "postgresql+psycopg2://" + libpq_uri.partition("://")[2]
-
-
-def to_sql(params: dict) -> dict:
-    """The tutorial way: ``DataFrame.to_sql`` of a sample into an empty table with the same columns."""
-    import pandas as pd
-    from sqlalchemy import create_engine
-
-    columns = item_columns()
-    source = create_engine(sqlalchemy_url(connections.connection_uri(SOURCE_CONN_ID)))
-    query = f"SELECT {', '.join(columns)} FROM {population.SOURCE_TABLE} ORDER BY row_id LIMIT {int(params['rows'])}"
-    with source.connect() as conn:
-        sample = pd.read_sql_query(query, conn)
-    source.dispose()
-    warehouse = create_engine(sqlalchemy_url(connections.connection_uri("warehouse")))
-    conn = connections.connect()
-    try:
-        create_plain_table(conn, TO_SQL_TABLE)
-        checkpoint(conn)
-    finally:
-        conn.close()
-    started = time.perf_counter()
-    sample.to_sql(TO_SQL_TABLE, warehouse, schema=BENCH_SCHEMA, if_exists="append", index=False,
-                  method=params["method"], chunksize=params["chunksize"])
-    seconds = time.perf_counter() - started
-    warehouse.dispose()
-    return {"rows": len(sample), "seconds": seconds, "method": params["method"] or "default",
-            "chunksize": params["chunksize"]}
+def _when(params: dict, name: str, default: dt.datetime) -> dt.datetime:
+    value = params.get(name)
+    return dt.datetime.fromisoformat(value) if value else default
 
 
 def pipeline_run(params: dict) -> dict:
-    """The real pipeline, in-process: extract → validate (GX) → load (SCD2 merge) → record."""
+    """The real pipeline, in-process: extract → validate → load (SCD2 merge) → record.
+
+    ``mode`` (default ``full``) and the data interval (``interval_start``/``interval_end``, ISO
+    date-times; default the simulated day 2026-11-01 in Asia/Shanghai) are the run's. Only
+    ``pipeline.run`` is timed; the counts and step seconds are read back from ``ops.load_run``."""
     from baselib import pipeline
     from baselib.records import load_run
 
     entry = resource_entry(params.get("resource", "population"))
+    end = _when(params, "interval_end", INTERVAL_END)
+    start = _when(params, "interval_start", end - dt.timedelta(days=1))
     conn = connections.connect()
     try:
         checkpoint(conn)
     finally:
         conn.close()
     run_info = pipeline.RunInfo(
-        dag_id=entry.dag_id, run_id=params["run_id"], logical_date=INTERVAL_END,
-        data_interval_start=INTERVAL_END - dt.timedelta(days=1), data_interval_end=INTERVAL_END, mode="full",
+        dag_id=entry.dag_id, run_id=params["run_id"], logical_date=end,
+        data_interval_start=start, data_interval_end=end, mode=params.get("mode", "full"),
     )
     started = time.perf_counter()
     summary = pipeline.run(entry, run_info)
     seconds = time.perf_counter() - started
     with connections.transaction() as conn:
         record = load_run.get(conn, summary["load_id"])
-    steps = {step: record[f"{step}_seconds"] for step in ("extract", "validate", "load")}
+    steps = {step: record[f"{step}_seconds"] or 0.0 for step in ("extract", "validate", "load")}
     counts = {k: v for k, v in record.items() if k.startswith("rows_")}
     return {"rows": record["rows_extracted"], "seconds": seconds, "status": record["status"],
-            "steps": steps, "counts": counts, "cross_checks": record.get("cross_checks") or {}}
+            "mode": record["mode"], "steps": steps, "counts": counts,
+            "cross_checks": record.get("cross_checks") or {}}
+
+
+# --- the 1 % delta: changed at the source, then put back -------------------------------------
+DELTA_MARKER = "（变更）"    # appended to the address of each changed row
+DELTA_TABLE = "simulator.bench_delta"  # the changed rows' original values, for source_restore
+DELTA_STRIDE = 89            # candidates: every 89th row (1.12 %), so 1 % of the rows are enough once
+                             # the ~2 % with injected defects or a shared ID number are left out
+
+
+def source_delta(params: dict) -> dict:
+    """Change ``rows`` population rows at the source as a day at the department would: the address
+    gets DELTA_MARKER appended and ``updated_at`` becomes ``at``. Untimed.
+
+    The rows are every DELTA_STRIDE-th ``row_id`` (the first ``rows`` of them) among those that
+    load cleanly: no injected defect (simulator.injected_defect) and an ID number that occurs once
+    at the source (two random people can draw the same ID; the pipeline quarantines both). Their
+    original values go to DELTA_TABLE. Raises if fewer than ``rows`` rows qualify."""
+    conn = connections.connect(SOURCE_CONN_ID)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(DELTA_TABLE)))
+            cur.execute(sql.SQL(
+                "CREATE TABLE {delta} AS "
+                "WITH twice AS (SELECT id_number FROM {source} GROUP BY id_number HAVING count(*) > 1) "
+                "SELECT p.row_id, p.id_number, p.address, p.updated_at FROM {source} AS p "
+                "WHERE p.row_id %% %(stride)s = 0 AND p.id_number IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM simulator.injected_defect AS d WHERE d.id_number = p.id_number) "
+                "AND NOT EXISTS (SELECT 1 FROM twice WHERE twice.id_number = p.id_number) "
+                "ORDER BY p.row_id LIMIT %(rows)s"
+            ).format(delta=sql.SQL(DELTA_TABLE), source=sql.SQL(population.SOURCE_TABLE)),
+                {"stride": DELTA_STRIDE, "rows": params["rows"]})
+            picked = cur.rowcount
+            if picked != params["rows"]:
+                raise SystemExit(f"only {picked} rows qualify for the delta, {params['rows']} wanted")
+            cur.execute(sql.SQL(
+                "UPDATE {source} AS p SET address = p.address || %(marker)s, updated_at = %(at)s "
+                "FROM {delta} AS d WHERE p.row_id = d.row_id"
+            ).format(delta=sql.SQL(DELTA_TABLE), source=sql.SQL(population.SOURCE_TABLE)),
+                {"marker": DELTA_MARKER, "at": dt.datetime.fromisoformat(params["at"])})
+            changed = cur.rowcount
+        conn.commit()
+    finally:
+        conn.close()
+    return {"rows": changed, "seconds": 0.0}
+
+
+def source_restore(params: dict) -> dict:
+    """Put the rows source_delta changed back as they were (the next repeat's first load reads
+    the same source), and drop DELTA_TABLE."""
+    conn = connections.connect(SOURCE_CONN_ID)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(
+                "UPDATE {source} AS p SET address = d.address, updated_at = d.updated_at "
+                "FROM {delta} AS d WHERE p.row_id = d.row_id"
+            ).format(delta=sql.SQL(DELTA_TABLE), source=sql.SQL(population.SOURCE_TABLE)))
+            restored = cur.rowcount
+            cur.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(DELTA_TABLE)))
+        conn.commit()
+    finally:
+        conn.close()
+    return {"rows": restored, "seconds": 0.0}
+
+
+def count_changed(params: dict) -> dict:
+    """Rows of the population's current view (``<target>_current``: what downstream systems read)
+    whose address carries DELTA_MARKER: after the delta run, exactly the changed rows."""
+    view = sql.Identifier(*f"{RESOURCES['population']}_current".split("."))
+    conn = connections.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE address LIKE %s").format(view),
+                        ("%" + DELTA_MARKER,))
+            rows = cur.fetchone()[0]
+    finally:
+        conn.close()
+    return {"rows": rows, "seconds": 0.0}
+
+
+# --- the certificate API's floor --------------------------------------------------------------
+def page_api(params: dict) -> dict:
+    """Page through the simulated e-licence API as the pipeline's full run does, with no processing:
+    the catalog's endpoint and page size, ``updated_until`` the interval end, the bearer token, one
+    httpx client; each page's body decoded with ``json.loads`` (needed to read ``next_cursor``),
+    its items counted and dropped. Timed from the first request to the last page."""
+    import httpx
+
+    from baselib.sources.http_api import parse_connection
+
+    entry = resource_entry("certificate")
+    source = entry.pipeline.source
+    conn = parse_connection(params["api_uri"])
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {conn.token}"}
+    query = {"page_size": source.page_size, "updated_until": INTERVAL_END.isoformat()}
+    rows = pages = 0
+    with httpx.Client(base_url=conn.base_url, headers=headers, timeout=source.timeout_seconds) as client:
+        started = time.perf_counter()
+        cursor = None
+        while True:
+            response = client.get(source.endpoint, params=query if cursor is None else {**query, "cursor": cursor})
+            response.raise_for_status()
+            body = json.loads(response.content)
+            rows += len(body["items"])
+            pages += 1
+            cursor = body.get("next_cursor")
+            if cursor is None:
+                break
+        seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "pages": pages, "page_size": source.page_size}
 
 
 WORKLOADS = {
@@ -306,9 +359,11 @@ WORKLOADS = {
     "prepare_certificates": prepare_certificates,
     "serve_certificates": serve_certificates,
     "raw_copy": raw_copy,
-    "to_sql": to_sql,
-    "design_floor": design_floor,
     "pipeline": pipeline_run,
+    "source_delta": source_delta,
+    "source_restore": source_restore,
+    "count_changed": count_changed,
+    "page_api": page_api,
 }
 
 

@@ -17,22 +17,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from psycopg2 import sql
-
-from baselib import quarantine, sources, storage
+from baselib import sources, storage
 from baselib.catalog.model import Resource
 from baselib.catalog.publish import publish
 from baselib.errors import BlockingQualityFailure, CatalogError
-from baselib.loading.merge import count_absent, merge
+from baselib.loading.merge import merge
 from baselib.records import load_run, sync_metrics
 from baselib.security import redaction
 from baselib.settings import REPORTS_DIR
-from baselib.sources.extract import DELIVERY_ID
 from baselib.sources.window import ExtractWindow
-from baselib.validation import context_checks, cross_checks, delivery_quality
-from baselib.warehouse import connections, schema, sqlfiles
+from baselib.warehouse import connections, schema
 
 log = logging.getLogger(__name__)
 
@@ -156,156 +150,50 @@ def _fail(load_id: int, step: str, exc: BaseException, status: str = "failed", c
                   redaction.describe(exc), redaction.describe(unrecorded))
 
 
-def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
-    """Keys that occur more than once anywhere in the extract (parts are validated one by one)."""
-    from baselib.validation.runner import key_strings
-
-    keys = resource.pipeline.key_columns
-    tables = [storage.read_part(uri, keys) for uri in parts]
-    table = pa.concat_tables(tables) if tables else pa.table({k: [] for k in keys})
-    if any(k not in table.column_names for k in keys):
-        return []
-    counts = pc.value_counts(pa.array(key_strings(table.to_pandas(), keys)))  # hash-based; group_by is ~7x slower
-    return counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
-
-
-def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, live_rows: int,
-                 absent: int = 0) -> list[tuple[str, str]]:
-    """Engine-level table checks that need the whole extract or the warehouse's state.
-
-    ``absent``: the live keys a reconcile would flag deleted. More than ``max_deleted_share`` of
-    the live rows blocks the run, so a snapshot cut short (paging that ended early, a partial
-    refresh at the source) deletes nothing.
-
-    None for file drops: a delivery is a set of changes, so neither an empty nor a small one
-    means loss, and the quarantine threshold applies to each delivery (validation.delivery_quality)."""
-    if resource.delivery_based:
-        return []
-    failed = []
-    full = mode in ("full", "reconcile")
-    if full and rows == 0:
-        failed.append(("empty_extract", "the full extract returned no rows"))
-    drop = resource.pipeline.max_row_count_drop
-    if full and live_rows and rows < (1 - drop) * live_rows:
-        failed.append(("row_count_collapse",
-                       f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
-    limit = resource.pipeline.max_deleted_share
-    if mode == "reconcile" and live_rows and absent > limit * live_rows:
-        share = absent / live_rows
-        failed.append(("max_deleted_share",
-                       f"对账将把 {live_rows} 条现存记录中的 {absent} 条（{share:.1%}）标记为删除，超过上限 {limit:.1%}，"
-                       f"未删除、未加载任何记录 / the reconcile would flag {absent} of {live_rows} live rows ({share:.1%}) "
-                       f"deleted, more than max_deleted_share {limit:.1%}: nothing was deleted or loaded"))
-    if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
-        failed.append(("quarantine_threshold",
-                       f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
-                       f"the threshold is {resource.pipeline.quarantine_threshold:.1%}"))
-    return failed
-
-
-def _add_counts(counts: dict[int, int], delivery_ids) -> None:
-    for delivery_id, n in delivery_ids.dropna().value_counts().items():
-        counts[int(delivery_id)] = counts.get(int(delivery_id), 0) + int(n)
-
-
-def _live_rows(conn, resource: Resource) -> int:
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE _deleted_at IS NULL").format(
-            sqlfiles.ident(resource.pipeline.target.qualified)))
-        return cur.fetchone()[0]
-
-
 @_step
 def validate(resource: Resource, extracted: dict) -> dict:
-    """Run the suite part by part; quarantine rejected rows; block on table-level failures."""
-    from baselib.validation.runner import SuiteRunner
+    """Compile the resource's validation plan, run it over the extract's parts, record the result
+    and the quality report, and raise BlockingQualityFailure on a blocking failure.
+
+    The plan and its executor are :mod:`baselib.validation.plan` and
+    :mod:`baselib.validation.executor` (which also says which rows an incremental or reconcile
+    run leaves unchecked as unchanged); the report, :mod:`baselib.validation.report`."""
+    from baselib.validation import executor, plan, report
 
     started = time.monotonic()
     load_id = extracted["load_id"]
-    report_dir = REPORTS_DIR / resource.dag_id
     try:
-        parameters = {"as_of": extracted["as_of"], "duplicate_keys": duplicate_keys(resource, extracted["parts"])}
-        checks = resource.pipeline.cross_checks
-        matched: dict[str, set[str]] = {}
-        reference_exists: dict[str, bool] = {}
+        checks = plan.compile(resource)
+        result = executor.execute(checks, resource, extracted)
         with connections.transaction() as conn:
-            context = context_checks.prepare(conn, resource, extracted["parts"])
-            if checks:
-                for check in checks:
-                    values, reference_exists[check.name] = cross_checks.reference_matches(
-                        conn, check, cross_checks.candidates(check, extracted["parts"]))
-                    matched[check.name] = set(values)
-                    parameters[cross_checks.parameter_name(check)] = values
-        tallies = {check.name: cross_checks.Tally() for check in checks}
-        runner = SuiteRunner(resource, report_dir, parameters)
-        valid_writer = storage.PartWriter(f"{extracted['prefix']}/valid")
-        rejected_writer = storage.PartWriter(f"{extracted['prefix']}/rejected")
-        blocking, warnings, quarantined, warned = list(context.blocking), [], 0, 0
-        by_delivery: dict[int, int] = {}     # file drops: rows quarantined per delivery
-        rows_by_delivery: dict[int, int] = {}  # file drops: rows per delivery
-        for n, uri in enumerate(extracted["parts"]):
-            frame = context.enrich(storage.read_part(uri).to_pandas())
-            outcome = runner.validate(frame, run_name=f"load-{load_id}-part-{n:05d}")
-            if resource.delivery_based:
-                _add_counts(rows_by_delivery, frame[DELIVERY_ID])
-                _add_counts(by_delivery, outcome.rejected["delivery_id"])
-            blocking += [c for c in outcome.blocking if c not in blocking]
-            warnings += outcome.warnings
-            quarantined += len(outcome.rejected)
-            warned += outcome.warned_rows
-            for check in checks:
-                tallies[check.name].add(outcome.valid, check, matched[check.name])
-            valid_writer.write(pa.Table.from_pandas(outcome.valid, preserve_index=False))
-            if len(outcome.rejected):
-                rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
-        valid_parts, sent_back = valid_writer.parts, {}
-        if resource.delivery_based:
-            held = delivery_quality.hold_back(resource, extracted["prefix"], valid_parts, rows_by_delivery,
-                                              by_delivery, rejected_writer)
-            valid_parts = held.valid_parts
-            quarantined += sum(held.rows.values())
-            for delivery_id, count in held.rows.items():
-                by_delivery[delivery_id] = by_delivery.get(delivery_id, 0) + count
-        runner.build_report()
-        with connections.transaction() as conn:
-            quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
-            live = _live_rows(conn, resource)
-            absent = (count_absent(conn, resource, extracted["parts"], load_run.get(conn, load_id)["started_at"])
-                      if extracted["mode"] == "reconcile" else 0)
-            if resource.delivery_based:
-                sent_back = delivery_quality.record_rejections(conn, resource, load_id, held, by_delivery)
-                files = extracted.get("files") or {}
-                if sent_back and files:  # readable, but sent back: they count as rejected files
-                    load_run.update(conn, load_id, files_new=files["new"] - len(sent_back),
-                                    files_rejected=files["rejected"] + len(sent_back))
-        if sent_back:
-            delivery_quality.move_files(resource, load_id, sent_back)
-        blocking += table_checks(resource, extracted["mode"], extracted["rows"], quarantined, live, absent)
-        seconds = time.monotonic() - started
-        with connections.transaction() as conn:
-            load_run.update(conn, load_id, rows_quarantined=quarantined, rows_warned=warned,
-                            validate_seconds=seconds, report_path=str(runner.report_index),
-                            status="blocked" if blocking else "validated", error=None,
-                            cross_checks={name: t.as_record(reference_exists[name]) for name, t in tallies.items()})
+            page = report.write(checks, result, resource, REPORTS_DIR / resource.dag_id / f"load-{load_id}",
+                                load_id=load_id, run_id=load_run.get(conn, load_id)["run_id"], mode=extracted["mode"])
+            load_run.update(conn, load_id, rows_quarantined=result.rows_quarantined, rows_warned=result.rows_warned,
+                            validate_seconds=time.monotonic() - started, report_path=str(page),
+                            status="blocked" if result.blocking else "validated", error=None,
+                            cross_checks=result.cross_checks)
     except Exception as exc:
         _fail(load_id, "validate", exc)
         raise
-    if blocking:
-        failure = BlockingQualityFailure(resource.code, blocking)
-        _fail(load_id, "validate", failure, status="blocked", checks=[{"check": n, "message": m} for n, m in blocking])
+    if result.blocking:
+        failure = BlockingQualityFailure(resource.code, result.blocking)
+        _fail(load_id, "validate", failure, status="blocked",
+              checks=[{"check": n, "message": m} for n, m in result.blocking])
         raise failure
-    for line in warnings:
+    for line in result.warnings:
         log.warning("%s: %s", resource.code, line)
-    return {**extracted, "valid_parts": valid_parts, "rejected_parts": rejected_writer.parts,
-            "rows_quarantined": quarantined, "rows_warned": warned, "warnings": warnings,
-            "quarantined_by_delivery": {str(k): v for k, v in by_delivery.items()},
-            "report": str(runner.report_index)}
+    return {**extracted, "valid_parts": result.valid_parts, "rejected_parts": result.rejected_parts,
+            "rows_quarantined": result.rows_quarantined, "rows_warned": result.rows_warned,
+            "rows_skipped_unchanged": result.rows_skipped_unchanged, "warnings": result.warnings,
+            "quarantined_by_delivery": {str(k): v for k, v in result.quarantined_by_delivery.items()},
+            "report": str(page)}
 
 
 @_step
 def load(resource: Resource, validated: dict) -> dict:
-    """One transaction, one at a time per resource (the merge's load lock): stage, merge with
-    history, reconcile deletions, advance the watermark."""
+    """One transaction, one at a time per resource (the merge's load lock): load the valid parts
+    into the SCD2 table, reconcile deletions, advance the watermark. Rows validation skipped as
+    unchanged (``rows_skipped_unchanged``, default 0) count as unchanged."""
     from baselib.sources.file_drop import manifest
 
     started = time.monotonic()
@@ -323,6 +211,7 @@ def load(resource: Resource, validated: dict) -> dict:
             if resource.delivery_based:
                 quarantined = {int(k): v for k, v in validated.get("quarantined_by_delivery", {}).items()}
                 manifest.mark_loaded(conn, load_id, counts.by_delivery, quarantined)
+            counts.unchanged += int(validated.get("rows_skipped_unchanged") or 0)
             load_run.update(conn, load_id, status="loaded", rows_inserted=counts.inserted,
                             rows_updated=counts.updated, rows_unchanged=counts.unchanged,
                             rows_deleted=counts.deleted, load_seconds=time.monotonic() - started, error=None)

@@ -139,15 +139,18 @@ def test_full_reconciliation_closes_keys_deleted_at_the_source(dbs, population):
     assert_accounted(recon)
     assert recon["mode"] == "reconcile" and recon["rows_deleted"] == 7
     assert recon["rows_unchanged"] == first["rows_inserted"] - 7 and recon["rows_inserted"] == 0
-    # kept (not physically deleted), flagged, hidden from the current view, closed in history
+    # kept (not physically deleted), flagged, hidden from the current view; in the SCD2 table the
+    # live version is closed by the reconcile and an open tombstone ('D', items copied) follows it
     flagged = dbs.query("SELECT id_number FROM base_population.person WHERE _deleted_at IS NOT NULL")
     assert sorted(r[0] for r in flagged) == sorted(deleted)
     assert dbs.scalar("SELECT count(*) FROM base_population.person_current WHERE id_number = ANY(%s)", (deleted,)) == 0
-    open_versions = dbs.scalar("SELECT count(*) FROM base_population.person_history "
-                               "WHERE id_number = ANY(%s) AND _valid_to IS NULL", (deleted,))
-    closed_by = dbs.query("SELECT DISTINCT _closed_by_load_id FROM base_population.person_history "
-                          "WHERE id_number = ANY(%s)", (deleted,))
-    assert open_versions == 0 and closed_by == [(recon["load_id"],)]
+    versions = dbs.query(
+        "SELECT o._change, o._closed_by_load_id, t._change, t._load_id, t._deleted_at = t._valid_from, "
+        "t._valid_from = o._valid_to, (o.name, o.address) IS NOT DISTINCT FROM (t.name, t.address) "
+        "FROM base_population.person_history o JOIN base_population.person_history t USING (id_number) "
+        "WHERE id_number = ANY(%s) AND o._valid_to IS NOT NULL AND t._valid_to IS NULL", (deleted,))
+    assert versions == [("I", recon["load_id"], "D", recon["load_id"], True, True, True)] * 7
+    assert dbs.scalar("SELECT count(*) FROM base_population.person_history WHERE id_number = ANY(%s)", (deleted,)) == 14
     # quarantined rows still exist at the source, so they are not "deleted"
     assert dbs.scalar("SELECT count(*) FROM base_population.person WHERE _deleted_at IS NOT NULL") == 7
 
@@ -198,7 +201,7 @@ def test_failure_mid_load_rolls_back_everything(dbs, population):
     run(population, DAY1)
     change_source(dbs, at=dt.datetime(2026, 11, 2, 8, tzinfo=UTC), new=5, changed=5)
     before = load_snapshot(dbs, population)
-    # history inserts fail after the base table was written
+    # inserts of new versions fail after the changed keys' versions were closed
     fail_inserts_into(dbs, "base_population.person_history")
 
     with pytest.raises(psycopg2.Error, match="disk full"):

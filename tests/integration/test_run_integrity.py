@@ -364,7 +364,7 @@ def test_a_connection_killed_mid_merge_records_the_real_error_and_a_retry_clears
         waiting = ("SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
                    "'base_population.person_history'::regclass")
         wait_until(dbs, f"SELECT count(*) FROM ({waiting}) w", expected=1)
-        # the base table is already written inside the merge's transaction when its backend dies
+        # the rows are already staged inside the merge's transaction when its backend dies
         dbs.query(f"SELECT pg_terminate_backend(pid) FROM ({waiting}) w")
         thread.join()
     finally:

@@ -33,6 +33,22 @@ def test_applying_ddl_twice_changes_nothing(dbs, population):
     assert _columns(dbs, "person")[:len(population.items)] == population.column_names
 
 
+def test_one_scd2_table_with_views_of_its_open_and_live_versions(dbs, population):
+    _ensure(dbs, population)
+
+    kinds = dict(dbs.query("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                           "WHERE n.nspname = 'base_population' AND c.relkind IN ('r', 'v')"))
+    assert kinds == {"person_history": "r", "person": "v", "person_current": "v"}
+    assert _columns(dbs, "person") == [*population.column_names, "_row_hash", "_load_id", "_first_loaded_at",
+                                       "_loaded_at", "_deleted_at", "_delivery_id"]
+    # a simple view: PostgreSQL can update the open versions through it
+    assert dbs.scalar("SELECT is_updatable FROM information_schema.views WHERE table_schema = 'base_population' "
+                      "AND table_name = 'person'") == "YES"
+    assert dbs.query("SELECT indexdef FROM pg_indexes WHERE schemaname = 'base_population'") == [
+        ("CREATE UNIQUE INDEX person_history_open ON base_population.person_history USING btree (id_number) "
+         "WHERE (_valid_to IS NULL)",)]
+
+
 def test_a_new_catalog_item_becomes_a_nullable_column_everywhere(dbs, population):
     _ensure(dbs, population)
     phone = Item(name="phone", label="联系电话", type="C", length=20, personal=True)
@@ -43,7 +59,9 @@ def test_a_new_catalog_item_becomes_a_nullable_column_everywhere(dbs, population
     for table in ("person", "person_history", "person_current"):
         assert "phone" in _columns(dbs, table)
     assert dbs.scalar("SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'base_population' "
-                      "AND table_name = 'person' AND column_name = 'phone'") == "YES"
+                      "AND table_name = 'person_history' AND column_name = 'phone'") == "YES"
+    # the base view was recreated with the item before its bookkeeping columns
+    assert _columns(dbs, "person")[:len(grown.items)] == grown.column_names
     # personal, so the plain reader role does not get it
     assert not dbs.scalar("SELECT has_column_privilege('base_population_reader', "
                           "'base_population.person_current', 'phone', 'SELECT')")

@@ -1,4 +1,4 @@
-"""The custom GX expectations, run through real Great Expectations via SuiteRunner.
+"""The custom GX expectations, run through real Great Expectations via gx_fallback.SuiteRunner.
 
 GX is slow to import and to build a context, so one runner (one ephemeral context) is shared
 by the whole module and each frame is validated once.
@@ -120,9 +120,10 @@ def docs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runner(resource, docs_dir):
-    from baselib.validation.runner import SuiteRunner, key_strings
+    from baselib.validation.executor import key_strings
+    from baselib.validation.gx_fallback import SuiteRunner
 
-    # the duplicate-key parameter holds opaque key hashes, as baselib.pipeline.duplicate_keys computes them
+    # the duplicate-key parameter holds opaque key hashes, as baselib.validation.executor.duplicate_keys computes them
     duplicates = key_strings(pd.DataFrame({"id_number": [DUP_ID]}), ["id_number"]).tolist()
     return SuiteRunner(resource, docs_dir, {"as_of": AS_OF, "duplicate_keys": duplicates})
 
@@ -245,7 +246,7 @@ def test_arrow_round_trip_frame_gives_same_split(runner, outcome):
 
 def test_without_duplicate_keys_the_pair_loads(resource, tmp_path):
     # a second runner is cheap once GX is imported; an empty list must not block or reject
-    from baselib.validation.runner import SuiteRunner
+    from baselib.validation.gx_fallback import SuiteRunner
 
     fresh = SuiteRunner(resource, tmp_path, {"as_of": AS_OF, "duplicate_keys": []})
     result = fresh.validate(build_frame(), run_name="unit-no-dups")
@@ -466,7 +467,7 @@ CERT_CAUSES = {
 
 def test_certificate_identifiers_get_one_reason_naming_the_real_cause(tmp_path):
     from baselib.validation import cross_checks
-    from baselib.validation.runner import SuiteRunner
+    from baselib.validation.gx_fallback import SuiteRunner
 
     certificate = next(r for r in load_catalog() if r.dag_id == "base_e_certificate__certificate")
     parameters = {"as_of": AS_OF, "duplicate_keys": []}

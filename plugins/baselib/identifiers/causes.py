@@ -2,7 +2,7 @@
 
 Each identifier module has a ``diagnose(value) -> Cause | None`` that names the FIRST real
 problem, in the order: characters, length, structure, embedded parts, check character. The
-validation runner turns a cause into a reason ``"<label>(<item>) <zh> / <en>"``.
+validation executor turns a cause into a reason ``"<label>(<item>) <zh> / <en>"``.
 """
 from __future__ import annotations
 

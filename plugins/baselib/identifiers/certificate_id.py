@@ -90,7 +90,7 @@ def valid_mask(values) -> np.ndarray:
     shaped = found[0].notna().to_numpy()
     body = (found[0] + found[1] + found[2] + found[3]).fillna("")
     check = found[4].fillna("")
-    width = int(body.str.len().max() or 0)
+    width = int(body.str.len().max()) if len(body) else 0  # an empty column (all NULL, or no rows) has no width
     padded = body.str.pad(width, side="right", fillchar="\x00").to_numpy(dtype=f"S{max(width, 1)}")
     chars = np.frombuffer(padded.tobytes(), dtype=np.uint8).reshape(len(padded), -1) if len(padded) else np.zeros((0, 0), np.uint8)
     value = _LOOKUP[chars]

@@ -1,25 +1,42 @@
-"""COPY validated rows into a staging table, then one set-based SCD2 merge, in one transaction.
+"""Load validated rows into the resource's SCD2 table, set-based, in one transaction.
 
-Unchanged rows are not rewritten. Changed rows update the base table and close the open
-history version; new rows insert both. A full reconciliation also closes keys that vanished
-from the source (flagged with ``_deleted_at``, never physically deleted). If anything fails,
-the transaction rolls back and the tables are exactly as they were.
+Storage: one SCD2 table per resource (``<table>_history``) holds every version; the base table's
+name is a view of the open versions, the consumer view of the live ones (baselib.warehouse.schema).
+
+* First load (the SCD2 table has no rows): the table is truncated in this transaction, its
+  indexes dropped, the valid parts COPYed straight in with ``FREEZE`` and their bookkeeping
+  columns filled in Arrow, then the indexes are built again and the table ANALYZEd.
+* Later loads: the parts are COPYed into a temporary staging table; one join against the open
+  versions (partial unique index) classifies each row (``templates/merge/classify``); one UPDATE
+  closes the versions of changed keys and one INSERT opens their new versions. Unchanged rows are
+  not rewritten (a stored hash from another algorithm is rewritten in place when the values are
+  equal, never made a version).
+* A full reconciliation closes the open version of each key that vanished from the source and
+  opens a tombstone (``_change`` 'D', ``_deleted_at`` set): nothing is physically deleted.
+
+Row hashes come from :mod:`baselib.loading.changes`: the valid parts carry ``_row_hash`` when
+validation computed it, otherwise the merge computes it. If anything fails, the transaction
+rolls back and the table is exactly as it was.
 
 One load per resource at a time: the merge first takes the resource's load lock (a
 transaction-level advisory lock, held until commit or rollback). A second load of the same
 resource (a manual run beside a scheduled one, a backfill) waits, then classifies its rows
-against the first one's committed result, so each change gets one history version and is
-counted once.
+against the first one's committed result, so each change gets one version and is counted once.
 """
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg2 import sql
 
 from baselib import storage
 from baselib.catalog.model import Resource
+from baselib.loading.changes import ROW_HASH, with_row_hash
 from baselib.pgcopy import copy_table
 from baselib.sources.extract import DELIVERY_ID
 from baselib.warehouse import schema, sqlfiles
@@ -30,6 +47,9 @@ EXTRACTED_KEYS = sql.Identifier("pg_temp", "extracted_keys")
 DELETED = sql.Identifier("pg_temp", "deleted_keys")
 LOAD_LOCK_CLASS = 0x6C6F6164  # "load": first half of the two-int advisory lock key; the second is the resource's hash
 
+# Bookkeeping columns a first load writes beside the items and the row hash.
+_FIRST_LOAD_COLUMNS = ["_valid_from", "_load_id", "_change", DELIVERY_ID, "_first_loaded_at"]
+
 
 @dataclass
 class MergeCounts:
@@ -38,30 +58,26 @@ class MergeCounts:
     unchanged: int = 0
     deleted: int = 0
     staged: int = 0
+    first_load: bool = False
     # file deliveries: {delivery_id: {"I": n, "U": n, "N": n}} (unchanged includes stale)
     by_delivery: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 def _parts(resource: Resource) -> dict[str, sql.Composable]:
     keys = resource.pipeline.key_columns
-    non_keys = [c for c in resource.column_names if c not in keys]
     inc = resource.pipeline.source.incremental_column
     return {
-        "table": sqlfiles.ident(resource.pipeline.target.qualified),
         "history": sqlfiles.ident(schema.history_table(resource)),
         "staging": STAGING,
         "changes": CHANGES,
         "column_names": sqlfiles.ident_list(resource.column_names),
-        "first_key": sql.Identifier(keys[0]),
+        "column_names_h": sqlfiles.ident_list(resource.column_names, prefix="h"),
+        "column_names_s": sqlfiles.ident_list(resource.column_names, prefix="s"),
         "key_columns": sqlfiles.ident_list(keys),
-        "key_join": sqlfiles.key_join("t", "s", keys),
-        "key_join_tc": sqlfiles.key_join("t", "c", keys),
+        "key_join": sqlfiles.key_join("h", "s", keys),
         "key_join_hc": sqlfiles.key_join("h", "c", keys),
         "stale_condition": (
-            sql.SQL("t.{} > s.{}").format(sql.Identifier(inc), sql.Identifier(inc)) if inc else sql.SQL("false")
-        ),
-        "assignments": sql.SQL(", ").join(
-            sql.SQL("{} = c.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in non_keys
+            sql.SQL("h.{} > s.{}").format(sql.Identifier(inc), sql.Identifier(inc)) if inc else sql.SQL("false")
         ),
     }
 
@@ -71,13 +87,49 @@ def lock_resource(cur, resource: Resource) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, resource.code))
 
 
+def _hashed(uri: str, resource: Resource) -> pa.Table:
+    """A valid part with its ``_row_hash`` (computed when validation did not)."""
+    table = storage.read_part(uri)
+    return table if ROW_HASH in table.column_names else with_row_hash(table, resource)
+
+
+_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # as baselib.pgcopy: NULL bare, text quoted
+
+
+def _csv_parts(valid_parts: list[str], resource: Resource,
+               shape: Callable[[pa.Table], pa.Table]) -> Iterator[tuple[pa.Table, io.BytesIO]]:
+    """(part with its row hash, CSV of ``shape(part)``) per valid part, in order. The next part
+    is read, hashed and written in a worker thread while the caller COPYs the current one: Arrow
+    and libpq release the GIL, so on two cores the preparation hides behind the server's work."""
+    def prepare(uri: str) -> tuple[pa.Table, io.BytesIO]:
+        table = _hashed(uri, resource)
+        buf = io.BytesIO()
+        if table.num_rows:
+            pacsv.write_csv(shape(table), buf, _CSV)
+        buf.seek(0)
+        return table, buf
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-csv") as pool:
+        pending = None
+        for uri in valid_parts:
+            following = pool.submit(prepare, uri)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
+
+
 def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None,
           extract_started=None) -> MergeCounts:
-    """Take the load lock, stage and merge. ``reconcile_key_parts``: the full extract's parts (all
-    keys, quarantined rows included) when this load reconciles deletions, with
-    ``extract_started`` (timestamptz: when the extract began; keys loaded since are kept); None
-    otherwise. Caller commits, which releases the lock; everything else the load writes in the
-    same transaction (watermark, run record) is serialised with it."""
+    """Take the load lock, then load ``valid_parts`` (Parquet URIs with the item columns, maybe
+    ``_delivery_id`` and ``_row_hash``) into the SCD2 table: the first-load path when the table
+    has no rows, the staged classification otherwise. ``reconcile_key_parts``: the full
+    extract's parts (all keys, quarantined rows included) when this load reconciles deletions,
+    with ``extract_started`` (timestamptz: when the extract began; keys loaded since are kept);
+    None otherwise. Returns row counts; raises ValueError for a reconcile without
+    ``extract_started``. Caller commits, which releases the lock; everything else the load
+    writes in the same transaction (watermark, run record) is serialised with it."""
     if reconcile_key_parts is not None and extract_started is None:
         raise ValueError("a reconcile needs extract_started: keys loaded since the extract began must be kept")
     parts = _parts(resource)
@@ -87,34 +139,114 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
         cur.execute("SELECT clock_timestamp()")  # after the wait: versions follow the load that held the lock
         now = cur.fetchone()[0]
         params = {"load_id": load_id, "now": now}
-        cur.execute(sqlfiles.compose("templates/merge/stage", **parts))
-        for uri in valid_parts:
-            table = storage.read_part(uri)
-            columns = resource.column_names + ([DELIVERY_ID] if DELIVERY_ID in table.column_names else [])
-            counts.staged += copy_table(cur, table, STAGING, columns)
-        cur.execute(sql.SQL("ANALYZE {}").format(STAGING))
-        cur.execute(sqlfiles.compose("templates/merge/classify", **parts))
-        cur.execute(sql.SQL("SELECT _delivery_id, _change, count(*) FROM {} GROUP BY 1, 2").format(CHANGES))
-        by_change: dict[str, int] = {}
-        for delivery_id, change, n in cur.fetchall():
-            by_change[change] = by_change.get(change, 0) + n
-            if delivery_id is not None:
-                tally = counts.by_delivery.setdefault(delivery_id, {"I": 0, "U": 0, "N": 0})
-                tally["N" if change == "S" else change] += n
-        counts.inserted = by_change.get("I", 0)
-        counts.updated = by_change.get("U", 0)
-        counts.unchanged = by_change.get("N", 0) + by_change.get("S", 0)
-        if counts.inserted or counts.updated:
-            cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
-            cur.execute(
-                sqlfiles.compose("templates/merge/resolve_quarantine", changes=CHANGES,
-                                 key_columns_c=sqlfiles.ident_list(resource.pipeline.key_columns, prefix="c")),
-                {**params, "resource_code": resource.code},
-            )
+        cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(parts["history"]))
+        if cur.fetchone()[0]:
+            _first_load(cur, resource, parts, valid_parts, load_id, now, counts)
+            # every key was loaded just now: a reconcile in the same load has nothing to delete
+            return counts
+        _staged_merge(cur, resource, parts, valid_parts, params, counts)
         if reconcile_key_parts is not None:
             counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts,
                                         {**params, "extract_started": extract_started})
     return counts
+
+
+def _resolve_quarantine(cur, resource: Resource, changes: sql.Composable, params: dict) -> None:
+    cur.execute(
+        sqlfiles.compose("templates/merge/resolve_quarantine", changes=changes,
+                         key_columns_c=sqlfiles.ident_list(resource.pipeline.key_columns, prefix="c")),
+        {**params, "resource_code": resource.code},
+    )
+
+
+def _staged_merge(cur, resource: Resource, parts: dict, valid_parts: list[str], params: dict,
+                  counts: MergeCounts) -> None:
+    cur.execute(sqlfiles.compose("templates/merge/stage", **parts))
+    def shape(table: pa.Table) -> pa.Table:
+        columns = resource.column_names + [ROW_HASH]
+        delivery = table.column(DELIVERY_ID) if DELIVERY_ID in table.column_names else pa.nulls(table.num_rows, pa.int64())
+        return table.select(columns).append_column(DELIVERY_ID, delivery)
+
+    statement = sqlfiles.compose("templates/merge/stage_copy", staging=STAGING, columns=sqlfiles.ident_list(
+        resource.column_names + [ROW_HASH, DELIVERY_ID])).as_string(cur)
+    for table, buf in _csv_parts(valid_parts, resource, shape):
+        if table.num_rows:
+            cur.copy_expert(statement, buf, size=1 << 20)
+            counts.staged += table.num_rows
+    cur.execute(sql.SQL("ANALYZE {}").format(STAGING))
+    cur.execute(sqlfiles.compose("templates/merge/classify", **parts))
+    cur.execute(sql.SQL("SELECT _delivery_id, _change, count(*) FROM {} GROUP BY 1, 2").format(CHANGES))
+    by_change: dict[str, int] = {}
+    for delivery_id, change, n in cur.fetchall():
+        by_change[change] = by_change.get(change, 0) + n
+        if delivery_id is not None:
+            tally = counts.by_delivery.setdefault(delivery_id, {"I": 0, "U": 0, "N": 0})
+            tally[change if change in ("I", "U") else "N"] += n
+    counts.inserted = by_change.get("I", 0)
+    counts.updated = by_change.get("U", 0)
+    counts.unchanged = by_change.get("N", 0) + by_change.get("S", 0) + by_change.get("R", 0)
+    if by_change.get("R"):
+        cur.execute(sqlfiles.compose("templates/merge/rehash", **parts))
+    if counts.inserted or counts.updated:
+        cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
+        _resolve_quarantine(cur, resource, CHANGES, params)
+
+
+def _first_load(cur, resource: Resource, parts: dict, valid_parts: list[str], load_id: int, now,
+                counts: MergeCounts) -> None:
+    """Truncate (so COPY may FREEZE), drop the indexes, COPY every part with its bookkeeping
+    columns, build the indexes again, ANALYZE. The caller holds the load lock."""
+    history = parts["history"]
+    counts.first_load = True
+    cur.execute(sqlfiles.text("templates/merge/table_indexes"), {"table": schema.history_table(resource)})
+    indexes = cur.fetchall()
+    cur.execute(sql.SQL("TRUNCATE {}").format(history))
+    for name, _ in indexes:
+        cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(resource.pipeline.target.schema_name, name)))
+    columns = resource.column_names + [ROW_HASH] + _FIRST_LOAD_COLUMNS
+    statement = sqlfiles.compose("templates/merge/first_load_copy", history=history,
+                                 columns=sqlfiles.ident_list(columns)).as_string(cur)
+    # the load's instant as text, once: the CSV writer formats a timestamp column about 20x slower
+    # than it writes a text one, and PostgreSQL parses either
+    stamp = pa.scalar(now.isoformat(), pa.string())
+
+    def shape(table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        rows = table.select(resource.column_names + [ROW_HASH])
+        delivery = table.column(DELIVERY_ID) if DELIVERY_ID in table.column_names else pa.nulls(n, pa.int64())
+        for name, values in (("_valid_from", pa.repeat(stamp, n)), ("_load_id", pa.repeat(pa.scalar(load_id), n)),
+                             ("_change", pa.repeat(pa.scalar("I"), n)), (DELIVERY_ID, delivery),
+                             ("_first_loaded_at", pa.repeat(stamp, n))):
+            rows = rows.append_column(name, values)
+        return rows
+
+    for table, buf in _csv_parts(valid_parts, resource, shape):
+        n = table.num_rows
+        if n == 0:
+            continue
+        cur.copy_expert(statement, buf, size=1 << 20)
+        counts.staged += n
+        delivery = table.column(DELIVERY_ID) if DELIVERY_ID in table.column_names else None
+        if delivery is not None:
+            for delivery_id, k in _value_counts(delivery).items():
+                tally = counts.by_delivery.setdefault(delivery_id, {"I": 0, "U": 0, "N": 0})
+                tally["I"] += k
+    counts.inserted = counts.staged
+    for _, definition in indexes:
+        cur.execute(definition)
+    cur.execute(sql.SQL("ANALYZE {}").format(history))
+    if counts.inserted:
+        # every row of the table is an 'I' version of this load: it is its own change list
+        _resolve_quarantine(cur, resource, history, {"load_id": load_id, "now": now})
+
+
+def _value_counts(values) -> dict[int, int]:
+    counted = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
+    result = {}
+    for entry in counted.value_counts().to_pylist():
+        if entry["values"] is not None:
+            result[int(entry["values"])] = entry["counts"]
+    return result
 
 
 def _absent(cur, resource: Resource, key_parts: list[str]) -> sql.Composed:
@@ -133,11 +265,11 @@ def _absent(cur, resource: Resource, key_parts: list[str]) -> sql.Composed:
     cur.execute(sql.SQL("ANALYZE {}").format(EXTRACTED_KEYS))
     return sqlfiles.compose(
         "templates/merge/absent",
-        table=sqlfiles.ident(resource.pipeline.target.qualified),
+        history=sqlfiles.ident(schema.history_table(resource)),
         extracted_keys=EXTRACTED_KEYS,
-        key_columns_t=sqlfiles.ident_list(keys, prefix="t"),
-        key_join_tk=sql.SQL(" AND ").join(
-            sql.SQL("{}::text = {}").format(sql.Identifier("t", k), sql.Identifier("k", k)) for k in keys
+        key_columns_h=sqlfiles.ident_list(keys, prefix="h"),
+        key_join_hk=sql.SQL(" AND ").join(
+            sql.SQL("{}::text = {}").format(sql.Identifier("h", k), sql.Identifier("k", k)) for k in keys
         ),
     )
 
@@ -158,10 +290,9 @@ def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], param
         sqlfiles.compose(
             "templates/merge/reconcile",
             absent=_absent(cur, resource, key_parts),
-            table=parts["table"],
             history=parts["history"],
+            column_names=parts["column_names"],
             deleted=DELETED,
-            key_join_td=sqlfiles.key_join("t", "d", keys),
             key_join_hd=sqlfiles.key_join("h", "d", keys),
         ),
         params,

@@ -17,7 +17,7 @@ from baselib import storage
 from baselib.catalog.model import Resource
 from baselib.sources.extract import DELIVERY_ID, ROW_ID
 from baselib.sources.file_drop import landing, manifest
-from baselib.validation.runner import rejected_records
+from baselib.validation.rejected import rejected_records
 
 CHECK = "delivery_quality_threshold"
 

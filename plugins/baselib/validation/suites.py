@@ -4,7 +4,9 @@ context checks). Imports neither GX nor pandas nor pyarrow: catalog loading (DAG
 :func:`load_spec` to refuse a suite that repeats a catalog-derived check.
 
 Suites are GX 1.x JSON: ``{"name", "expectations": [{"type", "kwargs", "severity", "meta"}]}``.
-``meta.reason`` is the readable sentence quality officers send back to the provider.
+``meta.reason`` is the readable sentence quality officers send back to the provider;
+``meta.dimension`` (optional) overrides the check's default quality dimension
+(``baselib.validation.plan``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,19 @@ def load_spec(resource: Resource, directory: Path = EXPECTATIONS_DIR) -> dict:
     path = suite_path(resource, directory)
     spec = read_suite(path, resource.pipeline.expectation_suite)  # the checks catalog loading makes
     _reject_repeats(path, spec["expectations"], catalog_expectations(resource))
+    _check_dimensions(path, spec["expectations"])
     return spec
+
+
+def _check_dimensions(path: Path, suite: list[dict]) -> None:
+    """``meta.dimension``, when given, must be a GB/T 36344 dimension (``validation.plan.DIMENSIONS``)."""
+    from baselib.validation.plan import DIMENSIONS  # plan imports this module
+
+    for n, exp in enumerate(suite):
+        dimension = (exp.get("meta") or {}).get("dimension")
+        if dimension is not None and dimension not in DIMENSIONS:
+            raise CatalogError(f"{path}: expectations[{n}] has meta.dimension {dimension!r}; it must be one of "
+                               f"{', '.join(DIMENSIONS)} (GB/T 36344-2018)")
 
 
 def _reject_repeats(path: Path, suite: list[dict], derived: list[dict]) -> None:

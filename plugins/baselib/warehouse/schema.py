@@ -1,4 +1,21 @@
-"""Apply DDL idempotently: shared schemas from include/sql/ddl, per-resource tables from the catalog."""
+"""Apply DDL idempotently: shared schemas from include/sql/ddl, per-resource tables from the catalog.
+
+Per resource (include/sql/templates):
+
+* ``<schema>.<table>_history`` (``base_table``): THE table, one SCD2 version per row, exactly one
+  open version (``_valid_to IS NULL``) per key ever loaded (a tombstone, ``_change`` 'D' with
+  ``_deleted_at`` set, for a key deleted at the source), a partial unique index on the open
+  versions' keys;
+* ``<schema>.<table>`` (``base_view``): a simple, auto-updatable view of the open versions with
+  the columns the current table of the old two-table layout had (items, ``_row_hash``,
+  ``_load_id``, ``_first_loaded_at``, ``_loaded_at`` = ``_valid_from``, ``_deleted_at``,
+  ``_delivery_id``, then any PostGIS columns);
+* ``<schema>.<table>_current`` (``current_view`` or an override in include/sql/views): live
+  versions for consumers, with the grants the catalog's sharing settings give.
+
+A warehouse still in the old layout (``<table>`` an ordinary table beside ``<table>_history``)
+is migrated by :func:`ensure`, in its transaction (include/sql/migrations/single_scd2).
+"""
 from __future__ import annotations
 
 import logging
@@ -70,12 +87,14 @@ def apply_shared_ddl(cur) -> None:
 
 
 def apply_resource_ddl(cur, resource: Resource) -> None:
+    """The resource's SCD2 table, base view, consumer view and grants; migrates the old two-table
+    layout first (:func:`migrate_two_table_layout`). Idempotent. Raises SchemaMismatch."""
     target = resource.pipeline.target
+    migrate_two_table_layout(cur, resource)
     cur.execute(
         sqlfiles.compose(
             "templates/base_table",
             schema=sql.Identifier(target.schema_name),
-            table=sqlfiles.ident(target.qualified),
             history=sqlfiles.ident(history_table(resource)),
             history_open_index=sql.Identifier(f"{target.table}_history_open"),
             columns=sql.SQL(",\n    ").join(_column_ddl(i) for i in resource.items),
@@ -87,12 +106,76 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
     for wkb, geom in geometry.items():
         settings = resource.pipeline.source.geometry
         cur.execute(sqlfiles.compose(
-            "templates/postgis_column", table=sqlfiles.ident(target.qualified),
+            "templates/postgis_column",
             history=sqlfiles.ident(history_table(resource)), geom=sql.Identifier(geom), wkb=sql.Identifier(wkb),
             geometry_type=sql.SQL(settings.postgis_type), srid=sql.Literal(settings.srid),
             index=sql.Identifier(f"{target.table}_{geom}_gist")))
+    _replace_base_view(cur, resource, list(geometry.values()))
     _replace_current_view(cur, resource, list(geometry.values()))
     _apply_grants(cur, resource)
+
+
+def _relkind(cur, qualified: str) -> str | None:
+    """'r' table, 'v' view, … or None when there is no such relation."""
+    cur.execute("SELECT c.relkind FROM pg_class AS c WHERE c.oid = to_regclass(%s)", (qualified,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def migrate_two_table_layout(cur, resource: Resource) -> bool:
+    """Migrate a resource stored in the old two-table layout (an ordinary current table
+    ``<table>`` plus ``<table>_history``) to the single SCD2 table; True when it did.
+
+    In the caller's transaction (``ensure``: under the DDL lock): add ``_first_loaded_at`` and
+    ``_deleted_at`` to the history table, add a tombstone for every deletion the old layout kept
+    as a gap, check that the open versions equal the old table's rows, then drop the old table,
+    its consumer view and the history's primary key. The views and grants follow in
+    :func:`apply_resource_ddl`. A warehouse already migrated (a view under the base table's name)
+    or new is left alone, so running it again changes nothing. Raises SchemaMismatch (the caller
+    rolls back: nothing changes) when the open versions disagree with the old table."""
+    target = resource.pipeline.target
+    history = history_table(resource)
+    if _relkind(cur, target.qualified) != "r":
+        return False
+    if _relkind(cur, history) != "r":
+        raise SchemaMismatch(f"{target.qualified} is a table without {history}: not a layout this engine wrote")
+    log.info("migrating %s to a single SCD2 table %s", target.qualified, history)
+    keys = resource.pipeline.key_columns
+    history_name = history.split(".")[1]
+    cur.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
+        "AND pg_get_constraintdef(oid) LIKE %s", (history, "%\\_change%"))
+    checks = [r[0] for r in cur.fetchall()]
+    names = sqlfiles.ident_list(resource.column_names)
+    parts = {
+        "table": sqlfiles.ident(target.qualified),
+        "history": sqlfiles.ident(history),
+        "current_view": sqlfiles.ident(current_view(resource)),
+        "column_names": names,
+        "column_names_t": sqlfiles.ident_list(resource.column_names, prefix="t"),
+        "column_names_h": sqlfiles.ident_list(resource.column_names, prefix="h"),
+        "key_columns": sqlfiles.ident_list(keys),
+        "key_join_ht": sqlfiles.key_join("h", "t", keys),
+        "key_join_hf": sqlfiles.key_join("h", "f", keys),
+        "change_check": sql.Identifier(checks[0] if checks else f"{history_name}__change_check"),
+    }
+    for check in checks[1:]:
+        cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(parts["history"], sql.Identifier(check)))
+    _add_new_items(cur, resource, [target.qualified, history])  # items the catalog added since the last load
+    cur.execute(sqlfiles.compose("migrations/single_scd2/columns", **parts))
+    cur.execute(sqlfiles.compose("migrations/single_scd2/tombstones", **parts))
+    cur.execute(sqlfiles.compose("migrations/single_scd2/verify", **parts))
+    differing = cur.fetchone()[0]
+    if differing:
+        raise SchemaMismatch(
+            f"cannot migrate {target.qualified} to a single SCD2 table: {differing} keys' open versions in {history} "
+            f"differ from the rows of {target.qualified} (or exist on one side only); nothing was changed. "
+            f"Repair {history} so that its open versions match {target.qualified}, then load again")
+    cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'", (history,))
+    pkey = cur.fetchone()
+    cur.execute(sqlfiles.compose("migrations/single_scd2/drop_old", **parts,
+                                 history_pkey=sql.Identifier(pkey[0] if pkey else f"{history_name}_pkey")))
+    return True
 
 
 def postgis_available(cur) -> bool:
@@ -135,23 +218,41 @@ def geometry_columns(cur, resource: Resource) -> dict[str, str]:
     return {settings.column: f"{settings.column}_geom"}
 
 
+def _replace_base_view(cur, resource: Resource, extra_columns: list[str] = ()) -> None:
+    """The base table's name as a view of the open versions (templates/base_view)."""
+    extra = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(c)) for c in extra_columns)
+    statement = sqlfiles.compose(
+        "templates/base_view",
+        table=sqlfiles.ident(resource.pipeline.target.qualified),
+        history=sqlfiles.ident(history_table(resource)),
+        column_names=sqlfiles.ident_list(resource.column_names),
+        extra_columns=extra,
+    )
+    _replace_view(cur, resource.pipeline.target.qualified, statement)
+
+
 def _replace_current_view(cur, resource: Resource, extra_columns: list[str] = ()) -> None:
+    """The consumer view (templates/current_view, or its override in include/sql/views)."""
+    statement = sqlfiles.compose(
+        current_view_template(resource),
+        current_view=sqlfiles.ident(current_view(resource)),
+        history=sqlfiles.ident(history_table(resource)),
+        column_names=sqlfiles.ident_list(resource.column_names + list(extra_columns)),
+    )
+    _replace_view(cur, current_view(resource), statement)
+
+
+def _replace_view(cur, qualified: str, statement: sql.Composed) -> None:
     """CREATE OR REPLACE the view; when its columns changed in a way that cannot be replaced in
     place (renamed, reordered, removed), drop and recreate it in the same transaction. A view
     someone built on top of it makes the DROP fail with PostgreSQL's own clear message."""
-    view = sqlfiles.ident(current_view(resource))
-    statement = sqlfiles.compose(
-        current_view_template(resource),
-        current_view=view,
-        table=sqlfiles.ident(resource.pipeline.target.qualified),
-        column_names=sqlfiles.ident_list(resource.column_names + list(extra_columns)),
-    )
+    view = sqlfiles.ident(qualified)
     cur.execute("SAVEPOINT replace_view")
     try:
         cur.execute(statement)
     except psycopg2.errors.InvalidTableDefinition:
         cur.execute("ROLLBACK TO SAVEPOINT replace_view")
-        log.info("recreating %s: its columns changed", current_view(resource))
+        log.info("recreating %s: its columns changed", qualified)
         cur.execute(sql.SQL("DROP VIEW {}").format(view))
         cur.execute(statement)
     cur.execute("RELEASE SAVEPOINT replace_view")
@@ -169,9 +270,10 @@ def _existing_columns(cur, qualified: str) -> dict[str, str]:
     return dict(cur.fetchall())
 
 
-def _add_new_items(cur, resource: Resource) -> None:
-    """Items added to the catalog become nullable columns; a changed type is an error, not a silent cast."""
-    for qualified in (resource.pipeline.target.qualified, history_table(resource)):
+def _add_new_items(cur, resource: Resource, tables: list[str] | None = None) -> None:
+    """Items added to the catalog become nullable columns of the SCD2 table (``tables``: those
+    tables instead); a changed type is an error (SchemaMismatch), not a silent cast."""
+    for qualified in tables or [history_table(resource)]:
         existing = _existing_columns(cur, qualified)
         for item in resource.items:
             wanted = column_type(item)
@@ -238,7 +340,10 @@ def _apply_grants(cur, resource: Resource) -> None:
 
 
 def ensure(conn, resources: list[Resource]) -> None:
-    """Apply shared DDL and each resource's tables in one transaction, under an advisory lock."""
+    """Apply shared DDL and each resource's SCD2 table and views in one transaction, under an
+    advisory lock, migrating a resource still in the two-table layout first. Commits; raises
+    SchemaMismatch (nothing committed) for a changed item type or a migration that would not
+    keep the current rows."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK_KEY,))
         apply_shared_ddl(cur)

@@ -2,7 +2,8 @@
 -- {extracted_keys} holds every key of the extract, quarantined rows included. A key loaded since the
 -- extract began (by a run that overlapped this one) is never judged by this extract, which may
 -- have read the source before the key existed there.
-SELECT {key_columns_t} FROM {table} AS t
-WHERE t._deleted_at IS NULL
-  AND t._loaded_at < %(extract_started)s
-  AND NOT EXISTS (SELECT 1 FROM {extracted_keys} AS k WHERE {key_join_tk})
+SELECT {key_columns_h} FROM {history} AS h
+WHERE h._valid_to IS NULL
+  AND h._deleted_at IS NULL
+  AND h._valid_from < %(extract_started)s
+  AND NOT EXISTS (SELECT 1 FROM {extracted_keys} AS k WHERE {key_join_hk})

@@ -1,13 +1,19 @@
--- Compare every staged row with the current version, by key and row hash.
---   I: new key; U: changed (or reappearing after a deletion); N: unchanged;
---   S: stale, the warehouse already holds a newer version (an old interval backfilled late).
+-- Compare every staged row with its key's open version: one join through the partial unique index.
+--   I: new key; S: stale, the open version is newer (an old interval backfilled late);
+--   U: changed, or reappearing after a deletion (the open version is a tombstone);
+--   N: same row hash; R: another hash but the same values (a hash from another algorithm, e.g. md5
+--      from a migrated warehouse): unchanged, and the open version's hash is rewritten in place.
+-- _first_loaded_at carries the key's first load to its new version.
 CREATE TEMP TABLE {changes} ON COMMIT DROP AS
 SELECT s.*,
        CASE
-           WHEN t.{first_key} IS NULL THEN 'I'
+           WHEN h._valid_from IS NULL THEN 'I'
            WHEN {stale_condition} THEN 'S'
-           WHEN t._deleted_at IS NOT NULL OR t._row_hash <> s._row_hash THEN 'U'
-           ELSE 'N'
-       END AS _change
-FROM (SELECT *, md5(ROW({column_names})::text) AS _row_hash FROM {staging}) AS s
-LEFT JOIN {table} AS t ON {key_join};
+           WHEN h._deleted_at IS NOT NULL THEN 'U'
+           WHEN h._row_hash = s._row_hash THEN 'N'
+           WHEN ROW({column_names_h}) IS NOT DISTINCT FROM ROW({column_names_s}) THEN 'R'
+           ELSE 'U'
+       END AS _change,
+       h._first_loaded_at AS _first_loaded_at
+FROM {staging} AS s
+LEFT JOIN {history} AS h ON {key_join} AND h._valid_to IS NULL;

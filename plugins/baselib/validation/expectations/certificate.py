@@ -10,12 +10,9 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from baselib.identifiers import causes, certificate_id, credit_code
-from baselib.identifiers.causes import Cause
-from baselib.identifiers.credit_code_column import CreditCodeColumn
-from baselib.validation.expectations.common import diagnosis, present, series
-
-TYPE_CODE_LENGTH = 21  # a credit code and 3 digits
+from baselib.validation.expectations.common import series
+from baselib.validation.vectorised import identifiers
+from baselib.validation.vectorised.identifiers import TYPE_CODE_LENGTH  # noqa: F401  (kept importable here)
 
 
 class ColumnValuesValidCertificateIdentifier(ColumnMapMetricProvider):
@@ -23,7 +20,7 @@ class ColumnValuesValidCertificateIdentifier(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return series(certificate_id.valid_mask(column.astype(object).tolist()) | ~present(column), column)
+        return series(identifiers.valid_certificate_identifier(column), column)
 
 
 class ExpectColumnValuesToBeValidCertificateIdentifier(ColumnMapExpectation):
@@ -34,20 +31,12 @@ class ExpectColumnValuesToBeValidCertificateIdentifier(ColumnMapExpectation):
     success_keys = ("mostly",)
 
 
-@diagnosis("expect_column_values_to_be_valid_certificate_identifier")
-def _certificate_identifier_cause(kwargs: dict, identifier: str) -> Cause | None:
-    return certificate_id.diagnose(identifier)
-
-
 class ColumnValuesValidCertificateTypeCode(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_certificate_type_code"
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        values = column.astype("string")
-        shaped = (values.str.len() == TYPE_CODE_LENGTH) & values.str[18:].str.fullmatch(r"[0-9]{3}")
-        prefix_ok = CreditCodeColumn(values.str[:18].astype(object).where(values.notna(), None).tolist()).check_ok()
-        return series((shaped.fillna(False).to_numpy(dtype=bool) & prefix_ok) | ~present(column), column)
+        return series(identifiers.valid_certificate_type_code(column), column)
 
 
 class ExpectColumnValuesToBeValidCertificateTypeCode(ColumnMapExpectation):
@@ -56,18 +45,3 @@ class ExpectColumnValuesToBeValidCertificateTypeCode(ColumnMapExpectation):
 
     map_metric = "column_values.valid_certificate_type_code"
     success_keys = ("mostly",)
-
-
-@diagnosis("expect_column_values_to_be_valid_certificate_type_code")
-def _certificate_type_code_cause(kwargs: dict, code: str) -> Cause | None:
-    """Characters first (the credit code's alphabet, then digits), then the length, then the
-    credit code's check character."""
-    if any(ch not in credit_code.ALPHABET for ch in code[:18]):
-        return credit_code.diagnose(code[:18])  # names the character; positions are the same
-    tail = [i for i in range(18, len(code)) if not "0" <= code[i] <= "9"]
-    if tail:
-        return causes.bad_character(code, tail, "数字", "a digit")
-    if len(code) != TYPE_CODE_LENGTH:
-        return causes.wrong_length(len(code), TYPE_CODE_LENGTH)
-    head = credit_code.diagnose(code[:18])
-    return None if head is None else causes.within("前 18 位统一社会信用代码", "the credit code in the first 18 characters", head)

@@ -5,8 +5,6 @@ character, which length, which check character), a function that names the real 
 failing row."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -20,56 +18,17 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from baselib.identifiers import divisions
-from baselib.identifiers.causes import Cause
+from baselib.validation.vectorised import dates, reference
+from baselib.validation.vectorised.columns import as_date64, present  # noqa: F401  (shared by the families)
 
-# The catalog's maximum-length check: an identifier's own diagnosis names the length (or the stray
-# character that makes the value too long), so the row gets that one reason, not two.
-LENGTH_CHECK = "expect_column_value_lengths_to_be_between"
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """How to explain a failing row of one expectation type.
-
-    ``explain(kwargs, *values) -> Cause | None`` gets the expectation's kwargs and the row's text
-    values of the columns named by ``inputs`` (kwarg names, e.g. ``("column",)``); None keeps the
-    static ``meta.reason``. ``subject`` is the kwarg naming the column the reason is about.
-    ``covers``: expectation types on the same column whose failure on the same row has this cause
-    too.
-    """
-
-    explain: Callable[..., Cause | None]
-    inputs: tuple[str, ...]
-    subject: str
-    covers: tuple[str, ...]
-
-
-DIAGNOSES: dict[str, Diagnosis] = {}
-
-
-def diagnosis(expectation_type: str, inputs: tuple[str, ...] = ("column",), subject: str = "column",
-              covers: tuple[str, ...] = (LENGTH_CHECK,)):
-    """Register the decorated ``explain`` function as the :class:`Diagnosis` of ``expectation_type``."""
-    def register(explain: Callable[..., Cause | None]) -> Callable[..., Cause | None]:
-        DIAGNOSES[expectation_type] = Diagnosis(explain, inputs, subject, covers)
-        return explain
-    return register
-
-
-def present(column: pd.Series) -> np.ndarray:
-    """False where the value is the empty text: a missing value, which the catalog's not-null and
-    minimum-length checks report (once); an identifier check passes it."""
-    return (column.astype(object) != "").to_numpy(dtype=bool)
+# The registry of diagnoses lives GX-free in baselib.validation.diagnoses (the executor needs it
+# without GX); these names stay importable from here.
+from baselib.validation.diagnoses import DIAGNOSES, LENGTH_CHECK, Diagnosis, diagnosis  # noqa: F401
 
 
 def series(mask: np.ndarray, like: pd.Series) -> pd.Series:
     """A boolean mask as a Series aligned with the column GX passed in."""
     return pd.Series(mask, index=like.index)
-
-
-def as_date64(column: pd.Series) -> np.ndarray:
-    return pd.to_datetime(column, errors="coerce").to_numpy(dtype="datetime64[D]")
 
 
 # --- division code known -----------------------------------------------------------------------
@@ -79,9 +38,7 @@ class ColumnValuesKnownDivisionCode(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, include_abolished=True, **kwargs):
-        registry = divisions.load()
-        known = registry.all_codes if include_abolished else registry.current_codes
-        return column.astype(object).isin(known) | ~present(column)
+        return series(reference.known_division_code(column, include_abolished), column)
 
 
 class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
@@ -93,11 +50,6 @@ class ExpectColumnValuesToBeKnownDivisionCode(ColumnMapExpectation):
     include_abolished: bool = True
 
 
-@diagnosis("expect_column_values_to_be_known_division_code")
-def _division_cause(kwargs: dict, code: str) -> Cause | None:
-    return divisions.load().diagnose(code, kwargs.get("include_abolished", True))
-
-
 # --- division name consistent with its code ------------------------------------------------------
 class ColumnPairDivisionNameMatchesCode(ColumnPairMapMetricProvider):
     condition_metric_name = "column_pair_values.division_name_matches_code"
@@ -105,10 +57,7 @@ class ColumnPairDivisionNameMatchesCode(ColumnPairMapMetricProvider):
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
-        registry = divisions.load()
-        names = {code: {r.name for r in rows} for code, rows in registry.by_code.items()}
-        ok = [str(name).strip() in names.get(code, ()) for code, name in zip(column_A.astype(object), column_B.astype(object))]
-        return series(np.array(ok, dtype=bool), column_A)
+        return series(reference.division_name_matches_code(column_A, column_B), column_A)
 
 
 class ExpectColumnPairValuesDivisionNameToMatchCode(ColumnPairMapExpectation):
@@ -127,8 +76,7 @@ class ColumnValuesNotInTheFuture(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, as_of, **kwargs):
-        limit = np.datetime64(pd.Timestamp(as_of).date(), "D")
-        return series(as_date64(column) <= limit, column)
+        return series(dates.not_in_the_future(column, as_of), column)
 
 
 class ExpectColumnValuesToNotBeInTheFuture(ColumnMapExpectation):

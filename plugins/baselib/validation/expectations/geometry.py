@@ -9,34 +9,22 @@ so its rejection reason says exactly that.
 """
 from __future__ import annotations
 
-import numpy as np
-import shapely
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from baselib.geometry import shapes
 from baselib.validation.expectations.common import series
-
-MIN_LON, MIN_LAT, MAX_LON, MAX_LAT = shapes.CHINA_BBOX
-BOX_KEYS = ("min_lon", "min_lat", "max_lon", "max_lat")
-# shapely.get_type_id -> GeoJSON/OGC type name (-1, a missing geometry, matches nothing)
-TYPE_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-                       "MultiPolygon", "GeometryCollection"], dtype=object)
-
-
-def type_names(geoms: np.ndarray) -> np.ndarray:
-    """Type name per geometry; None where there is no geometry."""
-    ids = shapely.get_type_id(geoms)
-    names = np.full(len(geoms), None, dtype=object)
-    known = ids >= 0
-    names[known] = TYPE_NAMES[ids[known]]
-    return names
-
-
-def box_bounds(column, min_lon, min_lat, max_lon, max_lat) -> tuple[np.ndarray, tuple[float, ...]]:
-    box = tuple(float(v) for v in (min_lon, min_lat, max_lon, max_lat))
-    return shapes.bounds(shapes.from_wkb_hex(column)), box
+from baselib.validation.vectorised import geometry
+from baselib.validation.vectorised.geometry import (  # noqa: F401  (kept importable here)
+    BOX_KEYS,
+    MAX_LAT,
+    MAX_LON,
+    MIN_LAT,
+    MIN_LON,
+    TYPE_NAMES,
+    box_bounds,
+    type_names,
+)
 
 
 # --- valid geometry ----------------------------------------------------------------------------
@@ -45,10 +33,7 @@ class ColumnValuesValidGeometry(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        geoms = shapes.from_wkb_hex(column)
-        decoded = shapely.is_geometry(geoms)
-        ok = decoded & shapely.is_valid(geoms) & ~shapely.is_empty(geoms)
-        return series(ok.astype(bool), column)
+        return series(geometry.valid_geometry(column), column)
 
 
 class ExpectColumnValuesToBeValidGeometry(ColumnMapExpectation):
@@ -66,9 +51,7 @@ class ColumnValuesGeometryType(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, geometry_types=(), **kwargs):
-        names = type_names(shapes.from_wkb_hex(column))
-        allowed = set(geometry_types or ())
-        return series(np.array([name in allowed for name in names], dtype=bool), column)
+        return series(geometry.geometry_type(column, geometry_types), column)
 
 
 class ExpectColumnValuesToBeGeometryType(ColumnMapExpectation):
@@ -87,8 +70,7 @@ class ColumnValuesGeometryWithinBbox(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, min_lon=MIN_LON, min_lat=MIN_LAT, max_lon=MAX_LON, max_lat=MAX_LAT, **kwargs):
-        b, box = box_bounds(column, min_lon, min_lat, max_lon, max_lat)
-        return series(shapes.within_box(b, box) | shapes.looks_swapped(b, box), column)
+        return series(geometry.within_bbox(column, min_lon, min_lat, max_lon, max_lat), column)
 
 
 class ExpectColumnValuesGeometryToBeWithinBbox(ColumnMapExpectation):
@@ -111,8 +93,7 @@ class ColumnValuesGeometryAxesNotSwapped(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, min_lon=MIN_LON, min_lat=MIN_LAT, max_lon=MAX_LON, max_lat=MAX_LAT, **kwargs):
-        b, box = box_bounds(column, min_lon, min_lat, max_lon, max_lat)
-        return series(~shapes.looks_swapped(b, box), column)
+        return series(geometry.axes_not_swapped(column, min_lon, min_lat, max_lon, max_lat), column)
 
 
 class ExpectColumnValuesGeometryAxesNotSwapped(ColumnMapExpectation):

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
@@ -38,20 +36,13 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from baselib.identifiers import citizen_id, credit_code, divisions
-from baselib.identifiers.byte_matrix import fixed_width_matrix
-from baselib.identifiers.causes import Cause, within
-from baselib.identifiers.credit_code_column import CreditCodeColumn, org_codes_ok
-from baselib.validation.expectations.common import as_date64, diagnosis, present, series
+from baselib.identifiers.credit_code_column import CreditCodeColumn  # noqa: F401  (kept importable here)
+from baselib.validation.expectations.common import series
+from baselib.validation.vectorised import dates, identifiers, numbers
 
-
-# authority -> categories; see the module docstring for which are confirmed and which are additions
-CONFIRMED_PAIRS = {"1": "12", "5": "123", "9": "123"}
-ADDITIONAL_PAIRS = {"1": "39", "2": "19", "3": "123459", "4": "19", "5": "9", "6": "129", "7": "129",
-                    "8": "19", "A": "19", "N": "1239", "Y": "1"}
-DEFINED_PAIRS = tuple(sorted(
-    {a + c for table in (CONFIRMED_PAIRS, ADDITIONAL_PAIRS) for a, cats in table.items() for c in cats}
-))
+# authority -> categories (see the module docstring for which are confirmed and which are additions),
+# defined with the conditions in baselib.validation.vectorised.identifiers
+from baselib.validation.vectorised.identifiers import ADDITIONAL_PAIRS, CONFIRMED_PAIRS, DEFINED_PAIRS  # noqa: F401
 
 # --- credit code check character ---------------------------------------------------------------
 class ColumnValuesValidCreditCode(ColumnMapMetricProvider):
@@ -59,7 +50,7 @@ class ColumnValuesValidCreditCode(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return series(CreditCodeColumn.of(column).check_ok() | ~present(column), column)
+        return series(identifiers.valid_credit_code(column), column)
 
 
 class ExpectColumnValuesToBeValidCreditCode(ColumnMapExpectation):
@@ -71,18 +62,13 @@ class ExpectColumnValuesToBeValidCreditCode(ColumnMapExpectation):
     success_keys = ("mostly",)
 
 
-@diagnosis("expect_column_values_to_be_valid_credit_code")
-def _credit_code_cause(kwargs: dict, code: str) -> Cause | None:
-    return credit_code.diagnose(code)
-
-
 # --- embedded organisation code ------------------------------------------------------------------
 class ColumnValuesCreditCodeOrgCodeValid(ColumnMapMetricProvider):
     condition_metric_name = "column_values.credit_code_org_code_valid"
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return series(CreditCodeColumn.of(column).org_code_ok(), column)
+        return series(identifiers.credit_code_org_code_valid(column), column)
 
 
 class ExpectColumnValuesCreditCodeToEmbedValidOrgCode(ColumnMapExpectation):
@@ -93,22 +79,13 @@ class ExpectColumnValuesCreditCodeToEmbedValidOrgCode(ColumnMapExpectation):
     success_keys = ("mostly",)
 
 
-@diagnosis("expect_column_values_credit_code_to_embed_valid_org_code")
-def _embedded_org_code_cause(kwargs: dict, code: str) -> Cause | None:
-    cause = credit_code.diagnose_org_code(code[8:17])
-    return None if cause is None else within(f"第 9–17 位组织机构代码 {code[8:17]} ",
-                                             f"the embedded organisation code {code[8:17]} (characters 9-17)", cause)
-
-
 # --- organisation code on its own ------------------------------------------------------------------
 class ColumnValuesValidOrganisationCode(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_organisation_code"
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        matrix, shaped = fixed_width_matrix(column.astype(object).where(column.notna(), None).tolist(),
-                                            credit_code.ORG_LENGTH)
-        return series((shaped & org_codes_ok(matrix)) | ~present(column), column)
+        return series(identifiers.valid_organisation_code(column), column)
 
 
 class ExpectColumnValuesToBeValidOrganisationCode(ColumnMapExpectation):
@@ -119,11 +96,6 @@ class ExpectColumnValuesToBeValidOrganisationCode(ColumnMapExpectation):
     success_keys = ("mostly",)
 
 
-@diagnosis("expect_column_values_to_be_valid_organisation_code")
-def _organisation_code_cause(kwargs: dict, code: str) -> Cause | None:
-    return credit_code.diagnose_org_code(code)
-
-
 # --- embedded division code ----------------------------------------------------------------------
 class ColumnValuesCreditCodeKnownDivision(ColumnMapMetricProvider):
     condition_metric_name = "column_values.credit_code_known_division"
@@ -131,10 +103,7 @@ class ColumnValuesCreditCodeKnownDivision(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, include_abolished=True, **kwargs):
-        registry = divisions.load()
-        known = registry.all_codes if include_abolished else registry.current_codes
-        codes = CreditCodeColumn.of(column)
-        return series(~codes.well_formed | pd.Series(codes.division_codes()).isin(known).to_numpy(), column)
+        return series(identifiers.credit_code_known_division(column, include_abolished), column)
 
 
 class ExpectColumnValuesCreditCodeToEmbedKnownDivision(ColumnMapExpectation):
@@ -153,9 +122,7 @@ class ColumnValuesCreditCodeDefinedAuthorityCategory(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, allowed_pairs=None, **kwargs):
-        allowed = set(allowed_pairs or DEFINED_PAIRS)
-        codes = CreditCodeColumn.of(column)
-        return series(~codes.well_formed | pd.Series(codes.authority_category()).isin(allowed).to_numpy(), column)
+        return series(identifiers.credit_code_defined_authority_category(column, allowed_pairs), column)
 
 
 class ExpectColumnValuesCreditCodeToHaveDefinedAuthorityCategory(ColumnMapExpectation):
@@ -176,16 +143,8 @@ class ColumnPairIdentifierValidForType(ColumnPairMapMetricProvider):
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, citizen_id_types=("111",), credit_code_types=("001",), **kwargs):
-        kind = column_A.astype(object).to_numpy()
-        numbers = column_B.astype(object).where(column_B.notna(), None).tolist()
-        is_citizen = pd.Series(kind).isin(list(citizen_id_types or ())).to_numpy()
-        is_credit = pd.Series(kind).isin(list(credit_code_types or ())).to_numpy()
-        ok = np.ones(len(numbers), dtype=bool)
-        if is_citizen.any():
-            ok[is_citizen] = citizen_id.IdColumn([numbers[i] for i in np.flatnonzero(is_citizen)]).valid()
-        if is_credit.any():
-            ok[is_credit] = CreditCodeColumn([numbers[i] for i in np.flatnonzero(is_credit)]).check_ok()
-        return series(ok | ~present(column_B), column_A)
+        return series(identifiers.identifier_valid_for_type(column_A, column_B, citizen_id_types, credit_code_types),
+                      column_A)
 
 
 class ExpectColumnPairValuesIdentifierToBeValidForType(ColumnPairMapExpectation):
@@ -200,18 +159,6 @@ class ExpectColumnPairValuesIdentifierToBeValidForType(ColumnPairMapExpectation)
     credit_code_types: list[str] = ["001"]
 
 
-@diagnosis("expect_column_pair_values_identifier_to_be_valid_for_type", inputs=("column_A", "column_B"),
-           subject="column_B")
-def _identifier_for_type_cause(kwargs: dict, kind: str, number: str) -> Cause | None:
-    if kind in kwargs.get("citizen_id_types", ["111"]):
-        cause, zh, en = citizen_id.diagnose(number), "公民身份号码", "citizen ID"
-    elif kind in kwargs.get("credit_code_types", ["001"]):
-        cause, zh, en = credit_code.diagnose(number), "统一社会信用代码", "unified social credit code"
-    else:
-        return None
-    return None if cause is None else within(f"作为{zh}（类型 {kind}）", f"as a {en} (type {kind})", cause)
-
-
 # --- dates in order ------------------------------------------------------------------------------
 class MulticolumnDatesInOrder(MulticolumnMapMetricProvider):
     condition_metric_name = "multicolumn_values.dates_in_order"
@@ -220,15 +167,7 @@ class MulticolumnDatesInOrder(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list, **kwargs):
-        dates = np.stack([as_date64(column_list[c]) for c in column_list.columns], axis=1)
-        ok = np.ones(len(column_list), dtype=bool)
-        # every present date is on or after every present date in an earlier column
-        for later in range(1, dates.shape[1]):
-            for earlier in range(later):
-                a, b = dates[:, earlier], dates[:, later]
-                both = ~np.isnat(a) & ~np.isnat(b)
-                ok &= ~both | (a <= b)
-        return pd.Series(ok, index=column_list.index)
+        return series(dates.dates_in_order(column_list), column_list)
 
 
 class ExpectMulticolumnDatesToBeInOrder(MulticolumnMapExpectation):
@@ -246,13 +185,7 @@ class ColumnValuesNumberBetween(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, min_value=None, max_value=None, **kwargs):
-        numbers = pd.to_numeric(column.astype(object), errors="coerce").to_numpy(dtype=float)
-        ok = ~np.isnan(numbers)
-        if min_value is not None:
-            ok &= numbers >= float(min_value)
-        if max_value is not None:
-            ok &= numbers <= float(max_value)
-        return series(ok, column)
+        return series(numbers.number_between(column, min_value, max_value), column)
 
 
 class ExpectColumnValuesToBeNumberBetween(ColumnMapExpectation):
