@@ -184,7 +184,8 @@ def validate(resource: Resource, extracted: dict) -> dict:
         log.warning("%s: %s", resource.code, line)
     return {**extracted, "valid_parts": result.valid_parts, "rejected_parts": result.rejected_parts,
             "rows_quarantined": result.rows_quarantined, "rows_warned": result.rows_warned,
-            "rows_skipped_unchanged": result.rows_skipped_unchanged, "warnings": result.warnings,
+            "rows_skipped_unchanged": result.rows_skipped_unchanged, "unchanged_parts": result.unchanged_parts,
+            "committed_loads": result.committed_loads, "warnings": result.warnings,
             "quarantined_by_delivery": {str(k): v for k, v in result.quarantined_by_delivery.items()},
             "report": str(page)}
 
@@ -192,8 +193,10 @@ def validate(resource: Resource, extracted: dict) -> dict:
 @_step
 def load(resource: Resource, validated: dict) -> dict:
     """One transaction, one at a time per resource (the merge's load lock): load the valid parts
-    into the SCD2 table, reconcile deletions, advance the watermark. Rows validation skipped as
-    unchanged (``rows_skipped_unchanged``, default 0) count as unchanged."""
+    into the SCD2 table, reconcile deletions, advance the watermark. Rows validation set aside as
+    unchanged (``rows_skipped_unchanged``, default 0) count as unchanged, unless another load
+    committed since validation probed them: then the merge classifies their parts
+    (``unchanged_parts``) again (:func:`baselib.loading.merge.merge`)."""
     from baselib.sources.file_drop import manifest
 
     started = time.monotonic()
@@ -203,7 +206,9 @@ def load(resource: Resource, validated: dict) -> dict:
         with connections.transaction() as conn:
             counts = merge(conn, resource, load_id, validated["valid_parts"],
                            reconcile_key_parts=validated["parts"] if reconcile else None,
-                           extract_started=load_run.get(conn, load_id)["started_at"])
+                           extract_started=load_run.get(conn, load_id)["started_at"],
+                           unchanged_parts=validated.get("unchanged_parts"),
+                           committed_at_validation=validated.get("committed_loads"))
             newest = _parse(validated["max_source_updated_at"])
             inc = resource.pipeline.source.incremental_column
             if newest is not None and inc:
@@ -211,7 +216,8 @@ def load(resource: Resource, validated: dict) -> dict:
             if resource.delivery_based:
                 quarantined = {int(k): v for k, v in validated.get("quarantined_by_delivery", {}).items()}
                 manifest.mark_loaded(conn, load_id, counts.by_delivery, quarantined)
-            counts.unchanged += int(validated.get("rows_skipped_unchanged") or 0)
+            if not counts.reclassified:  # else the merge classified (and counted) them itself
+                counts.unchanged += int(validated.get("rows_skipped_unchanged") or 0)
             load_run.update(conn, load_id, status="loaded", rows_inserted=counts.inserted,
                             rows_updated=counts.updated, rows_unchanged=counts.unchanged,
                             rows_deleted=counts.deleted, load_seconds=time.monotonic() - started, error=None)

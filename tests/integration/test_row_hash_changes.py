@@ -62,6 +62,23 @@ def test_null_empty_and_the_text_none_hash_apart(population):
     assert row_hashes(a, population).to_pylist()[0] != row_hashes(b, population).to_pylist()[0]
 
 
+def test_a_value_that_cannot_be_cast_changes_only_its_own_row(population):
+    """Only the value that cannot take its canonical type is hashed as it is: a row's hash does not
+    depend on the other rows of its part."""
+    hashes = row_hashes(_people(), population).to_pylist()
+    as_text = ["1949-12-31", "1949-12-31", "1949-12-31"]
+    assert row_hashes(_people(birth_date=as_text), population).to_pylist() == hashes  # text that casts
+    bad = ["1949-12-31", "31/12/1949", "1949-12-31"]
+    mixed = row_hashes(_people(birth_date=bad), population).to_pylist()
+    assert mixed[0] == hashes[0] and mixed[2] == hashes[2]
+    assert mixed[1] != hashes[1]
+    # the bad value's hash is its own too, whatever part it arrives in
+    assert row_hashes(_people(birth_date=bad).slice(1, 1), population).to_pylist() == [mixed[1]]
+    # many rows, bad values scattered, chunked: the same verdict per value
+    many = pa.concat_tables([_people(birth_date=bad)] * 300 + [_people(birth_date=as_text)] * 100)
+    assert row_hashes(many, population).to_pylist() == mixed * 300 + hashes * 100
+
+
 def test_with_row_hash_appends_or_replaces_the_column(population):
     table = _people()
     hashed = with_row_hash(table, population)

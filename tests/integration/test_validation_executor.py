@@ -11,8 +11,8 @@ from baselib import pipeline, storage
 from baselib.settings import REPORTS_DIR
 from baselib.validation import report
 from tests.conftest import DAY1, DAY2, UTC
-from tests.integration.pipeline_helpers import (assert_accounted, change_source, fill_source, run, run_info,
-                                                validated)
+from tests.integration.pipeline_helpers import (assert_accounted, catalog_entry, change_source, fill_source, run,
+                                                run_info, validated)
 
 HIGH_RATES = {"bad_check_character": 0.02, "birth_date_mismatch": 0.01, "missing_name": 0.01}
 AT = dt.datetime(2026, 11, 2, 8, tzinfo=UTC)
@@ -203,3 +203,144 @@ def _quarantined_named(result) -> int:
     rows = [json.loads(s) for uri in result.rejected_parts
             for s in pq.read_table(uri.removeprefix("file://"), columns=["source_row"]).column(0).to_pylist()]
     return sum(1 for r in rows if r.get("name") is not None)
+
+
+# --- review findings: what changed-rows-only must never skip -------------------------------------------
+def _legal_entity_source(dbs, rows: int):
+    from baselib_simulators import legal_entity as sim
+    from tests.conftest import AS_OF
+
+    conn = dbs.source("dept_market_regulation")
+    try:
+        return sim.create(conn, rows=rows, seed=23, as_of=AS_OF, rates={})
+    finally:
+        conn.close()
+
+
+def _source_execute(dbs, statement: str, params=None, role: str | None = None) -> None:
+    conn = dbs.source(role) if role else dbs.source()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_value_that_no_longer_converts_is_quarantined_although_it_hashes_like_the_stored_null(dbs):
+    legal_entity = catalog_entry("base_legal_entity.legal_entity")
+    _legal_entity_source(dbs, rows=300)
+    first = run(legal_entity, DAY1)
+    assert first["rows_quarantined"] == 0
+    key = dbs.scalar("SELECT credit_code FROM base_legal_entity.legal_entity WHERE term_end IS NULL "
+                     "ORDER BY credit_code LIMIT 1")
+    role = "dept_market_regulation"
+    _source_execute(dbs, "ALTER TABLE frontend.legal_entity ALTER COLUMN term_end TYPE text", role=role)
+    _source_execute(dbs, "UPDATE frontend.legal_entity SET term_end = 'not-a-date' WHERE credit_code = %s",
+                    (key,), role=role)
+
+    out = validated(legal_entity, DAY2, mode="reconcile")
+
+    assert out["rows_quarantined"] == 1
+    assert out["rows_skipped_unchanged"] == first["rows_inserted"] - 1
+    summary = _finish(legal_entity, out)
+    assert_accounted(summary)
+    [(reason,)] = dbs.query("SELECT reason FROM ops.quarantine WHERE record_key = %s AND last_load_id = %s",
+                            (key, out["load_id"]))
+    assert "营业期限至(term_end)" in reason
+    # the stored version stays as it was: the unconverted value never replaced it
+    assert dbs.scalar("SELECT count(*) FROM base_legal_entity.legal_entity_history WHERE credit_code = %s",
+                      (key,)) == 1
+
+
+def test_evidence_checks_cover_conversion_geometry_and_context_evidence():
+    from baselib.validation import executor, plan
+
+    indicator = catalog_entry("base_macro_economy.indicator_value")
+    place = catalog_entry("base_spatial.place_name")
+    names = {c.name for r in (indicator, place) for c in executor.evidence_checks(r, plan.compile(r).expectations)}
+    assert "expect_column_values_to_be_null(_conversion_error)" in names
+    assert "expect_column_values_to_be_null(_geometry_error)" in names
+    assert {f"expect_column_values_to_be_in_set(_check__{c.name})"
+            for c in indicator.pipeline.context_checks} <= names
+    assert not any("_key" in n for n in names)  # a repeated key is never skipped anyway
+
+
+def test_a_row_a_context_check_rejects_is_never_set_aside_as_unchanged(population):
+    import numpy as np
+    import pyarrow as pa
+
+    from baselib.validation import context_checks, executor, plan
+
+    checks = plan.compile(population).expectations
+    context_check = plan.Check(index=len(checks), name="ctx", type="expect_column_values_to_be_in_set",
+                               kwargs={"column": "_check__ctx", "value_set": [True]}, severity="critical",
+                               dimension="consistent", level="row", origin="context_check", reason="ctx")
+    evidence = executor.Evaluator(population, executor.evidence_checks(population, [*checks, context_check]), {})
+    table = pa.table({"_source_row": pa.array([0, 1, 2, 3], pa.int64()),
+                      "_conversion_error": pa.array([None, "出生日期(birth_date) …", None, None]),
+                      "_check__ctx": pa.array([True, True, False, None])})
+    candidates = np.array([True, True, True, False])
+    flagged = executor._evidence_against(evidence, context_checks.ContextChecks(), table, candidates, "unit")
+    # row 1: conversion evidence; row 2: the context check said False; row 3 was not a candidate
+    assert flagged.tolist() == [False, True, True, False]
+
+
+def test_a_load_committed_after_validation_makes_the_merge_classify_the_unchanged_rows(dbs, population):
+    fill_source(dbs, rows=300, rates={})
+    first = run(population, DAY1)
+    assert first["rows_quarantined"] == 0
+    key = dbs.scalar("SELECT id_number FROM base_population.person ORDER BY id_number LIMIT 1")
+    _source_execute(dbs, "CREATE TABLE simulator.kept AS SELECT * FROM frontend.population_person "
+                         "WHERE id_number = %s", (key,))
+    _source_execute(dbs, "DELETE FROM frontend.population_person WHERE id_number = %s", (key,))
+    b = validated(population, DAY2, mode="reconcile")                     # K gone at the source
+    _source_execute(dbs, "INSERT INTO frontend.population_person SELECT * FROM simulator.kept")
+    a = validated(population, DAY2, mode="reconcile")                     # K back: every row unchanged
+    assert a["rows_skipped_unchanged"] == 300 and a["unchanged_parts"]
+
+    loaded_b = _finish(population, b)
+    assert loaded_b["rows_deleted"] == 1
+    loaded_a = _finish(population, a)
+
+    # A's snapshot, the newer one, holds K: K is live again, and every row is counted once
+    assert dbs.scalar("SELECT count(*) FROM base_population.person_history WHERE id_number = %s "
+                      "AND _valid_to IS NULL AND _deleted_at IS NULL", (key,)) == 1
+    assert (loaded_a["rows_updated"], loaded_a["rows_unchanged"], loaded_a["rows_inserted"]) == (1, 299, 0)
+    assert_accounted(loaded_a)
+
+
+def test_without_a_load_in_between_the_unchanged_parts_are_never_read(dbs, population):
+    fill_source(dbs, rows=300, rates={})
+    run(population, DAY1)
+    out = validated(population, DAY2, mode="reconcile")
+    assert out["rows_skipped_unchanged"] == 300 and out["committed_loads"] == 1
+    storage.remove(f"{out['prefix']}/unchanged")  # the merge would fail reading them
+
+    summary = _finish(population, out)
+
+    assert (summary["rows_unchanged"], summary["rows_updated"], summary["rows_deleted"]) == (300, 0, 0)
+    assert_accounted(summary)
+
+
+def test_a_check_over_other_rows_makes_the_run_check_every_row(dbs, population, tmp_path):
+    from baselib.settings import EXPECTATIONS_DIR
+    from baselib.validation import executor, plan
+
+    spec = json.loads((EXPECTATIONS_DIR / "base_population.person.json").read_text(encoding="utf-8"))
+    spec["expectations"].append({"type": "expect_column_values_to_match_regex",
+                                 "kwargs": {"column": "address", "regex": "号", "mostly": 0.5},
+                                 "severity": "critical", "meta": {"reason": "most addresses have a number"}})
+    (tmp_path / "base_population.person.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    fill_source(dbs, rows=300, rates={})
+    run(population, DAY1)
+    extracted = pipeline.extract(population, run_info(population, DAY2, mode="reconcile"))
+
+    every = executor.execute(plan.compile(population, tmp_path), population, extracted)
+    usual = executor.execute(plan.compile(population), population, extracted)
+
+    assert every.rows_skipped_unchanged == 0 and every.rows_checked == extracted["rows"] == 300
+    assert every.unchanged_parts == [] and every.committed_loads is None
+    [mostly] = [r for r in every.results if r.check.kwargs.get("mostly") == 0.5]
+    assert mostly.element_count == 300
+    assert usual.rows_skipped_unchanged == 300 and usual.rows_checked == 0  # the control

@@ -586,3 +586,29 @@ def test_an_unreadable_entry_is_reported_not_raised(tmp_path):
     assert [r.code for r in catalog.resources] == ["101001/000001"]
     assert [e.path.name for e in catalog.errors] == ["b.yaml"]
     assert "cannot read the entry" in catalog.errors[0].message
+
+
+# --- the validation plan is compiled when the catalog is loaded ---------------------------------
+
+@pytest.mark.parametrize("field, value, says", [
+    ("dimension", "correctness", "it must be one of normative"),
+    ("severity", "info", "severity must be one of ('critical', 'warning')"),  # the plan knows no 'info'
+])
+def test_a_plan_that_cannot_compile_breaks_only_its_entry_at_catalog_load(tmp_path, field, value, says):
+    entries, suites = _catalog_copy(tmp_path)
+    suite = suites / "base_population.person.json"
+    spec = json.loads(suite.read_text(encoding="utf-8"))
+    if field == "dimension":
+        spec["expectations"][0].setdefault("meta", {})["dimension"] = value
+    else:
+        spec["expectations"][0]["severity"] = value
+    suite.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+
+    catalog = loader.scan_catalog(entries, suites)
+
+    assert "base_population__person" not in {r.dag_id for r in catalog.resources}
+    assert len(catalog.resources) == len(list(CATALOG_DIR.glob("*.yaml"))) - 1
+    [error] = catalog.errors
+    assert error.path == entries / "base_population_person.yaml"
+    assert "field 'pipeline.expectation_suite'" in error.message and str(suite) in error.message
+    assert says in error.message and repr(value) in error.message

@@ -148,7 +148,8 @@ def resource():
 
 @pytest.fixture(scope="module")
 def runner(resource, tmp_path_factory):
-    from baselib.validation.runner import SuiteRunner, key_strings
+    from baselib.validation.executor import key_strings
+    from baselib.validation.gx_fallback import SuiteRunner
 
     duplicates = key_strings(pd.DataFrame({"credit_code": [DUP]}), ["credit_code"]).tolist()
     return SuiteRunner(resource, tmp_path_factory.mktemp("data_docs"), {"as_of": AS_OF, "duplicate_keys": duplicates})

@@ -179,3 +179,30 @@ def test_judge_honours_mostly_a_passing_check_quarantines_nothing(population, po
 def test_personal_values_are_masked():
     assert mask_value("110105194912310029") == "110*************29"
     assert mask_value("123456") == "******" and mask_value(None) is None
+
+
+def _check(type_: str, origin: str = "suite", **kwargs) -> plan.Check:
+    return plan.Check(index=0, name=plan.describe(type_, kwargs), type=type_, kwargs=kwargs, severity="critical",
+                      dimension="normative", level=plan.level_of(type_), origin=origin, reason="r")
+
+
+@pytest.mark.parametrize("check, needs", [
+    (_check("expect_column_values_to_match_regex", column="name", regex="."), False),
+    (_check("expect_column_values_to_match_regex", column="name", regex=".", mostly=0.95), True),
+    (_check("expect_column_values_to_match_regex", column="name", regex=".", mostly=1.0), False),
+    (_check("expect_column_pair_values_to_be_equal", column_A="a", column_B="b", mostly=0.9), True),
+    (_check("expect_column_values_to_be_unique", column="id_number"), False),      # the key: duplicates are never skipped
+    (_check("expect_column_values_to_be_unique", column="address"), True),
+    (_check("expect_compound_columns_to_be_unique", column_list=["name", "birth_date"]), True),
+    (_check("expect_table_row_count_to_be_between", min_value=1), True),
+    (_check("expect_column_mean_to_be_between", column="x", min_value=0), True),
+    (_check("expect_column_to_exist", column="name"), False),
+    (_check("expect_table_columns_to_match_set", column_set=["name"]), False),
+    (_check("quarantine_threshold", origin="engine"), False),
+])
+def test_which_checks_need_every_row(check, needs):
+    assert plan.needs_every_row(check, ["id_number"]) is needs
+
+
+def test_the_shipped_population_plan_lets_changed_rows_only_run(population, population_plan):
+    assert population_plan.needs_every_row(population.pipeline.key_columns) == []

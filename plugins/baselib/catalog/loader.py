@@ -91,8 +91,10 @@ def _describe(error: dict) -> str:
 
 def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resource:
     """Parse and validate one entry and its expectation suite (see
-    :func:`baselib.validation.suites.load_spec`). Raises :class:`CatalogError` naming the file and
-    field (for the suite: ``pipeline.expectation_suite`` and the suite file)."""
+    :func:`baselib.validation.suites.load_spec`), and compile its validation plan
+    (:func:`baselib.validation.plan.compile`: every severity and ``meta.dimension`` known), so a
+    suite a run could not compile breaks this entry alone, here. Raises :class:`CatalogError`
+    naming the file and field (for the suite: ``pipeline.expectation_suite`` and the suite file)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -111,10 +113,13 @@ def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resourc
     except ValidationError as exc:
         details = "; ".join(_describe(e) for e in exc.errors())
         raise CatalogError(f"{path}: {details}") from exc
-    from baselib.validation.suites import load_spec  # imports this module; light (no GX, pandas, pyarrow)
+    # both import this module; light (no GX, pandas, pyarrow)
+    from baselib.validation.plan import compile as compile_plan
+    from baselib.validation.suites import load_spec
 
     try:
         load_spec(resource, expectations_dir)  # readable, this resource's, repeating no catalog-derived check
+        compile_plan(resource, expectations_dir)  # every severity and meta.dimension known
     except CatalogError as exc:
         raise CatalogError(f"{path}: field 'pipeline.expectation_suite': {exc}") from exc
     return resource

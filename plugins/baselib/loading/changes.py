@@ -10,7 +10,10 @@ serialisation is built column by column in Arrow compute (vectorised, no Python 
   G, int64 for I, float64 for B/F, UTC microsecond timestamps for T, dates for D), timestamps
   and dates to their epoch integers (microseconds, days), and then to text (bytes for G), so a
   value gives the same bytes whatever Arrow type a part happened to carry (int32 or int64,
-  string or large_string, another timestamp unit or zone);
+  string or large_string, another timestamp unit or zone). A value that cannot be cast (text
+  ``31/12/1949`` for a date) is serialised as it came, and only that value: the others of its
+  column keep the canonical form (found by bisection, so a few bad values cost a few
+  vectorised casts per halving);
 * a non-null value is written ``<byte length>:<bytes>`` and a NULL as ``~``, and the items are
   concatenated in catalog order. Length prefixes make the serialisation injective: no two
   different rows give the same bytes, NULL, ``''`` and the text ``None`` included;
@@ -68,8 +71,47 @@ def _as_bytes(column: pa.ChunkedArray, data_type: DataType) -> pa.ChunkedArray:
     if canonical is not None and column.type != canonical:
         try:
             column = column.cast(canonical)
+        except pa.ArrowNotImplementedError:
+            pass  # no cast between these types at all: every value hashed as it is, whatever the part
+        except pa.ArrowInvalid:
+            # some values cannot be cast: only those are hashed as they are (still value-based;
+            # at most a value comparison at the merge), the others as the canonical type
+            column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            bad = _uncastable(column, canonical)
+            canonical_bytes = _text_bytes(pc.if_else(bad, pa.scalar(None, column.type), column).cast(canonical))
+            return pa.chunked_array([pc.if_else(bad, _text_bytes(column), canonical_bytes)])
+    return pa.chunked_array([_text_bytes(column)]) if isinstance(column, pa.Array) else _text_bytes(column)
+
+
+def _uncastable(column: pa.Array, canonical: pa.DataType) -> pa.Array:
+    """Bool mask: True where the single value cannot be cast to ``canonical``.
+
+    Bisection: a slice that casts is clean as a whole, one that does not is split, so k bad
+    values cost about 2·k·log2(n / 64) vectorised casts plus, in each failing slice of 64 values
+    or fewer, one cast per value. A value's verdict depends on that value only."""
+    bad = np.zeros(len(column), dtype=bool)
+    pending = [(0, len(column))]
+    while pending:
+        start, stop = pending.pop()
+        try:
+            column.slice(start, stop - start).cast(canonical)
+            continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass  # hashed as it is: still value-based, only a value comparison at the merge if it differs
+            pass
+        if stop - start <= 64:
+            for i in range(start, stop):
+                try:
+                    column.slice(i, 1).cast(canonical)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    bad[i] = True
+        else:
+            middle = (start + stop) // 2
+            pending += [(start, middle), (middle, stop)]
+    return pa.array(bad)
+
+
+def _text_bytes(column):
+    """A column already in its canonical (or fallback) type, as binary: text, or bytes for G."""
     if pa.types.is_large_binary(column.type) or pa.types.is_large_string(column.type):
         column = column.cast(pa.large_binary())
         return column.cast(pa.binary())

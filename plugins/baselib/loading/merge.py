@@ -22,6 +22,15 @@ One load per resource at a time: the merge first takes the resource's load lock 
 transaction-level advisory lock, held until commit or rollback). A second load of the same
 resource (a manual run beside a scheduled one, a backfill) waits, then classifies its rows
 against the first one's committed result, so each change gets one version and is counted once.
+
+Rows validation set aside as unchanged (incremental and reconcile runs,
+:mod:`baselib.validation.executor`) travel in their own parts with the resource's
+:func:`committed_loads` token read before validation probed them. Under the lock the merge reads
+the token again: unchanged, no load committed since the probe, so those rows still equal their
+open versions and are not read at all; moved, another load may have changed or deleted their
+keys, so they are staged and classified with the valid rows (they equal a version that passed
+validation: no re-validation), and :attr:`MergeCounts.reclassified` tells the caller they are
+already in the counts.
 """
 from __future__ import annotations
 
@@ -59,6 +68,7 @@ class MergeCounts:
     deleted: int = 0
     staged: int = 0
     first_load: bool = False
+    reclassified: bool = False  # the rows set aside as unchanged were staged and classified (in the counts)
     # file deliveries: {delivery_id: {"I": n, "U": n, "N": n}} (unchanged includes stale)
     by_delivery: dict[int, dict[str, int]] = field(default_factory=dict)
 
@@ -120,22 +130,39 @@ def _csv_parts(valid_parts: list[str], resource: Resource,
             yield pending.result()
 
 
+def committed_loads(conn, resource: Resource) -> int:
+    """The resource's committed-load token: how many of its runs are ``loaded`` or ``success``
+    (``templates/merge/committed_loads``). It moves whenever a load of the resource commits."""
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("templates/merge/committed_loads"), {"resource_code": resource.code})
+        return cur.fetchone()[0]
+
+
 def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None,
-          extract_started=None) -> MergeCounts:
+          extract_started=None, unchanged_parts: list[str] | None = None,
+          committed_at_validation: int | None = None) -> MergeCounts:
     """Take the load lock, then load ``valid_parts`` (Parquet URIs with the item columns, maybe
     ``_delivery_id`` and ``_row_hash``) into the SCD2 table: the first-load path when the table
     has no rows, the staged classification otherwise. ``reconcile_key_parts``: the full
     extract's parts (all keys, quarantined rows included) when this load reconciles deletions,
     with ``extract_started`` (timestamptz: when the extract began; keys loaded since are kept);
-    None otherwise. Returns row counts; raises ValueError for a reconcile without
-    ``extract_started``. Caller commits, which releases the lock; everything else the load
-    writes in the same transaction (watermark, run record) is serialised with it."""
+    None otherwise. ``unchanged_parts`` (with ``_row_hash``): the rows validation set aside as
+    unchanged, and ``committed_at_validation`` the :func:`committed_loads` token it read before
+    probing them: if the token moved, they are merged with ``valid_parts`` and
+    ``counts.reclassified`` is True; if not (or the token is None), they are not read. Returns
+    row counts; raises ValueError for a reconcile without ``extract_started``. Caller commits,
+    which releases the lock; everything else the load writes in the same transaction (watermark,
+    run record) is serialised with it."""
     if reconcile_key_parts is not None and extract_started is None:
         raise ValueError("a reconcile needs extract_started: keys loaded since the extract began must be kept")
     parts = _parts(resource)
     counts = MergeCounts()
     with conn.cursor() as cur:
         lock_resource(cur, resource)
+        if unchanged_parts and committed_at_validation is not None \
+                and committed_loads(conn, resource) != committed_at_validation:
+            valid_parts = [*valid_parts, *unchanged_parts]  # another load committed since the probe
+            counts.reclassified = True
         cur.execute("SELECT clock_timestamp()")  # after the wait: versions follow the load that held the lock
         now = cur.fetchone()[0]
         params = {"load_id": load_id, "now": now}

@@ -7,7 +7,7 @@ cross-library checks' matched values (:mod:`~baselib.validation.cross_checks`). 
 1. the row hash ``_row_hash`` is added (:func:`baselib.loading.changes.with_row_hash`; the valid
    parts carry it in every mode, so the merge does not hash again);
 2. changed rows only (see below): rows whose key's open live version has the same hash are set
-   aside as unchanged;
+   aside as unchanged, in their own parts (``<prefix>/unchanged``);
 3. each expectation of the plan is evaluated: by the vectorised fast path
    (:func:`baselib.validation.vectorised.evaluate`), or, for the types it lacks, by GX
    (:mod:`~baselib.validation.gx_fallback`, imported only then);
@@ -22,13 +22,27 @@ Then, once per load: file drops hold back every delivery above the quarantine th
 engine's table checks (:func:`table_checks`) judge the run as a whole.
 
 **Changed rows only.** In ``incremental`` and ``reconcile`` runs of table and API sources, a row
-whose key's open, live version already has the same row hash is *unchanged*: it is neither
-checked again nor written to the valid parts, and is counted in ``rows_skipped_unchanged`` (the
-load adds them to ``rows_unchanged``). The stored version passed these checks when it loaded, and
-the row's values are the same. Exceptions and limits:
+whose key's open, live version already has the same row hash is *unchanged*: it is not checked
+again, it goes to the unchanged parts (full rows with ``_row_hash``) instead of the valid ones,
+and is counted in ``rows_skipped_unchanged``. The stored version passed these checks when it
+loaded, and the row's values are the same. Each part is probed in its own short transaction
+(:func:`baselib.loading.changes.unchanged`); before the first probe the executor reads the
+resource's committed-load token (:func:`baselib.loading.merge.committed_loads`,
+:attr:`Execution.committed_loads`). The merge, under the load lock, compares it: if no load
+committed since, the unchanged rows count as unchanged and are never read; if one did (it may
+have changed or deleted their keys), the merge stages and classifies the unchanged parts too.
+Exceptions and limits:
 
 * a row whose key occurs more than once in the extract is always checked (both copies are
   judged, and both are quarantined by the duplicate-key check);
+* a row that carries engine evidence against it is always checked: every check of the plan that
+  reads an engine column rather than a catalog item (``_conversion_error``, ``_geometry_error``,
+  ``_source_crs``, a context check's ``_check__*``) is evaluated over the whole part first, and
+  the rows it finds unexpected are not set aside. A value the source could not convert is set
+  NULL, so such a row may hash like a stored version holding NULL;
+* a run whose plan holds a check that depends on other rows or on counts
+  (:func:`baselib.validation.plan.needs_every_row`: ``mostly`` below 1, uniqueness beyond the
+  key, table-level expectations other than column presence) checks every row;
 * ``full`` runs and file drops check every row;
 * the engine's table checks (row counts, deletions, the quarantine threshold) still count every
   extracted row; cross-library match rates and warnings cover the rows checked;
@@ -54,7 +68,7 @@ from pandas.util import hash_array
 from baselib import quarantine, storage
 from baselib.catalog.model import Resource
 from baselib.loading import changes
-from baselib.loading.merge import count_absent
+from baselib.loading.merge import committed_loads, count_absent
 from baselib.records import load_run
 from baselib.sources.columns import CONVERSION_ERROR, DELIVERY_ID, ROW_ID
 from baselib.validation import context_checks, cross_checks, delivery_quality
@@ -410,6 +424,8 @@ class Execution:
 
     valid_parts: list[str]
     rejected_parts: list[str]
+    unchanged_parts: list[str]      # rows set aside as unchanged (full rows with _row_hash)
+    committed_loads: int | None     # the committed-load token read before the first probe (None: no probe)
     rows_extracted: int
     rows_checked: int
     rows_skipped_unchanged: int
@@ -433,10 +449,38 @@ def _add_counts(counts: dict[int, int], delivery_ids) -> None:
         counts[int(delivery_id)] = counts.get(int(delivery_id), 0) + int(n)
 
 
-def _unchanged(conn, resource: Resource, table: pa.Table, key_values: pa.Array, duplicates: list[str]) -> np.ndarray:
+def evidence_checks(resource: Resource, expectations: list[Check]) -> list[Check]:
+    """The checks that read an engine column (evidence the source or a context check wrote beside
+    the items) rather than a catalog item; the duplicate-key check is handled apart."""
+    items = set(resource.column_names)
+    return [c for c in expectations if any(col not in items and col != KEY_COLUMN for col in c.columns)]
+
+
+def _evidence_against(evaluator: "Evaluator", context: context_checks.ContextChecks, table: pa.Table,
+                      candidates: np.ndarray, run_name: str) -> np.ndarray:
+    """bool over ``table``'s rows: a candidate row (``candidates``, bool) that some evidence
+    check finds unexpected (every candidate when one raises). ``evaluator`` holds only
+    :func:`evidence_checks`; they are evaluated over the candidate rows only."""
+    flagged = np.zeros(table.num_rows, dtype=bool)
+    if not (evaluator.fast or evaluator.slow):
+        return flagged
+    positions = np.flatnonzero(candidates)
+    frame = context.enrich(table.take(pa.array(positions)).to_pandas())
+    against = np.zeros(len(positions), dtype=bool)
+    for ev in evaluator.evaluate(frame, run_name).values():
+        if ev.error is not None:
+            against[:] = True
+        elif ev.unexpected is not None:
+            against |= ev.unexpected
+    flagged[positions[against]] = True
+    return flagged
+
+
+def _unchanged(resource: Resource, table: pa.Table, key_values: pa.Array, duplicates: list[str]) -> np.ndarray:
     """bool over ``table``'s rows: unchanged (same key and row hash as the live version) and not
-    a duplicated key."""
-    same = changes.unchanged(conn, resource, table.select([*resource.pipeline.key_columns, changes.ROW_HASH]))
+    a duplicated key. One short transaction (the probe's temporary table)."""
+    with connections.transaction() as conn:
+        same = changes.unchanged(conn, resource, table.select([*resource.pipeline.key_columns, changes.ROW_HASH]))
     if duplicates and same.any():
         repeated = pc.is_in(key_values, value_set=pa.array(duplicates, pa.string())).to_numpy(zero_copy_only=False)
         same &= ~repeated
@@ -532,36 +576,50 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
     by_delivery: dict[int, int] = {}     # file drops: rows quarantined per delivery
     rows_by_delivery: dict[int, int] = {}  # file drops: rows per delivery
     skip_unchanged = changed_only(resource, mode)
-    with connections.transaction() as conn:  # the unchanged-row probes (temporary tables only)
-        for n, uri in enumerate(parts):
-            table = storage.read_part(uri)
-            has_keys = all(k in table.column_names for k in keys)
-            key_values = table_key_strings(table, keys) if has_keys else None
-            if all(c in table.column_names for c in resource.column_names):  # else column checks block
-                table = changes.with_row_hash(table, resource)
-                if skip_unchanged and table.num_rows:
-                    same = _unchanged(conn, resource, table, key_values, duplicates)
-                    if same.any():
-                        skipped += int(same.sum())
-                        table, key_values = table.filter(pa.array(~same)), key_values.filter(pa.array(~same))
-            frame = inputs.context.enrich(table.to_pandas())
-            frame[KEY_COLUMN] = key_values.to_pandas() if has_keys else ""
-            evaluations = evaluator.evaluate(frame, run_name=f"load-{load_id}-part-{n:05d}")
-            outcome = judge.judge(expectations, frame, evaluations)
-            _collect(results, evaluations, frame, samples)
-            if resource.delivery_based:
-                _add_counts(rows_by_delivery, frame[DELIVERY_ID])
-                _add_counts(by_delivery, outcome.rejected["delivery_id"])
-            blocking += [c for c in outcome.blocking if c not in blocking]
-            warnings += outcome.warnings
-            checked += len(frame)
-            quarantined += len(outcome.rejected)
-            warned += outcome.warned_rows
-            for check in resource.pipeline.cross_checks:
-                tallies[check.name].add(outcome.valid, check, inputs.matched[check.name])
-            valid_writer.write(table.filter(pa.array(~outcome.rejected_mask)))
-            if len(outcome.rejected):
-                rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
+    whole = plan.needs_every_row(keys)
+    if skip_unchanged and whole:
+        log.info("%s: checking every row: %s depend(s) on other rows", resource.code,
+                 ", ".join(c.name for c in whole))
+        skip_unchanged = False
+    unchanged_writer = storage.PartWriter(f"{extracted['prefix']}/unchanged")
+    token = None
+    if skip_unchanged:  # before the first probe: a load committed after this read moves it
+        with connections.transaction() as conn:
+            token = committed_loads(conn, resource)
+    evidence = Evaluator(resource, evidence_checks(resource, expectations), inputs.parameters)
+    for n, uri in enumerate(parts):
+        table = storage.read_part(uri)
+        has_keys = all(k in table.column_names for k in keys)
+        key_values = table_key_strings(table, keys) if has_keys else None
+        if all(c in table.column_names for c in resource.column_names):  # else column checks block
+            table = changes.with_row_hash(table, resource)
+            if skip_unchanged and table.num_rows:
+                same = _unchanged(resource, table, key_values, duplicates)
+                if same.any():
+                    same &= ~_evidence_against(evidence, inputs.context, table, same,
+                                               f"load-{load_id}-part-{n:05d}-unchanged")
+                if same.any():
+                    skipped += int(same.sum())
+                    unchanged_writer.write(table.filter(pa.array(same)))
+                    table, key_values = table.filter(pa.array(~same)), key_values.filter(pa.array(~same))
+        frame = inputs.context.enrich(table.to_pandas())
+        frame[KEY_COLUMN] = key_values.to_pandas() if has_keys else ""
+        evaluations = evaluator.evaluate(frame, run_name=f"load-{load_id}-part-{n:05d}")
+        outcome = judge.judge(expectations, frame, evaluations)
+        _collect(results, evaluations, frame, samples)
+        if resource.delivery_based:
+            _add_counts(rows_by_delivery, frame[DELIVERY_ID])
+            _add_counts(by_delivery, outcome.rejected["delivery_id"])
+        blocking += [c for c in outcome.blocking if c not in blocking]
+        warnings += outcome.warnings
+        checked += len(frame)
+        quarantined += len(outcome.rejected)
+        warned += outcome.warned_rows
+        for check in resource.pipeline.cross_checks:
+            tallies[check.name].add(outcome.valid, check, inputs.matched[check.name])
+        valid_writer.write(table.filter(pa.array(~outcome.rejected_mask)))
+        if len(outcome.rejected):
+            rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
     valid_parts, sent_back, held = valid_writer.parts, {}, None
     if resource.delivery_based:
         held = delivery_quality.hold_back(resource, extracted["prefix"], valid_parts, rows_by_delivery,
@@ -587,7 +645,8 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
     blocking += failed
     _engine_results(plan, resource, results, failed, inputs.context.blocking, len(rows_by_delivery), held)
     return Execution(
-        valid_parts=valid_parts, rejected_parts=rejected_writer.parts, rows_extracted=extracted["rows"],
+        valid_parts=valid_parts, rejected_parts=rejected_writer.parts, unchanged_parts=unchanged_writer.parts,
+        committed_loads=token, rows_extracted=extracted["rows"],
         rows_checked=checked, rows_skipped_unchanged=skipped, rows_quarantined=quarantined, rows_warned=warned,
         blocking=blocking, warnings=warnings, quarantined_by_delivery=by_delivery,
         cross_checks={name: t.as_record(inputs.reference_exists[name]) for name, t in tallies.items()},

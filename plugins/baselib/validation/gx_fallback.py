@@ -8,7 +8,7 @@ the exception message when it raised. The executor imports this module, and GX w
 when a plan holds a type that :mod:`baselib.validation.vectorised` lacks.
 
 :class:`SuiteRunner` runs a resource's whole plan through GX and judges the rows exactly as the
-executor does (:func:`baselib.validation.executor.judge`), with GX Data Docs: the reference the
+executor does (:meth:`baselib.validation.executor.Judge.judge`), with GX Data Docs: the reference the
 fast path is compared with, and the unit tests of the custom expectations.
 """
 from __future__ import annotations
@@ -111,8 +111,9 @@ class GxEvaluator:
                 unexpected = None
                 if error is None and indexes is not None:
                     unexpected = np.isin(row_ids, np.array([int(e[ROW_ID]) for e in indexes], dtype=np.int64))
+                count = details.get("element_count")  # GX's 0 stays 0; absent (table level): the frame
                 out[index] = Evaluation(unexpected=unexpected, success=bool(exp_result.success) and error is None,
-                                        element_count=int(details.get("element_count") or len(frame)),
+                                        element_count=len(frame) if count is None else int(count),
                                         observed=details.get("observed_value"), error=error)
         return out
 

@@ -17,8 +17,10 @@ drops). Each check carries:
 * ``origin``: ``catalog``, ``suite``, ``cross_check``, ``context_check`` or ``engine``;
 * ``reason``: the readable sentence (Chinese / English) quality officers send back.
 
-Compiling imports neither GX nor pandas nor pyarrow, so catalog loading can call :func:`compile`
-to refuse a suite that names an unknown dimension. The executor
+Compiling imports neither GX nor pandas nor pyarrow: catalog loading
+(:func:`baselib.catalog.loader.load_entry`) compiles every entry's plan, so a suite that names an
+unknown dimension or severity is refused there (the entry becomes its own placeholder DAG) instead
+of failing a run. :func:`needs_every_row` says which checks forbid checking changed rows only. The executor
 (:mod:`baselib.validation.executor`) runs the plan; the report (:mod:`baselib.validation.report`)
 presents its results.
 """
@@ -104,6 +106,33 @@ def level_of(type_: str) -> str:
     return "row" if type_.startswith(ROW_PREFIXES) else "table"
 
 
+# Table-level types whose outcome depends on the columns only, never on the rows.
+SCHEMA_TYPES = frozenset({
+    "expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between",
+})
+# Row-level types whose verdict on a row depends on the other rows' values.
+UNIQUE_TYPES = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"})
+
+
+def needs_every_row(check: "Check", keys: list[str]) -> bool:
+    """Whether ``check``'s outcome depends on rows other than the one judged, or on how many rows
+    there are: ``mostly`` below 1, uniqueness over anything but exactly the key columns (a
+    repeated key is never skipped, see :mod:`baselib.validation.executor`), or a table-level
+    expectation other than column presence (:data:`SCHEMA_TYPES`). Such a check judged over the
+    changed rows only would judge another set of rows, so the executor checks every row in a run
+    whose plan holds one. Engine checks: False (they count every extracted row anyway)."""
+    if check.origin == "engine":
+        return False
+    mostly = check.kwargs.get("mostly")
+    if mostly is not None and float(mostly) < 1:
+        return True
+    if check.type in UNIQUE_TYPES:
+        columns = check.kwargs.get("column_list") or [check.kwargs.get("column")]
+        return sorted(columns) != sorted(keys)
+    return check.level == "table" and check.type not in SCHEMA_TYPES
+
+
 @dataclass(frozen=True)
 class Check:
     """One check of the plan. ``index``: its position in :attr:`Plan.checks`."""
@@ -146,6 +175,10 @@ class Plan:
     @property
     def expectations(self) -> list[Check]:
         return [c for c in self.checks if c.is_expectation]
+
+    def needs_every_row(self, keys: list[str]) -> list[Check]:
+        """The checks (:func:`needs_every_row`) that forbid checking changed rows only."""
+        return [c for c in self.checks if needs_every_row(c, keys)]
 
     def engine(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.origin == "engine" and c.type == name), None)

@@ -126,6 +126,8 @@ def migrate_two_table_layout(cur, resource: Resource) -> bool:
     """Migrate a resource stored in the old two-table layout (an ordinary current table
     ``<table>`` plus ``<table>_history``) to the single SCD2 table; True when it did.
 
+    Handles every two-table layout this engine wrote (commits 552bfaf to 0b4638c): those from
+    before file-drop sources lack ``_delivery_id`` in both tables, which then get it (NULL).
     In the caller's transaction (``ensure``: under the DDL lock): add ``_first_loaded_at`` and
     ``_deleted_at`` to the history table, add a tombstone for every deletion the old layout kept
     as a gap, check that the open versions equal the old table's rows, then drop the old table,

@@ -1,4 +1,7 @@
 -- Bookkeeping columns of the single SCD2 layout, filled from the old current table.
+-- Layouts written before file-drop sources (commits 552bfaf, 49aeb19) have no _delivery_id in
+-- either table: both get it (NULL: no file delivery), so verify.sql reads it from both.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _delivery_id bigint;
 ALTER TABLE {history} ADD COLUMN IF NOT EXISTS _delivery_id bigint;
 ALTER TABLE {history} ADD COLUMN IF NOT EXISTS _first_loaded_at timestamptz;
 ALTER TABLE {history} ADD COLUMN IF NOT EXISTS _deleted_at timestamptz;
