@@ -85,15 +85,19 @@ CHANGED_ONLY_MODES = ("incremental", "reconcile")
 
 
 # --- keys --------------------------------------------------------------------------------------------
-def _key_hashes(columns: list) -> pa.Array:
-    """One opaque string per row: a 64-bit hash (pandas' ``hash_array``, fixed key) of the key
-    values as text, joined by U+001F, NULL as U+0000."""
+def _key_hash_values(columns: list) -> np.ndarray:
+    """One uint64 per row: a 64-bit hash (pandas' ``hash_array``, fixed key) of the key values as
+    text, joined by U+001F, NULL as U+0000."""
     texts = [pc.fill_null(column.cast(pa.string()), "\x00") for column in columns]
     joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "\x1f")
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    hashed = hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
-    return pa.array(hashed, pa.uint64()).cast(pa.string())
+    return hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
+
+
+def _key_hashes(columns: list) -> pa.Array:
+    """One opaque string per row: :func:`_key_hash_values` in decimal."""
+    return pa.array(_key_hash_values(columns), pa.uint64()).cast(pa.string())
 
 
 def key_strings(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -113,18 +117,26 @@ def table_key_strings(table: pa.Table, keys: list[str]) -> pa.Array:
 
 
 def duplicate_keys(resource: Resource, parts: list[str]) -> list[str]:
-    """Keys (as :func:`key_strings`) that occur more than once anywhere in the extract."""
+    """Keys (as :func:`key_strings`) that occur more than once anywhere in the extract.
+
+    Memory: 8 bytes per extracted row (the keys' 64-bit hashes, sorted in place), so a 10M-row
+    extract costs about 80 MB here; only the repeated hashes become strings."""
     keys = resource.pipeline.key_columns
     hashed = []
     for uri in parts:
         table = storage.read_part(uri, keys)
         if any(k not in table.column_names for k in keys):
             return []
-        hashed.append(table_key_strings(table, keys))
+        if table.num_rows:
+            hashed.append(_key_hash_values([table.column(k) for k in keys]))
+        del table
     if not hashed:
         return []
-    counts = pc.value_counts(pa.chunked_array(hashed, pa.string()).combine_chunks())  # hash-based
-    return counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+    values = np.concatenate(hashed)
+    del hashed
+    values.sort()
+    repeated = np.unique(values[1:][values[1:] == values[:-1]])
+    return [str(int(v)) for v in repeated]
 
 
 # --- the engine's table checks ------------------------------------------------------------------------
