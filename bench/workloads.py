@@ -63,11 +63,6 @@ def resource_entry(name: str = "population") -> Resource:
     return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
 
 
-def population_resource() -> Resource:
-    """The catalog entry that reads the population simulator's table."""
-    return resource_entry("population")
-
-
 def item_columns(name: str = "population") -> list[str]:
     return [item.name for item in resource_entry(name).items]
 

@@ -67,7 +67,6 @@ class MergeCounts:
     unchanged: int = 0
     deleted: int = 0
     staged: int = 0
-    first_load: bool = False
     reclassified: bool = False  # the rows set aside as unchanged were staged and classified (in the counts)
     # file deliveries: {delivery_id: {"I": n, "U": n, "N": n}} (unchanged includes stale)
     by_delivery: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -224,7 +223,6 @@ def _first_load(cur, resource: Resource, parts: dict, valid_parts: list[str], lo
     """Truncate (so COPY may FREEZE), drop the indexes, COPY every part with its bookkeeping
     columns, build the indexes again, ANALYZE. The caller holds the load lock."""
     history = parts["history"]
-    counts.first_load = True
     cur.execute(sqlfiles.text("templates/merge/table_indexes"), {"table": schema.history_table(resource)})
     indexes = cur.fetchall()
     cur.execute(sql.SQL("TRUNCATE {}").format(history))
