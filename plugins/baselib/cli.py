@@ -45,8 +45,8 @@ def cmd_env(args) -> None:
     exports = {"WAREHOUSE_URL": warehouse, "AIRFLOW_CONN_WAREHOUSE": warehouse}
     for resource in load_catalog():
         source = resource.pipeline.source
-        if source.kind == "file_drop":
-            continue  # landing folders live under BASELIB_LANDING_URL, below
+        if source.kind not in ("postgres", "http_api"):
+            continue  # landing folders live under BASELIB_LANDING_URL (below); SQL models read the warehouse
         variable = f"AIRFLOW_CONN_{source.conn_id.upper()}"
         if os.environ.get(variable):
             exports[variable] = os.environ[variable]
@@ -73,7 +73,7 @@ def cmd_simulate(args) -> None:
 
     as_of = dt.datetime.fromisoformat(args.as_of).replace(tzinfo=dt.timezone.utc)
     catalog = load_catalog()
-    conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind != "file_drop"}
+    conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind in ("postgres", "http_api")}
     landings = {r.pipeline.source.landing for r in catalog if r.pipeline.source.kind == "file_drop"}
     from baselib_simulators import legal_entity, population
 

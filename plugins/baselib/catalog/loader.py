@@ -20,7 +20,7 @@ from baselib.errors import CatalogError
 from baselib.settings import CATALOG_DIR, EXPECTATIONS_DIR
 
 
-SOURCE_KINDS = ("postgres", "http_api", "file_drop")  # pydantic puts the union tag into the error path
+SOURCE_KINDS = ("postgres", "http_api", "file_drop", "sql_model")  # pydantic puts the union tag into the error path
 # Expectation types a suite may use: GX's registry and the project's own (checked-in, so loading
 # the catalog does not import GX; a test keeps it equal to the registry).
 EXPECTATION_TYPES_FILE = Path(__file__).with_name("expectation_types.json")

@@ -115,6 +115,12 @@ class Provider(Strict):
 # "code": another identifier-like code (a holder code of either kind, a document number)
 IdentifierKind = Literal["citizen_id", "credit_code", "organisation_code", "certificate_id", "division_code", "code"]
 
+# How a personal item is masked for a consumer without personal-data access (computed in the
+# database by the functions of include/sql/ddl, never stored): citizen_id keeps the first 6 and
+# last 4 characters (360102********1234), name the first character (张*), phone the first 3 and
+# last 4 (138****8000), address the first 6 characters followed by ****.
+MaskRule = Literal["citizen_id", "name", "phone", "address"]
+
 
 class Item(Strict):
     """信息项: one field of the resource. ``name`` becomes the column name.
@@ -132,12 +138,18 @@ class Item(Strict):
     personal: bool = Field(default=False, description="personal data: readable only where sharing allows")
     identifier: IdentifierKind | None = Field(
         default=None, description="the standard identifier the item holds (citizen ID, credit code, ...)")
+    mask: MaskRule | None = Field(
+        default=None, description="masking rule for consumers without personal-data access (personal items only)")
     description: str | None = None
 
     @model_validator(mode="after")
     def _key_not_null(self) -> Item:
         if self.key and self.nullable:
             raise ValueError(f"item {self.name!r} is a key, so it must have nullable: false")
+        if self.mask is not None and not self.personal:
+            raise ValueError(f"item {self.name!r} has mask: {self.mask} but is not personal: true")
+        if self.mask is not None and self.type not in (DataType.C, DataType.M):
+            raise ValueError(f"item {self.name!r}: mask applies to text items (type C or M), not {self.type.value}")
         return self
 
 
@@ -287,7 +299,76 @@ class FileDropSource(Strict):
         return self
 
 
-Source = Annotated[PostgresSource | HttpApiSource | FileDropSource, Field(discriminator="kind")]
+class Condition(Strict):
+    column: str = Field(pattern=IDENTIFIER)
+    equals: str
+
+
+QUALIFIED = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+
+
+class InputAge(Strict):
+    """A date or time item of an input whose passing changes the theme without any input change:
+    a row's refresh key is recomputed when ``column + after`` falls between the previous
+    refresh's as-of instant and this one's (a penalty leaving a 3-year window, a certificate
+    expiring)."""
+
+    column: str = Field(pattern=IDENTIFIER)
+    after: str = Field(pattern=r"^\d+ (day|days|month|months|year|years)$",
+                       description="PostgreSQL interval, e.g. '3 years', '1 day'")
+
+
+class ThemeInput(Strict):
+    """One table a SQL model reads, and how its changed rows map to the theme's refresh key.
+
+    ``table``: the base view ``schema.table`` of a catalog resource (the model may read it as
+    ``schema.table``, ``schema.table_current`` or ``schema.table_history``). ``columns``: the input
+    columns whose values are the theme's ``refresh_key`` values, in order. ``when``: only input
+    rows where this holds map to the theme (e.g. holder_code_type = 001 for an organisation)."""
+
+    table: str = Field(pattern=QUALIFIED)
+    columns: list[str] = Field(min_length=1)
+    when: Condition | None = None
+    ages: list[InputAge] = Field(default_factory=list)
+
+
+class SqlModelSource(Strict):
+    """A theme resource's source: one SELECT over warehouse tables (``include/sql/models/<model>.sql``).
+
+    The SELECT returns exactly the catalog's items; it may use the parameters ``%(as_of)s``
+    (timestamptz: the run's data interval end), ``%(as_of_date)s`` (its date in Asia/Shanghai)
+    and each entry of ``parameters`` (lists and mappings arrive as jsonb). Every table the model
+    reads must be one of ``inputs`` (the loader parses the SQL and checks), and the inputs must be
+    catalog resources: the theme's DAG is scheduled on their Assets and its related resource
+    codes are derived from them. A refresh recomputes only the ``refresh_key`` values (default:
+    the key columns) that the inputs' loads since the last refresh touched."""
+
+    kind: Literal["sql_model"]
+    model: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                       description="include/sql/models/<model>.sql")
+    inputs: list[ThemeInput] = Field(min_length=1)
+    refresh_key: list[str] | None = Field(default=None, min_length=1)
+    parameters: dict[str, object] = Field(default_factory=dict)
+
+    @property
+    def incremental_column(self) -> None:
+        """A model is recomputed by refresh key, not read by an incremental column."""
+        return None
+
+    @model_validator(mode="after")
+    def _inputs(self) -> SqlModelSource:
+        tables = [i.table for i in self.inputs]
+        if len(tables) != len(set(tables)):
+            raise ValueError(f"inputs repeat a table: {tables}")
+        arity = {len(i.columns) for i in self.inputs}
+        if self.refresh_key is not None and arity != {len(self.refresh_key)}:
+            raise ValueError(f"every input's columns must have as many columns as refresh_key {self.refresh_key}")
+        if len(arity) != 1:
+            raise ValueError("every input's columns must have the same number of columns (the refresh key's)")
+        return self
+
+
+Source = Annotated[PostgresSource | HttpApiSource | FileDropSource | SqlModelSource, Field(discriminator="kind")]
 
 
 class Target(Strict):
@@ -297,11 +378,6 @@ class Target(Strict):
     @property
     def qualified(self) -> str:
         return f"{self.schema_name}.{self.table}"
-
-
-class Condition(Strict):
-    column: str = Field(pattern=IDENTIFIER)
-    equals: str
 
 
 class CrossCheck(Strict):
@@ -473,6 +549,7 @@ class Resource(Strict):
                 if self.item(column) is None:
                     raise ValueError(f"pipeline.cross_checks {check.name!r}: {column!r} is not an item")
         self._check_file_drop()
+        self._check_sql_model()
         self._check_context_checks()
         if self.sharing.type is SharingType.not_shared and self.open.open_to_public:
             raise ValueError("a resource that is 不予共享 cannot be open to the public")
@@ -514,6 +591,31 @@ class Resource(Strict):
                                  f"{'[min_lon, min_lat, max_lon, max_lat]' if g.kind == 'polygon' else '[lon, lat]'}")
             for name in g.bbox_columns:
                 self._require(f"{where}.geometry.bbox_columns", name, DataType.B, DataType.F)
+
+    def _check_sql_model(self) -> None:
+        source = self.pipeline.source
+        if source.kind != "sql_model":
+            return
+        refresh = source.refresh_key or self.pipeline.key_columns
+        missing = [c for c in refresh if c not in self.pipeline.key_columns]
+        if missing:
+            raise ValueError(f"pipeline.source.refresh_key: {missing} are not key columns {self.pipeline.key_columns}")
+        if len(source.inputs[0].columns) != len(refresh):
+            raise ValueError(f"pipeline.source.inputs: each input maps {len(source.inputs[0].columns)} columns but "
+                             f"the refresh key {refresh} has {len(refresh)}")
+        if self.pipeline.target.qualified in {i.table for i in source.inputs}:
+            raise ValueError("pipeline.source.inputs: a model cannot read its own target")
+
+    @property
+    def refresh_key(self) -> list[str]:
+        """The key columns a theme refresh recomputes by (sql_model sources); the key otherwise."""
+        source = self.pipeline.source
+        return list(getattr(source, "refresh_key", None) or self.pipeline.key_columns)
+
+    @property
+    def is_theme(self) -> bool:
+        """Built by a SQL model over warehouse tables (a theme library), not read from a provider."""
+        return self.pipeline.source.kind == "sql_model"
 
     def _check_context_checks(self) -> None:
         names = [c.name for c in self.pipeline.context_checks] + [c.name for c in self.pipeline.cross_checks]
