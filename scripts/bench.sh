@@ -13,6 +13,10 @@
 # BENCH_PEER=none skips the peer (and its install). BENCH_RESOURCES (comma list among
 # population,legal_entity,certificate,macro_economy,spatial; default all) selects.
 # Server: WAREHOUSE_URL's if set, else TEST_DATABASE_URL's, else the embedded PostgreSQL.
+# 3. bench/bench_themes.py (issue 10; BENCH_THEMES=0 skips it): the credit theme at BENCH_THEME_ROWS
+#    (else BENCH_ROWS, else 200,000) registrants: first full build, then a 1 % input delta refreshed
+#    incrementally beside a full rebuild of the same inputs (medians of BENCH_REPEAT); its target
+#    line joins the targets block.
 # The last two lines are pipeline_vs_dlt=<population pipeline seconds / dlt merge seconds> and
 # pipeline_vs_copy=<population pipeline seconds / raw COPY seconds>.
 set -euo pipefail
@@ -37,4 +41,7 @@ export BENCH_TARGETS_FILE
 trap 'rm -f "$BENCH_TARGETS_FILE"' EXIT
 
 python bench/bench_file_drops.py
+if [[ "${BENCH_THEMES:-1}" != 0 ]]; then
+    python bench/bench_themes.py
+fi
 python bench/bench_population.py

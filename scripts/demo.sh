@@ -1,44 +1,75 @@
 #!/usr/bin/env bash
-# make demo: warehouse (embedded PostgreSQL unless WAREHOUSE_URL is set), Airflow metadata DB,
-# simulated department sources (and the e-licence API on loopback), then every catalog DAG
-# through Airflow for a fixed logical date, in catalog order (base libraries others check against first).
+# make demo: warehouse (embedded PostgreSQL unless WAREHOUSE_URL is set), Airflow metadata DB
+# (PostgreSQL database airflow_metadata on the same server), simulated department sources (and
+# the e-licence and court APIs on loopback), a real Airflow scheduler + dag-processor + api-server,
+# then every base-library and department DAG through Airflow for a fixed logical date, in catalog
+# order. The theme DAGs are not called: they are unpaused, and the scheduler starts them because
+# their inputs' Assets were updated by those loads. The demo waits for each theme's asset-triggered
+# run, stops every Airflow process it started (by pid) and prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 LOGICAL_DATE="${DEMO_LOGICAL_DATE:-2026-11-02}"   # data interval: 2026-11-01 in Asia/Shanghai
 ROWS="${DEMO_ROWS:-20000}"
+THEME_TIMEOUT="${DEMO_THEME_TIMEOUT:-900}"      # seconds to wait for the themes' asset-triggered runs
 
 eval "$(PYTHONPATH=plugins python -m baselib.cli env)"
 echo "warehouse: $WAREHOUSE_URL"
 
 mkdir -p "$AIRFLOW_HOME"
-echo "== Airflow metadata database ($AIRFLOW_HOME)"
+eval "$(python -m baselib.orchestration.local_airflow env)"
+echo "== Airflow metadata database (PostgreSQL; home $AIRFLOW_HOME; executor $AIRFLOW__CORE__EXECUTOR)"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+# OpenLineage events of every task (source -> base table, inputs -> theme table), one JSON per line
+LINEAGE_FILE="$AIRFLOW_HOME/openlineage.jsonl"
+if [ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" ]; then
+  rm -f "$LINEAGE_FILE"
+  export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$LINEAGE_FILE\", \"append\": true}"
+fi
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-baselib-demo}"
 
 echo "== Simulated department sources"
 python -m baselib.cli simulate --rows "$ROWS"
 
-# The e-licence API (when the catalog reads it) on a free loopback port, or DEMO_API_PORT; the
-# command returns once the server answers this checkout's token, else fails with its own error.
-api_env="$(python -m baselib.cli start-certificates)"
+cleanup() {
+  python -m baselib.orchestration.local_airflow stop || true
+  if [ -n "${DEMO_API_PID:-}" ]; then kill "$DEMO_API_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# The simulated APIs the catalog reads (e-licence, court) on free loopback ports, or DEMO_API_PORT; the
+# command returns once every server answers, else fails with its own error.
+api_env="$(python -m baselib.cli start-apis)"
 eval "$api_env"
 if [ -n "${DEMO_API_PID:-}" ]; then
-  trap 'kill "$DEMO_API_PID" 2>/dev/null || true' EXIT
-  echo "== e-licence API on loopback"
-  tail -1 "$AIRFLOW_HOME/e-licence-api.log"
+  echo "== simulated APIs (e-licence, court) on loopback"
+  cat "$AIRFLOW_HOME/e-licence-api.log"
 fi
 
-for dag_id in $(python -c 'from baselib.catalog import load_catalog; print(" ".join(r.dag_id for r in load_catalog()))'); do
+echo "== Airflow api-server, dag-processor and scheduler (logs in $AIRFLOW_HOME)"
+python -m baselib.orchestration.local_airflow start
+python -m baselib.orchestration.local_airflow unpause-themes
+since="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
+
+for dag_id in $(python -c 'from baselib.catalog import load_catalog; print(" ".join(r.dag_id for r in load_catalog() if not r.is_theme))'); do
   echo "== airflow dags test $dag_id $LOGICAL_DATE"
   log="$AIRFLOW_HOME/dags-test-$dag_id.log"
   if ! airflow dags test "$dag_id" "$LOGICAL_DATE" >"$log" 2>&1; then
     tail -60 "$log"; echo "DAG $dag_id failed; full log: $log"
     if [ -n "${DEMO_API_PID:-}" ] && ! kill -0 "$DEMO_API_PID" 2>/dev/null; then
-      echo "the demo's e-licence API has stopped; its output:"; cat "$AIRFLOW_HOME/e-licence-api.log"
+      echo "the demo's simulated APIs have stopped; their output:"; cat "$AIRFLOW_HOME/e-licence-api.log"
     fi
     exit 1
   fi
   echo "   ok (log: $log)"
 done
 
+echo "== Themes: waiting for the scheduler's asset-triggered runs (timeout ${THEME_TIMEOUT}s)"
+python -m baselib.orchestration.local_airflow wait-themes --since "$since" --timeout "$THEME_TIMEOUT"
+cleanup
+trap - EXIT
+
 python -m baselib.cli summary
+if [ -f "$LINEAGE_FILE" ]; then
+  echo "Lineage: $(wc -l <"$LINEAGE_FILE") OpenLineage events in $LINEAGE_FILE"
+fi

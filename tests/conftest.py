@@ -42,7 +42,7 @@ def pg_server() -> str:
 
 
 # Department front-end databases the tests create, one per Airflow connection id.
-SOURCE_CONN_IDS = ("dept_public_security", "dept_market_regulation")
+SOURCE_CONN_IDS = ("dept_public_security", "dept_market_regulation", "dept_human_resources")
 
 
 class Databases:

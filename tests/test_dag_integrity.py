@@ -1,4 +1,5 @@
-"""Every DAG file parses, every catalog entry has its DAG, and parsing stays light."""
+"""Every DAG file parses, every catalog entry has its DAG, theme DAGs are scheduled on their
+inputs' Assets, and parsing stays light."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_THEMES = ROOT / "tests" / "fixtures" / "themes"
+# sqlglot is not here on purpose: the DAG file parses theme models (about 0.1 s, pure Python) so
+# that a broken model becomes a placeholder DAG at deploy time (test_a_broken_model_is_a_placeholder).
+HEAVY = ("great_expectations", "pandas", "pyarrow", "psycopg2", "numpy")
 
 PARSE_PROBE = """
 import json, sys, time
@@ -19,25 +24,56 @@ from airflow.dag_processing.dagbag import DagBag
 start = time.perf_counter()
 bag = DagBag(sys.argv[1])
 seconds = time.perf_counter() - start
-heavy = sorted(m for m in ("great_expectations", "pandas", "pyarrow", "psycopg2", "numpy")
-               if m in sys.modules and m not in before)
+heavy = sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules and m not in before)
 dags = {}
 for dag_id, dag in bag.dags.items():
     tasks = {t.task_id: {"downstream": sorted(t.downstream_task_ids), "retries": t.retries,
                          "outlets": [getattr(o, "name", None) for o in t.outlets]} for t in dag.tasks}
-    dags[dag_id] = {"tasks": tasks, "max_active_runs": dag.max_active_runs,
-                    "timetable": type(dag.timetable).__name__, "params": list(dag.params.keys())}
+    condition = getattr(dag.timetable, "asset_condition", None)
+    dags[dag_id] = {"tasks": tasks, "max_active_runs": dag.max_active_runs, "tags": sorted(dag.tags),
+                    "timetable": type(dag.timetable).__name__, "params": list(dag.params.keys()),
+                    "mode_enum": (dag.params.get_param("mode").schema.get("enum") if "mode" in dag.params else None),
+                    "condition": type(condition).__name__ if condition is not None else None,
+                    "assets": [[a.name, a.uri] for a in getattr(condition, "objects", [])]}
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
                   "seconds": seconds, "heavy": heavy}))
 """
 
 
+def _parse(**overrides: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **overrides}
+    out = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(ROOT / "dags"), json.dumps(HEAVY)],
+                         capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def parsed() -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(ROOT / "dags")], capture_output=True,
-                         text=True, env=env, cwd=ROOT, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _parse()
+
+
+@pytest.fixture(scope="module")
+def theme_fixture_catalog(tmp_path_factory) -> dict[str, str]:
+    """Environment for a catalog of the population entry and the fixture theme reading it."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("theme_catalog")
+    catalog, expectations = root / "catalog", root / "expectations"
+    catalog.mkdir()
+    expectations.mkdir()
+    shutil.copy(ROOT / "include" / "catalog" / "base_population_person.yaml", catalog)
+    shutil.copy(ROOT / "expectations" / "base_population.person.json", expectations)
+    for path in (FIXTURE_THEMES / "catalog").glob("*.yaml"):
+        shutil.copy(path, catalog)
+    for path in (FIXTURE_THEMES / "expectations").glob("*.json"):
+        shutil.copy(path, expectations)
+    return {"BASELIB_CATALOG_DIR": str(catalog), "BASELIB_EXPECTATIONS_DIR": str(expectations),
+            "BASELIB_MODELS_DIR": str(FIXTURE_THEMES / "models")}
+
+
+@pytest.fixture(scope="module")
+def theme_parsed(theme_fixture_catalog) -> dict:
+    return _parse(**theme_fixture_catalog)
 
 
 def test_dag_files_parse_without_import_errors(parsed):
@@ -68,3 +104,65 @@ def test_each_dag_is_extract_validate_load_record(parsed, population):
 def test_parsing_is_fast_and_imports_nothing_heavy(parsed):
     assert parsed["heavy"] == [], f"DAG parsing imported {parsed['heavy']}"
     assert parsed["seconds"] < 2.0
+
+
+def _expected_assets(theme) -> list[list[str]]:
+    return [[i.table, "postgres://warehouse:5432/warehouse/" + i.table.replace(".", "/")]
+            for i in theme.pipeline.source.inputs]
+
+
+def test_theme_dags_are_scheduled_on_their_inputs_assets(parsed, theme_parsed, theme_fixture_catalog, monkeypatch):
+    """Every theme DAG (the fixture's and the catalog's own) runs on AssetAny over exactly the
+    Assets its inputs' load tasks emit; one run at a time; tagged theme-library; extract first."""
+    from baselib.catalog import scan_catalog
+
+    themes = [(parsed, r) for r in scan_catalog().resources if r.is_theme]
+    monkeypatch.setenv("BASELIB_MODELS_DIR", theme_fixture_catalog["BASELIB_MODELS_DIR"])
+    themes[:0] = [(theme_parsed, r) for r in scan_catalog(Path(theme_fixture_catalog["BASELIB_CATALOG_DIR"]),
+                                                          Path(theme_fixture_catalog["BASELIB_EXPECTATIONS_DIR"])).resources
+                  if r.is_theme]
+    assert themes and themes[0][1].dag_id == "theme_fixture__division_headcount"
+    for bag, theme in themes:
+        dag = bag["dags"][theme.dag_id]
+        assert dag["timetable"] == "AssetTriggeredTimetable" and dag["condition"] == "AssetAny"
+        assert dag["assets"] == _expected_assets(theme)
+        emitted = {name for d in bag["dags"].values() for name in d["tasks"].get("load", {}).get("outlets", [])}
+        assert {name for name, _ in dag["assets"]} <= emitted | set(_inputs_without_dag(bag, theme))
+        assert dag["max_active_runs"] == 1 and "theme-library" in dag["tags"] and "base-library" not in dag["tags"]
+        assert list(dag["tasks"]) == ["extract", "validate", "load", "record"]
+        assert dag["tasks"]["load"]["outlets"] == [theme.pipeline.target.qualified]
+        assert dag["mode_enum"] == ["auto", "full", "reconcile"]
+
+
+def _inputs_without_dag(bag: dict, theme) -> list[str]:
+    """Inputs whose resource has no DAG in this parse (an input entry broken elsewhere)."""
+    return [i.table for i in theme.pipeline.source.inputs
+            if not any(d["tasks"].get("load", {}).get("outlets") == [i.table] for d in bag["dags"].values())]
+
+
+def test_theme_dag_parsing_imports_nothing_heavy(theme_parsed):
+    """With a theme in the catalog, parsing still imports no pandas, GX, pyarrow, numpy or psycopg2."""
+    assert theme_parsed["errors"] == {}
+    assert "theme_fixture__division_headcount" in theme_parsed["dags"]
+    assert theme_parsed["heavy"] == [], f"DAG parsing imported {theme_parsed['heavy']}"
+    assert theme_parsed["seconds"] < 2.0
+
+
+def test_a_broken_model_is_a_placeholder(theme_fixture_catalog, tmp_path):
+    """A theme whose model reads a table it does not declare is a catalog-error placeholder DAG
+    at parse time, naming the model's problem; the population DAG beside it is unaffected."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(theme_fixture_catalog["BASELIB_MODELS_DIR"], models)
+    model = next(models.glob("*.sql"))
+    model.write_text(model.read_text(encoding="utf-8").replace(
+        "FROM base_population.person_current AS r", "FROM base_population.person_elsewhere AS r"), encoding="utf-8")
+
+    bag = _parse(**{**theme_fixture_catalog, "BASELIB_MODELS_DIR": str(models)})
+
+    assert bag["errors"] == {}
+    assert "theme_fixture__division_headcount" not in bag["dags"]
+    placeholder = bag["dags"]["catalog_error__theme_fixture_division_headcount"]
+    assert "catalog-error" in placeholder["tags"] and list(placeholder["tasks"]) == ["catalog_error"]
+    assert "base_population__person" in bag["dags"]

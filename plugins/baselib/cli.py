@@ -30,8 +30,8 @@ def _source_database(conn_id: str) -> str:
 def cmd_env(args) -> None:
     """Print ``export`` lines for the demo: warehouse, one connection per catalog source, Airflow home.
 
-    The e-licence API's connection comes later, from ``start-certificates`` (its port is chosen
-    when the server starts), unless it is already set."""
+    The simulated APIs' connections (e-licence, court) come later, from ``start-apis`` (their
+    ports are chosen when the servers start), unless they are already set."""
     from baselib.catalog import load_catalog
     from baselib.warehouse import provision
 
@@ -99,6 +99,68 @@ def cmd_simulate(args) -> None:
         manifest = certificates_service.simulate(args.certificates, args.seed, as_of,
                                                  holders["dept_public_security"], holders["dept_market_regulation"])
         print(f"e-licence API: {manifest}")
+    _simulate_departments(catalog, args.seed, as_of)
+
+
+def _simulate_departments(catalog, seed: int, as_of: dt.datetime) -> None:
+    """The department business data (catalog class 3) the catalog reads, made from the base
+    sources' defect-free people and registrants (simulate those first)."""
+    from baselib_simulators import departments
+    from baselib_simulators.certificates_service import COURT
+    from baselib.warehouse import connections
+
+    targets = {r.pipeline.target.qualified for r in catalog}
+    needed = targets & {"dept_market_regulation.administrative_penalty", "dept_court.dishonest_debtor",
+                        "dept_tax.tax_credit_rating", "dept_human_resources.insurance_enrolment",
+                        "dept_human_resources.pension_payment"}
+    if not needed:
+        return
+
+    def read(conn_id: str, reader):
+        conn = connections.connect(conn_id)
+        try:
+            return reader(conn)
+        finally:
+            conn.close()
+
+    registrants = read("dept_market_regulation", departments.registrants)
+    people = read("dept_public_security", departments.people)
+    if "dept_market_regulation.administrative_penalty" in needed:
+        from baselib_simulators import penalties
+
+        conn = connections.connect("dept_market_regulation")
+        try:
+            result = penalties.create(conn, registrants, seed=seed, as_of=as_of)
+        finally:
+            conn.close()
+        print(f"penalties: {result.rows} rows in {penalties.SOURCE_TABLE}; unknown parties: {result.unmatched}; "
+              f"injected: {_counts(result.defects)}")
+    if "dept_court.dishonest_debtor" in needed:
+        from baselib_simulators import dishonest_debtors
+
+        manifest = dishonest_debtors.simulate(registrants, people, seed, as_of, COURT.records_file)
+        print(f"court API: {len(manifest.records)} dishonest debtors in "
+              f"{COURT.records_file.relative_to(PROJECT_ROOT)}; unknown parties: {len(manifest.unmatched)}; "
+              f"injected: {_counts(manifest.defect_counts)}")
+    if "dept_tax.tax_credit_rating" in needed:
+        from baselib_simulators import tax_ratings
+
+        drop = tax_ratings.write_drop(_local_landing_root(), registrants, seed=seed, as_of=as_of)
+        print(f"tax drop: {len(drop.rows)} ratings in {len(drop.files)} workbooks in {drop.directory}; "
+              f"unknown taxpayers: {len(drop.unmatched)}; injected: {_counts(drop.defect_counts)}")
+    if needed & {"dept_human_resources.insurance_enrolment", "dept_human_resources.pension_payment"}:
+        from baselib_simulators import social_insurance
+
+        conn = connections.connect("dept_human_resources")
+        try:
+            result = social_insurance.create(conn, people, seed=seed, as_of=as_of)
+        finally:
+            conn.close()
+        print(f"social insurance: {result.enrolments} enrolments, {result.payments} pension payments; "
+              f"unknown insured: {result.unmatched_people}; injected: enrolments {_counts(result.enrolment_defects)}, "
+              f"payments {_counts(result.payment_defects)}")
+        print(f"pension after death: {result.pension_after_death} payments to {result.people_paid_after_death} "
+              f"deceased pensioners")
 
 
 def _simulate_file_drops(landings: set[str], seed: int) -> None:
@@ -139,29 +201,48 @@ def _airflow_home() -> Path:
 def cmd_serve_certificates(args) -> None:
     from baselib_simulators import certificates_service
 
+    by_conn = {api.conn_id: api for api in certificates_service.APIS}
+    apis = []
+    for spec in args.api or []:
+        conn_id, _, path = spec.partition("=")
+        if conn_id not in by_conn or not path:
+            sys.exit(f"--api {spec!r}: expected <conn id>=<records file> with a conn id of {sorted(by_conn)}")
+        apis.append((by_conn[conn_id], Path(path)))
     try:
         certificates_service.serve(_airflow_home(), args.ready_file,
-                                  args.records or certificates_service.RECORDS_FILE)
+                                  args.records or certificates_service.RECORDS_FILE, apis=apis or None)
     except certificates_service.ServerStartError as exc:
         sys.exit(str(exc))
 
 
-def cmd_start_certificates(args) -> None:
-    """Start the e-licence API in the background when the catalog reads it; print ``export`` lines
-    for its connection and its pid (``DEMO_API_PID``), or fail with the server's own error."""
+def cmd_start_apis(args) -> None:
+    """Start the simulated APIs the catalog reads (the e-licence API, the court API) in one
+    background process; print ``export`` lines for each connection and the process's pid
+    (``DEMO_API_PID``), or fail with the server's own error. An API whose default records file
+    does not exist yet (``simulate`` writes it) is left out, with a note on stderr."""
     from baselib.catalog import load_catalog
     from baselib_simulators import certificates_service
 
-    if not any(r.pipeline.source.kind == "http_api" and r.pipeline.source.conn_id == certificates_service.CONN_ID
-               for r in load_catalog()):
+    read = {r.pipeline.source.conn_id for r in load_catalog() if r.pipeline.source.kind == "http_api"}
+    given = {certificates_service.CONN_ID: args.records, certificates_service.COURT.conn_id: args.court_records}
+    apis = []
+    for api in certificates_service.APIS:
+        if api.conn_id not in read:
+            continue
+        path = given[api.conn_id] or api.records_file
+        if given[api.conn_id] is None and not path.is_file() and api is not certificates_service.E_LICENCE:
+            print(f"the {api.label} is not started: no records at {path} (run simulate first)", file=sys.stderr)
+            continue
+        apis.append((api, path))
+    if not apis:
         return
     home = _airflow_home()
     try:
-        started = certificates_service.start(home, home / "e-licence-api.log",
-                                             args.records or certificates_service.RECORDS_FILE)
+        started = certificates_service.start(home, home / "e-licence-api.log", apis=apis)
     except certificates_service.ServerStartError as exc:
-        sys.exit(f"cannot start the demo's e-licence API: {exc}")
-    print(f"export {certificates_service.CONN_VARIABLE}={shlex.quote(started.uri)}")
+        sys.exit(f"cannot start the demo's APIs: {exc}")
+    for api, _ in apis:
+        print(f"export {api.conn_variable}={shlex.quote(started.uris[api.conn_id])}")
     print(f"export DEMO_API_PID={started.pid}")
 
 
@@ -191,14 +272,23 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--as-of", default="2026-11-01T00:00:00", help="newest updated_at (UTC)")
     sim.set_defaults(func=cmd_simulate)
     sub.add_parser("summary", help="print the latest run of each resource").set_defaults(func=cmd_summary)
-    serve = sub.add_parser("serve-certificates", help="serve the simulated e-licence API until stopped")
+    serve = sub.add_parser("serve-certificates",
+                           help="serve the simulated e-licence API (or the --api ones) until stopped")
     serve.add_argument("--ready-file", type=Path, help="write the connection URI here once listening")
     serve.add_argument("--records", type=Path, help="the simulated records (JSON; default: the ones simulate wrote)")
+    serve.add_argument("--api", action="append", metavar="CONN_ID=RECORDS",
+                       help="serve this API (e_licence_api, court_api) with these records; repeatable "
+                            "(default: the e-licence API with --records)")
     serve.set_defaults(func=cmd_serve_certificates)
-    start = sub.add_parser("start-certificates", help="start the e-licence API in the background; print export "
-                                                      "lines for its connection and pid")
-    start.add_argument("--records", type=Path, help="the simulated records (JSON; default: the ones simulate wrote)")
-    start.set_defaults(func=cmd_start_certificates)
+    for name in ("start-apis", "start-certificates"):
+        start = sub.add_parser(name, help="start the simulated APIs the catalog reads (e-licence, court) in the "
+                                          "background; print export lines for their connections and the pid"
+                                          + (" (alias of start-apis)" if name == "start-certificates" else ""))
+        start.add_argument("--records", type=Path,
+                           help="the e-licence API's records (JSON; default: the ones simulate wrote)")
+        start.add_argument("--court-records", type=Path,
+                           help="the court API's records (JSON; default: the ones simulate wrote)")
+        start.set_defaults(func=cmd_start_apis)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
     args = parser.parse_args(argv)
     args.func(args)

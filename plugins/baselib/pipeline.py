@@ -86,6 +86,22 @@ def resolve_window(resource: Resource, run: RunInfo, watermark: dt.datetime | No
     return "incremental", ExtractWindow(min(watermark, start) - dt.timedelta(seconds=source.lookback_seconds), upper)
 
 
+def resolve_theme_window(conn, resource: Resource, run: RunInfo, as_of: dt.datetime) -> tuple[str, ExtractWindow]:
+    """A theme's mode (:func:`baselib.themes.refresh.resolve_mode`: ``full`` on its first run or
+    when asked, ``reconcile`` when asked or when its model's fingerprint changed, ``incremental``
+    otherwise) and its window: no lower bound, ``as_of`` as the upper (the model's ``as_of``).
+    Every mode but ``incremental`` recomputes every key and flags every vanished key deleted
+    (:mod:`baselib.themes.scope`)."""
+    from baselib.themes import model as theme_model
+    from baselib.themes import refresh
+
+    if run.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {run.mode!r}")
+    with conn.cursor() as cur:
+        mode = refresh.resolve_mode(cur, resource, run.mode, theme_model.fingerprint(resource))
+    return mode, ExtractWindow(None, as_of)
+
+
 def _step(fn):
     """Whatever a step raises reaches its caller redacted and unchained (:func:`redaction.scrub`)."""
     @functools.wraps(fn)
@@ -103,11 +119,15 @@ def _step(fn):
 def extract(resource: Resource, run: RunInfo) -> dict:
     """Prepare the warehouse, open the run record, and stream the source into Parquet parts."""
     started = time.monotonic()
+    as_of = run.data_interval_end or run.logical_date or dt.datetime.now(dt.timezone.utc)
     with connections.transaction() as conn:
         schema.ensure(conn, [resource])
         publish(conn, resource)
-        watermark = load_run.last_watermark(conn, resource.code)
-        mode, window = resolve_window(resource, run, watermark)
+        if resource.is_theme:
+            mode, window = resolve_theme_window(conn, resource, run, as_of)
+        else:
+            watermark = load_run.last_watermark(conn, resource.code)
+            mode, window = resolve_window(resource, run, watermark)
         load_id = load_run.start(
             conn, resource_code=resource.code, dag_id=run.dag_id, run_id=run.run_id,
             logical_date=run.logical_date, data_interval_start=run.data_interval_start,
@@ -131,8 +151,9 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
         "missing_columns": result.missing_columns, "max_source_updated_at": _iso(result.max_incremental),
-        "files": result.files,
-        "as_of": _iso(run.data_interval_end or run.logical_date or dt.datetime.now(dt.timezone.utc)),
+        "files": result.files, "as_of": _iso(as_of),
+        # themes: what the load records as consumed (baselib.sources.sql_model.ModelExtractResult)
+        "theme": getattr(result, "theme", None),
     }
 
 
@@ -193,22 +214,28 @@ def validate(resource: Resource, extracted: dict) -> dict:
 @_step
 def load(resource: Resource, validated: dict) -> dict:
     """One transaction, one at a time per resource (the merge's load lock): load the valid parts
-    into the SCD2 table, reconcile deletions, advance the watermark. Rows validation set aside as
-    unchanged (``rows_skipped_unchanged``, default 0) count as unchanged, unless another load
-    committed since validation probed them: then the merge classifies their parts
-    (``unchanged_parts``) again (:func:`baselib.loading.merge.merge`)."""
+    into the SCD2 table, reconcile deletions (:mod:`baselib.themes.scope`: a reconcile, a theme's
+    refresh, within its scope when incremental), advance the watermark or record the theme's
+    refresh (:func:`baselib.themes.refresh.record`). Rows validation set aside as unchanged
+    (``rows_skipped_unchanged``, default 0) count as unchanged, unless another load committed
+    since validation probed them: then the merge classifies their parts (``unchanged_parts``)
+    again (:func:`baselib.loading.merge.merge`)."""
     from baselib.sources.file_drop import manifest
+    from baselib.themes import refresh, scope
 
     started = time.monotonic()
     load_id = validated["load_id"]
-    reconcile = validated["mode"] == "reconcile"
+    reconcile = scope.deletions(resource, validated["mode"]) is not None
     try:
         with connections.transaction() as conn:
             counts = merge(conn, resource, load_id, validated["valid_parts"],
                            reconcile_key_parts=validated["parts"] if reconcile else None,
                            extract_started=load_run.get(conn, load_id)["started_at"],
                            unchanged_parts=validated.get("unchanged_parts"),
-                           committed_at_validation=validated.get("committed_loads"))
+                           committed_at_validation=validated.get("committed_loads"),
+                           reconcile_scope_parts=scope.scope_parts(validated))
+            if resource.is_theme:  # the input loads it consumed, its as-of and fingerprint
+                refresh.record(conn, resource, load_id, validated["mode"], validated["theme"])
             newest = _parse(validated["max_source_updated_at"])
             inc = resource.pipeline.source.incremental_column
             if newest is not None and inc:

@@ -522,8 +522,9 @@ class RequestLog:
 class _Store:
     """Records keyed by identifier, kept sorted by (updated_at, cert_identifier) for paging."""
 
-    def __init__(self, records: Iterable[dict]):
+    def __init__(self, records: Iterable[dict], key: str = "cert_identifier"):
         self._lock = threading.Lock()
+        self.key = key
         self._by_id: dict[str, dict] = {}
         self._order: list[tuple[dt.datetime, str]] = []
         self.upsert(records)
@@ -531,7 +532,7 @@ class _Store:
     def upsert(self, records: Iterable[dict]) -> None:
         with self._lock:
             for record in records:
-                self._by_id[record["cert_identifier"]] = dict(record)
+                self._by_id[record[self.key]] = dict(record)
             self._reindex()
 
     def delete(self, identifiers: Iterable[str]) -> None:
@@ -542,7 +543,7 @@ class _Store:
 
     def replace(self, records: Iterable[dict]) -> None:
         with self._lock:
-            self._by_id = {r["cert_identifier"]: dict(r) for r in records}
+            self._by_id = {r[self.key]: dict(r) for r in records}
             self._reindex()
 
     def _reindex(self) -> None:
@@ -595,12 +596,15 @@ class CertificateApiServer:
     MAX_PAGE_SIZE = 10_000
     DEFAULT_PAGE_SIZE = 100
 
-    def __init__(self, records: Iterable[dict], token: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, records: Iterable[dict], token: str, host: str = "127.0.0.1", port: int = 0,
+                 endpoint: str = ENDPOINT, key: str = "cert_identifier"):
+        """``endpoint`` and ``key`` (the records' identifying field) let it serve another list API."""
         self.token = token
+        self.endpoint, self.key = endpoint, key
         self.host, self.port = host, port
         self.faults = Faults()
         self.requests: list[RequestLog] = []
-        self._store = _Store(records)
+        self._store = _Store(records, key)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -682,7 +686,7 @@ class CertificateApiServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> int:
         parts = urlsplit(h.path)
-        if parts.path.rstrip("/") != ENDPOINT:
+        if parts.path.rstrip("/") != self.endpoint:
             return _send_json(h, 404, {"error": f"no such endpoint {parts.path}"})
         if h.headers.get("Authorization", "") != f"Bearer {self.token}":
             return _send_json(h, 401, {"error": "missing or wrong bearer token"},
@@ -723,7 +727,7 @@ class CertificateApiServer:
             next_cursor = encode_cursor(_iso_key(after[0]), after[1], page + 1)
         else:
             items, more = self._store.page(after, since, until, size)
-            next_cursor = (encode_cursor(items[-1]["updated_at"], items[-1]["cert_identifier"], page + 1)
+            next_cursor = (encode_cursor(items[-1]["updated_at"], items[-1][self.key], page + 1)
                            if items and more else None)
             if next_cursor is not None and not late and self.faults.take(page, ("end_early",)) is not None:
                 next_cursor = None

@@ -89,7 +89,7 @@ def _describe(error: dict) -> str:
     return f"field '{field}': {message}"
 
 
-def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resource:
+def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR, parse_models: bool = True) -> Resource:
     """Parse and validate one entry and its expectation suite (see
     :func:`baselib.validation.suites.load_spec`), and compile its validation plan
     (:func:`baselib.validation.plan.compile`: every severity and ``meta.dimension`` known), so a
@@ -117,6 +117,14 @@ def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resourc
     from baselib.validation.plan import compile as compile_plan
     from baselib.validation.suites import load_spec
 
+    if resource.is_theme:  # the model file: one SELECT reading exactly the declared inputs
+        from baselib.themes import model as theme_model
+
+        try:
+            # DAG parsing (parse_models=False) only reads the file: no sqlglot in the DAG processor
+            theme_model.check(resource) if parse_models else theme_model.model_text(resource)
+        except CatalogError as exc:
+            raise CatalogError(f"{path}: {exc}") from exc
     try:
         load_spec(resource, expectations_dir)  # readable, this resource's, repeating no catalog-derived check
         compile_plan(resource, expectations_dir)  # every severity and meta.dimension known
@@ -125,16 +133,19 @@ def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resourc
     return resource
 
 
-def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTATIONS_DIR) -> Catalog:
+def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTATIONS_DIR,
+                 parse_models: bool = True) -> Catalog:
     """Every ``*.yaml`` entry in ``directory``, each loaded on its own: a broken one goes to
     ``errors`` and the rest load. Codes and targets must be unique: of two files claiming one,
-    the later in file-name order is the broken one."""
+    the later in file-name order is the broken one. A theme whose inputs are not other loaded
+    entries is broken too (:func:`_check_themes`)."""
     catalog = Catalog()
     seen_code: dict[str, Path] = {}
     seen_target: dict[str, Path] = {}
+    paths: dict[str, Path] = {}
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            resource = load_entry(path, expectations_dir)
+            resource = load_entry(path, expectations_dir, parse_models)
             for seen, value, name in (
                 (seen_code, resource.code, "code"),
                 (seen_target, resource.pipeline.target.qualified, "pipeline.target"),
@@ -149,8 +160,31 @@ def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTA
             continue
         seen_code[resource.code] = seen_target[resource.pipeline.target.qualified] = path
         catalog.resources.append(resource)
+        paths[resource.code] = path
+    _check_themes(catalog, paths)
     catalog.resources.sort(key=lambda r: r.code)
     return catalog
+
+
+def _check_themes(catalog: Catalog, paths: dict[str, Path]) -> None:
+    """Cross-entry checks of the themes (:func:`baselib.themes.inputs.check`): each input is the
+    target of another entry that loaded, its mapped columns are that entry's items. A theme that
+    fails moves to ``errors`` (and so, in turn, does a theme reading it); the others get their
+    related codes derived from their inputs."""
+    from baselib.themes import inputs as theme_inputs
+
+    changed = True
+    while changed:
+        changed = False
+        for resource in [r for r in catalog.resources if r.is_theme]:
+            try:
+                theme_inputs.check(resource, catalog.resources)
+            except CatalogError as exc:
+                catalog.resources.remove(resource)
+                catalog.errors.append(EntryError(paths[resource.code], f"{paths[resource.code]}: {exc}"))
+                changed = True
+    catalog.resources[:] = [theme_inputs.with_related_codes(r, catalog.resources) if r.is_theme else r
+                            for r in catalog.resources]
 
 
 def load_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTATIONS_DIR) -> list[Resource]:

@@ -116,9 +116,14 @@ class Provider(Strict):
 IdentifierKind = Literal["citizen_id", "credit_code", "organisation_code", "certificate_id", "division_code", "code"]
 
 # How a personal item is masked for a consumer without personal-data access (computed in the
-# database by the functions of include/sql/ddl, never stored): citizen_id keeps the first 6 and
-# last 4 characters (360102********1234), name the first character (张*), phone the first 3 and
-# last 4 (138****8000), address the first 6 characters followed by ****.
+# database by the functions of include/sql/ddl/050_masking.sql in the masked view
+# <schema>.<table>_masked, never stored; NULL stays NULL): citizen_id keeps the first 6 and last 4
+# characters (360102********1234), name the surname: the first character (张*), or the first two
+# for a compound surname such as 欧阳 when the name has 3 or more (欧阳**), phone the first 3 and
+# last 4 (138****8000), address the first 6 characters followed by exactly ****. Short values never
+# leak: a citizen_id, phone or address that would keep those characters with fewer than 4 hidden is
+# starred in full (a passport number -> *********, an address of 9 characters or fewer -> ****), a
+# one-character name is *. A personal item without a rule is left out of the masked view.
 MaskRule = Literal["citizen_id", "name", "phone", "address"]
 
 
@@ -483,8 +488,14 @@ class Pipeline(Strict):
     )
     max_deleted_share: float = Field(
         default=0.05, ge=0, le=1,
-        description="block a reconcile that would flag more than this share of the live rows deleted; "
-                    "nothing is deleted then")
+        description="block a reconcile (or a theme's full refresh) that would flag more than this share of the "
+                    "live rows deleted; nothing is deleted then. An incremental theme refresh's deletions are "
+                    "exact and not limited (baselib.themes.scope)")
+    allow_empty: bool = Field(
+        default=False,
+        description="an empty result is a valid state (e.g. an exception list that may be empty): the engine's "
+                    "checks empty_extract and row_count_collapse are off for this resource, whatever its source. "
+                    "max_deleted_share still applies to reconciles and full theme refreshes")
     chunk_rows: int = Field(default=100_000, ge=1_000)
     schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
     retries: int = Field(default=3, ge=0)

@@ -12,7 +12,9 @@ name is a view of the open versions, the consumer view of the live ones (baselib
   not rewritten (a stored hash from another algorithm is rewritten in place when the values are
   equal, never made a version).
 * A full reconciliation closes the open version of each key that vanished from the source and
-  opens a tombstone (``_change`` 'D', ``_deleted_at`` set): nothing is physically deleted.
+  opens a tombstone (``_change`` 'D', ``_deleted_at`` set): nothing is physically deleted. A
+  scoped one (an incremental theme refresh, ``reconcile_scope_parts``) judges only the open rows
+  whose refresh key the refresh recomputed.
 
 Row hashes come from :mod:`baselib.loading.changes`: the valid parts carry ``_row_hash`` when
 validation computed it, otherwise the merge computes it. If anything fails, the transaction
@@ -53,6 +55,7 @@ from baselib.warehouse import schema, sqlfiles
 STAGING = sql.Identifier("pg_temp", "staging_rows")
 CHANGES = sql.Identifier("pg_temp", "classified_rows")
 EXTRACTED_KEYS = sql.Identifier("pg_temp", "extracted_keys")
+SCOPE_KEYS = sql.Identifier("pg_temp", "scope_keys")
 DELETED = sql.Identifier("pg_temp", "deleted_keys")
 LOAD_LOCK_CLASS = 0x6C6F6164  # "load": first half of the two-int advisory lock key; the second is the resource's hash
 
@@ -139,13 +142,16 @@ def committed_loads(conn, resource: Resource) -> int:
 
 def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconcile_key_parts: list[str] | None = None,
           extract_started=None, unchanged_parts: list[str] | None = None,
-          committed_at_validation: int | None = None) -> MergeCounts:
+          committed_at_validation: int | None = None, reconcile_scope_parts: list[str] | None = None) -> MergeCounts:
     """Take the load lock, then load ``valid_parts`` (Parquet URIs with the item columns, maybe
     ``_delivery_id`` and ``_row_hash``) into the SCD2 table: the first-load path when the table
     has no rows, the staged classification otherwise. ``reconcile_key_parts``: the full
     extract's parts (all keys, quarantined rows included) when this load reconciles deletions,
     with ``extract_started`` (timestamptz: when the extract began; keys loaded since are kept);
-    None otherwise. ``unchanged_parts`` (with ``_row_hash``): the rows validation set aside as
+    None otherwise. ``reconcile_scope_parts`` (with ``reconcile_key_parts``): Parquet parts of
+    refresh-key values (text columns named like ``resource.refresh_key``); only open rows whose
+    refresh key is among them may be flagged deleted (an incremental theme refresh); None: every
+    live row may. ``unchanged_parts`` (with ``_row_hash``): the rows validation set aside as
     unchanged, and ``committed_at_validation`` the :func:`committed_loads` token it read before
     probing them: if the token moved, they are merged with ``valid_parts`` and
     ``counts.reclassified`` is True; if not (or the token is None), they are not read. Returns
@@ -173,7 +179,7 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
         _staged_merge(cur, resource, parts, valid_parts, params, counts)
         if reconcile_key_parts is not None:
             counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts,
-                                        {**params, "extract_started": extract_started})
+                                        {**params, "extract_started": extract_started}, reconcile_scope_parts)
     return counts
 
 
@@ -274,24 +280,36 @@ def _value_counts(values) -> dict[int, int]:
     return result
 
 
-def _absent(cur, resource: Resource, key_parts: list[str]) -> sql.Composed:
-    """Stage the extract's keys; the query of the live keys it lacks (``templates/merge/absent``)."""
-    keys = resource.pipeline.key_columns
-    # text columns: a quarantined row's key may not fit the target's type, yet it still exists at the source
+def _stage_keys(cur, table: sql.Identifier, columns: list[str], parts: list[str]) -> None:
+    """A temporary text table of ``columns`` filled from ``parts`` (rows with a NULL dropped), ANALYZEd."""
     cur.execute(
         sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-            EXTRACTED_KEYS, sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(k)) for k in keys)
+            table, sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(k)) for k in columns)
         )
     )
-    for uri in key_parts:
-        table = storage.read_part(uri, keys).drop_null()
-        table = table.cast(pa.schema([(k, pa.string()) for k in keys]))
-        copy_table(cur, table, EXTRACTED_KEYS, keys)
-    cur.execute(sql.SQL("ANALYZE {}").format(EXTRACTED_KEYS))
+    for uri in parts:
+        part = storage.read_part(uri, columns).drop_null()
+        copy_table(cur, part.cast(pa.schema([(k, pa.string()) for k in columns])), table, columns)
+    cur.execute(sql.SQL("ANALYZE {}").format(table))
+
+
+def _absent(cur, resource: Resource, key_parts: list[str], scope_parts: list[str] | None = None) -> sql.Composed:
+    """Stage the extract's keys (and the scope's refresh keys); the query of the live keys it
+    lacks (``templates/merge/absent``), within the scope when one is given."""
+    keys = resource.pipeline.key_columns
+    scope = sql.SQL("")
+    if scope_parts is not None:
+        refresh_key = resource.refresh_key
+        _stage_keys(cur, SCOPE_KEYS, refresh_key, scope_parts)
+        scope = sqlfiles.compose("templates/merge/in_scope", scope_keys=SCOPE_KEYS, scope_join=sql.SQL(" AND ").join(
+            sql.SQL("{}::text = {}").format(sql.Identifier("h", k), sql.Identifier("s", k)) for k in refresh_key))
+    # text columns: a quarantined row's key may not fit the target's type, yet it still exists at the source
+    _stage_keys(cur, EXTRACTED_KEYS, keys, key_parts)
     return sqlfiles.compose(
         "templates/merge/absent",
         history=sqlfiles.ident(schema.history_table(resource)),
         extracted_keys=EXTRACTED_KEYS,
+        scope=scope,
         key_columns_h=sqlfiles.ident_list(keys, prefix="h"),
         key_join_hk=sql.SQL(" AND ").join(
             sql.SQL("{}::text = {}").format(sql.Identifier("h", k), sql.Identifier("k", k)) for k in keys
@@ -299,22 +317,25 @@ def _absent(cur, resource: Resource, key_parts: list[str]) -> sql.Composed:
     )
 
 
-def count_absent(conn, resource: Resource, key_parts: list[str], extract_started) -> int:
+def count_absent(conn, resource: Resource, key_parts: list[str], extract_started,
+                 scope_parts: list[str] | None = None) -> int:
     """How many live keys a reconcile of this extract would flag deleted (validation blocks above
-    ``max_deleted_share``). ``key_parts``: every part of the full extract; ``extract_started``:
-    when the extract began (timestamptz). Caller commits."""
+    ``max_deleted_share``). ``key_parts``: every part of the extract; ``extract_started``:
+    when the extract began (timestamptz); ``scope_parts``: as :func:`merge`'s
+    ``reconcile_scope_parts`` (None: every live key). Caller commits."""
     with conn.cursor() as cur:
-        absent = _absent(cur, resource, key_parts)
+        absent = _absent(cur, resource, key_parts, scope_parts)
         cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS a").format(absent), {"extract_started": extract_started})
         return cur.fetchone()[0]
 
 
-def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], params: dict) -> int:
+def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], params: dict,
+               scope_parts: list[str] | None = None) -> int:
     keys = resource.pipeline.key_columns
     cur.execute(
         sqlfiles.compose(
             "templates/merge/reconcile",
-            absent=_absent(cur, resource, key_parts),
+            absent=_absent(cur, resource, key_parts, scope_parts),
             history=parts["history"],
             column_names=parts["column_names"],
             deleted=DELETED,

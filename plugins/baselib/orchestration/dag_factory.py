@@ -1,5 +1,11 @@
 """One DAG per catalog entry: extract → validate → load → record.
 
+A base-library or department resource runs on the cron of its 更新周期 (or ``pipeline.schedule``).
+A theme resource (``source.kind: sql_model``) runs when its inputs' Assets are updated
+(:mod:`baselib.orchestration.assets`: ``AssetAny`` over the inputs, a guard in extract that skips
+the run while an input has never loaded, ``max_active_runs=1`` so input bursts coalesce).
+Every task tells the OpenLineage provider its datasets (:mod:`baselib.orchestration.lineage`).
+
 A broken entry (bad YAML, a schema error, a code or target another file already uses, a
 missing or malformed suite) does not stop the others: it becomes a placeholder DAG
 ``catalog_error__<file stem>``, tagged ``catalog-error``, whose description names the file, the
@@ -13,18 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from baselib.catalog import EntryError, Resource, scan_catalog
+from baselib.orchestration.assets import WAREHOUSE_ASSET_PREFIX, table_asset, theme_schedule
+from baselib.orchestration.lineage import pipeline_task
 from baselib.orchestration.schedules import TIMEZONE, cron_for
 
-WAREHOUSE_ASSET_PREFIX = "postgres://warehouse:5432/warehouse"
-
-
-def table_asset(resource: Resource) -> Asset:
-    """The Asset a load emits; theme DAGs schedule on it (``Asset.ref(name=...)`` or this URI)."""
-    target = resource.pipeline.target
-    return Asset(name=target.qualified, uri=f"{WAREHOUSE_ASSET_PREFIX}/{target.schema_name}/{target.table}")
+__all__ = ["WAREHOUSE_ASSET_PREFIX", "build_all", "build_dag", "table_asset"]
+THEME_TAG = "theme-library"
+BASE_TAG = "base-library"
 
 
 def _run_info(context, dag_id: str):
@@ -34,7 +38,9 @@ def _run_info(context, dag_id: str):
     return RunInfo(
         dag_id=dag_id,
         run_id=dag_run.run_id,
-        logical_date=context.get("logical_date"),
+        # an asset-triggered run (a theme's) has no logical date: its run_after (when the scheduler
+        # made it) stands in, so every task and retry of the run computes the model as of one instant
+        logical_date=context.get("logical_date") or getattr(dag_run, "run_after", None),
         data_interval_start=context.get("data_interval_start"),
         data_interval_end=context.get("data_interval_end"),
         mode=context["params"].get("mode", "auto"),
@@ -48,6 +54,11 @@ def _resource(code: str) -> Resource:
 
 
 def _mode_param(resource: Resource) -> Param:
+    if resource.is_theme:
+        return Param("auto", enum=["auto", "full", "reconcile"],
+                     description="auto: full on the first run, then only the refresh keys the inputs' loads "
+                                 "touched; full: recompute every key; reconcile: full, and close keys the "
+                                 "model no longer returns")
     if resource.delivery_based:
         return Param("auto", enum=["auto", "full"],
                      description="auto: process the files not loaded before; "
@@ -57,21 +68,47 @@ def _mode_param(resource: Resource) -> Param:
                              "reconcile: full extract that also closes keys deleted at the source")
 
 
-def build_dag(resource: Resource):
+def _schedule(resource: Resource):
+    if resource.is_theme:
+        return theme_schedule(resource)
     cron = cron_for(resource)
-    schedule = CronDataIntervalTimetable(cron, timezone=TIMEZONE) if cron else None
+    return CronDataIntervalTimetable(cron, timezone=TIMEZONE) if cron else None
+
+
+def _skip_unless_inputs_loaded(resource: Resource) -> None:
+    """The theme guard: skip (not fail) the run while an input has never loaded successfully."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from baselib.orchestration.assets import unloaded_inputs
+
+    missing = unloaded_inputs(resource)
+    if missing:
+        raise AirflowSkipException(f"{resource.pipeline.target.qualified} waits for inputs that have never "
+                                   f"loaded successfully: {', '.join(missing)}")
+
+
+def _theme_doc(resource: Resource) -> str:
+    tables = ", ".join(f"`{i.table}`" for i in resource.pipeline.source.inputs)
+    return (f"\n\nRuns when any of its inputs is loaded (AssetAny over {tables}); skipped while one of them "
+            f"has never loaded; one run at a time, later input events wait and are consumed together.")
+
+
+def build_dag(resource: Resource):
+    """The DAG of one catalog entry (see the module docstring)."""
     code, dag_id = resource.code, resource.dag_id
     settings = resource.pipeline
+    theme = resource.is_theme
 
     @dag(
         dag_id=dag_id,
         description=f"{resource.name} ({code}) from {resource.provider.name}",
-        doc_md=f"**{resource.name}** `{code}` — {resource.summary}\n\nTarget: `{settings.target.qualified}`",
-        schedule=schedule,
+        doc_md=f"**{resource.name}** `{code}` — {resource.summary}\n\nTarget: `{settings.target.qualified}`"
+               + (_theme_doc(resource) if theme else ""),
+        schedule=_schedule(resource),
         start_date=dt.datetime.combine(resource.publish_date, dt.time(), dt.timezone.utc),
         catchup=False,
         max_active_runs=1,
-        tags=["base-library", settings.target.schema_name, resource.provider.name],
+        tags=[THEME_TAG if theme else BASE_TAG, settings.target.schema_name, resource.provider.name],
         params={"mode": _mode_param(resource)},
         default_args={
             "owner": "data-platform",
@@ -82,7 +119,7 @@ def build_dag(resource: Resource):
         },
     )
     def resource_pipeline():
-        @task(task_id="extract")
+        @pipeline_task(task_id="extract", resource_code=code)
         def extract_task(**context) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -90,11 +127,14 @@ def build_dag(resource: Resource):
             from baselib.errors import CatalogError, SchemaMismatch
 
             try:
-                return pipeline.extract(_resource(code), _run_info(context, dag_id))
+                current = _resource(code)
+                if theme:
+                    _skip_unless_inputs_loaded(current)
+                return pipeline.extract(current, _run_info(context, dag_id))
             except (CatalogError, SchemaMismatch) as exc:  # configuration problems: retrying will not help
                 raise AirflowFailException(str(exc)) from None  # exc is already redacted; no chain to log
 
-        @task(task_id="validate", retries=0)
+        @pipeline_task(task_id="validate", resource_code=code, retries=0)
         def validate_task(extracted: dict) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -106,13 +146,13 @@ def build_dag(resource: Resource):
             except BlockingQualityFailure as exc:  # data problems: retrying will not help
                 raise AirflowFailException(str(exc)) from None  # exc is already redacted; no chain to log
 
-        @task(task_id="load", outlets=[table_asset(resource)], retries=1)
+        @pipeline_task(task_id="load", resource_code=code, outlets=[table_asset(resource)], retries=1)
         def load_task(validated: dict) -> dict:
             from baselib import pipeline
 
             return pipeline.load(_resource(code), validated)
 
-        @task(task_id="record")
+        @pipeline_task(task_id="record", resource_code=code)
         def record_task(loaded: dict) -> dict:
             from baselib import pipeline
 
@@ -146,7 +186,7 @@ def build_placeholder(error: EntryError, dag_id: str):
         start_date=PLACEHOLDER_START,
         catchup=False,
         max_active_runs=1,
-        tags=["base-library", "catalog-error"],
+        tags=[BASE_TAG, "catalog-error"],
         default_args={"owner": "data-platform", "retries": 0},
     )
     def broken_entry():
@@ -162,7 +202,11 @@ def build_placeholder(error: EntryError, dag_id: str):
 
 
 def build_all() -> dict[str, object]:
-    """Every DAG of the catalog: one per entry that loads, one placeholder per broken entry."""
+    """Every DAG of the catalog: one per entry that loads, one placeholder per broken entry.
+
+    A theme's model SQL is parsed here (sqlglot, about 0.1 s to import, pure Python), so a model
+    that reads an undeclared table or an unknown parameter is a placeholder DAG naming the file
+    and the problem as soon as it is deployed, not a failed run the next morning."""
     catalog = scan_catalog()
     dags = {resource.dag_id: build_dag(resource) for resource in catalog.resources}
     for error in catalog.errors:

@@ -71,6 +71,7 @@ from baselib.loading import changes
 from baselib.loading.merge import committed_loads, count_absent
 from baselib.records import load_run
 from baselib.sources.columns import CONVERSION_ERROR, DELIVERY_ID, ROW_ID
+from baselib.themes import scope
 from baselib.validation import context_checks, cross_checks, delivery_quality
 from baselib.validation.diagnoses import DIAGNOSES
 from baselib.validation.plan import Check, Plan
@@ -147,16 +148,23 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
 
     ``rows``: every extracted row (unchanged ones included); ``quarantined``: rows failing
     critical checks; ``live_rows``: live rows in the warehouse; ``absent``: the live keys a
-    reconcile would flag deleted. More than ``max_deleted_share`` of the live rows blocks the run,
-    so a snapshot cut short (paging that ended early, a partial refresh at the source) deletes
-    nothing.
+    reconcile or a theme's full refresh would flag deleted (0 where none are judged, and for an
+    incremental theme refresh: :mod:`baselib.themes.scope`). More than ``max_deleted_share`` of the
+    live rows blocks the run, so a snapshot cut short (paging that ended early, a partial refresh
+    at the source) deletes nothing. ``empty_extract`` and ``row_count_collapse`` judge full
+    extracts, unless the entry sets ``pipeline.allow_empty`` (an empty result is a valid state).
+
+    The quarantine threshold is a share of the extracted rows; in an incremental theme refresh,
+    which recomputes only the affected keys, a share of ``max(rows, live_rows)``: the theme as a
+    whole, so one bad row among three recomputed keys does not block what a full rebuild would
+    pass.
 
     None for file drops: a delivery is a set of changes, so neither an empty nor a small one
     means loss, and the quarantine threshold applies to each delivery (validation.delivery_quality)."""
     if resource.delivery_based:
         return []
     failed = []
-    full = mode in ("full", "reconcile")
+    full = mode in ("full", "reconcile") and not resource.pipeline.allow_empty
     if full and rows == 0:
         failed.append(("empty_extract", "the full extract returned no rows"))
     drop = resource.pipeline.max_row_count_drop
@@ -164,15 +172,17 @@ def table_checks(resource: Resource, mode: str, rows: int, quarantined: int, liv
         failed.append(("row_count_collapse",
                        f"the full extract has {rows} rows but {live_rows} are live: more than {drop:.0%} would vanish"))
     limit = resource.pipeline.max_deleted_share
-    if mode == "reconcile" and live_rows and absent > limit * live_rows:
+    if absent and live_rows and absent > limit * live_rows:  # absent is counted only where it is limited
         share = absent / live_rows
         failed.append(("max_deleted_share",
                        f"对账将把 {live_rows} 条现存记录中的 {absent} 条（{share:.1%}）标记为删除，超过上限 {limit:.1%}，"
                        f"未删除、未加载任何记录 / the reconcile would flag {absent} of {live_rows} live rows ({share:.1%}) "
                        f"deleted, more than max_deleted_share {limit:.1%}: nothing was deleted or loaded"))
-    if rows and quarantined / rows > resource.pipeline.quarantine_threshold:
+    judged = max(rows, live_rows) if resource.is_theme and mode == "incremental" else rows
+    if judged and quarantined / judged > resource.pipeline.quarantine_threshold:
+        of = f"{rows} rows" if judged == rows else f"{rows} recomputed rows ({judged} live in the theme)"
         failed.append(("quarantine_threshold",
-                       f"{quarantined} of {rows} rows ({quarantined / rows:.1%}) failed critical checks; "
+                       f"{quarantined} of {of} ({quarantined / judged:.1%}) failed critical checks; "
                        f"the threshold is {resource.pipeline.quarantine_threshold:.1%}"))
     return failed
 
@@ -643,8 +653,10 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
     with connections.transaction() as conn:
         quarantine.record(conn, resource.code, load_id, rejected_writer.parts)
         live = _live_rows(conn, resource)
+        # a reconcile or a theme's full refresh: limited by max_deleted_share. An incremental theme
+        # refresh's deletions are exact (baselib.themes.scope): not counted, not limited.
         absent = (count_absent(conn, resource, parts, load_run.get(conn, load_id)["started_at"])
-                  if mode == "reconcile" else 0)
+                  if scope.deletions(resource, mode) == scope.ALL else 0)
         if held is not None:
             sent_back = delivery_quality.record_rejections(conn, resource, load_id, held, by_delivery)
             files = extracted.get("files") or {}

@@ -11,7 +11,9 @@ Per resource (include/sql/templates):
   ``_load_id``, ``_first_loaded_at``, ``_loaded_at`` = ``_valid_from``, ``_deleted_at``,
   ``_delivery_id``, then any PostGIS columns);
 * ``<schema>.<table>_current`` (``current_view`` or an override in include/sql/views): live
-  versions for consumers, with the grants the catalog's sharing settings give.
+  versions for consumers, with the grants the catalog's sharing settings give;
+* ``<schema>.<table>_masked`` (``masked_view``, shared resources only): the current view with
+  personal items masked (baselib.security.masking), what the schema's reader role reads whole.
 
 A warehouse still in the old layout (``<table>`` an ordinary table beside ``<table>_history``)
 is migrated by :func:`ensure`, in its transaction (include/sql/migrations/single_scd2).
@@ -26,6 +28,7 @@ from psycopg2 import sql
 
 from baselib.catalog.model import DataType, Item, Resource, SharingType
 from baselib.errors import SchemaMismatch
+from baselib.security import masking
 from baselib.settings import SQL_DIR
 from baselib.warehouse import sqlfiles
 
@@ -112,6 +115,7 @@ def apply_resource_ddl(cur, resource: Resource) -> None:
             index=sql.Identifier(f"{target.table}_{geom}_gist")))
     _replace_base_view(cur, resource, list(geometry.values()))
     _replace_current_view(cur, resource, list(geometry.values()))
+    _replace_masked_view(cur, resource)
     _apply_grants(cur, resource)
 
 
@@ -234,20 +238,46 @@ def _replace_base_view(cur, resource: Resource, extra_columns: list[str] = ()) -
 
 
 def _replace_current_view(cur, resource: Resource, extra_columns: list[str] = ()) -> None:
-    """The consumer view (templates/current_view, or its override in include/sql/views)."""
+    """The consumer view (templates/current_view, or its override in include/sql/views). The
+    masked view built on it is dropped first when the current view must be recreated; the
+    caller recreates it (:func:`_replace_masked_view`) in the same transaction."""
     statement = sqlfiles.compose(
         current_view_template(resource),
         current_view=sqlfiles.ident(current_view(resource)),
         history=sqlfiles.ident(history_table(resource)),
         column_names=sqlfiles.ident_list(resource.column_names + list(extra_columns)),
     )
-    _replace_view(cur, current_view(resource), statement)
+    _replace_view(cur, current_view(resource), statement, dependents=[masking.masked_view(resource)])
 
 
-def _replace_view(cur, qualified: str, statement: sql.Composed) -> None:
+def _view_columns(cur, qualified: str) -> list[str]:
+    """The relation's column names in their order."""
+    cur.execute("SELECT a.attname FROM pg_attribute AS a WHERE a.attrelid = to_regclass(%s) "
+                "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (qualified,))
+    return [r[0] for r in cur.fetchall()]
+
+
+def _replace_masked_view(cur, resource: Resource) -> None:
+    """The masked consumer view (templates/masked_view, baselib.security.masking) over the
+    current view's columns; dropped for a resource that is not shared (不予共享)."""
+    masked = masking.masked_view(resource)
+    if resource.sharing.type is SharingType.not_shared:
+        cur.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sqlfiles.ident(masked)))
+        return
+    statement = sqlfiles.compose(
+        "templates/masked_view",
+        masked_view=sqlfiles.ident(masked),
+        current_view=sqlfiles.ident(current_view(resource)),
+        select_list=masking.select_list(resource, _view_columns(cur, current_view(resource))),
+    )
+    _replace_view(cur, masked, statement)
+
+
+def _replace_view(cur, qualified: str, statement: sql.Composed, dependents: list[str] = ()) -> None:
     """CREATE OR REPLACE the view; when its columns changed in a way that cannot be replaced in
-    place (renamed, reordered, removed), drop and recreate it in the same transaction. A view
-    someone built on top of it makes the DROP fail with PostgreSQL's own clear message."""
+    place (renamed, reordered, removed, retyped), drop and recreate it in the same transaction,
+    after dropping ``dependents`` (the engine's own views on it, which the caller recreates next).
+    A view someone else built on top of it makes the DROP fail with PostgreSQL's own clear message."""
     view = sqlfiles.ident(qualified)
     cur.execute("SAVEPOINT replace_view")
     try:
@@ -255,6 +285,8 @@ def _replace_view(cur, qualified: str, statement: sql.Composed) -> None:
     except psycopg2.errors.InvalidTableDefinition:
         cur.execute("ROLLBACK TO SAVEPOINT replace_view")
         log.info("recreating %s: its columns changed", qualified)
+        for dependent in dependents:
+            cur.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sqlfiles.ident(dependent)))
         cur.execute(sql.SQL("DROP VIEW {}").format(view))
         cur.execute(statement)
     cur.execute("RELEASE SAVEPOINT replace_view")
@@ -311,16 +343,35 @@ def _ensure_role(cur, role: str) -> None:
         cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
 
 
+def _grantees(cur, qualified: str) -> list[str]:
+    """Roles with any privilege on the relation or one of its columns, but its owner and PUBLIC."""
+    cur.execute(sqlfiles.text("queries/relation_grantees"), (qualified, qualified))
+    return [r[0] for r in cur.fetchall()]
+
+
 def _apply_grants(cur, resource: Resource) -> None:
-    """Derived from the catalog: non-personal items for the schema's reader role; personal items
-    only for the roles the catalog names under conditional sharing; nothing for 不予共享."""
+    """Derived from the catalog: non-personal items of the current view and the whole masked
+    view for the schema's reader role; the whole current view (raw personal items) only for the
+    roles the catalog names under conditional sharing; nothing for 不予共享. A role the catalog no
+    longer names (a personal-data reader removed, a resource that became 不予共享) loses what
+    it was granted on these views."""
     view = sqlfiles.ident(current_view(resource))
+    masked = masking.masked_view(resource)
     reader = reader_role(resource)
     _ensure_role(cur, reader)
+    shared_resource = resource.sharing.type is not SharingType.not_shared
+    allowed = {reader, *resource.sharing.personal_data_readers} if shared_resource else set()
     cur.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(view))
-    if resource.sharing.type is SharingType.not_shared:
+    for role in _grantees(cur, current_view(resource)):
+        if role not in allowed:
+            log.info("revoking %s's access to %s: the catalog does not grant it", role, current_view(resource))
+            cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(view, sql.Identifier(role)))
+    if not shared_resource:
         cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(view, sql.Identifier(reader)))
         return
+    for role in _grantees(cur, masked):
+        if role != reader:
+            cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sqlfiles.ident(masked), sql.Identifier(role)))
     personal = {i.name for i in resource.items if i.personal}
     shared = [c for c in _existing_columns(cur, current_view(resource)) if c not in personal]
     cur.execute(
@@ -332,6 +383,8 @@ def _apply_grants(cur, resource: Resource) -> None:
             shared_columns=sqlfiles.ident_list(shared),
         )
     )
+    cur.execute(sqlfiles.compose("templates/masked_grants", masked_view=sqlfiles.ident(masked),
+                                 reader=sql.Identifier(reader)))
     for role in resource.sharing.personal_data_readers:
         _ensure_role(cur, role)
         cur.execute(
