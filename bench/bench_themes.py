@@ -45,6 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_population import _positive_int, fresh_database, server_uri
+
 ROOT = Path(__file__).resolve().parents[1]
 WAREHOUSE_DB = "baselib_bench_theme_wh"
 SOURCE_DB = "baselib_bench_theme_src"
@@ -58,26 +60,6 @@ MAX_INCREMENTAL_VS_FULL = 0.5     # issue 10 states no figure: "recomputes only 
 SEED = 20261101
 
 
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip().replace("_", "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise SystemExit(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise SystemExit(f"{name} must be a positive integer, got {value}")
-    return value
-
-
-def server_uri() -> tuple[str, str]:
-    for variable in ("WAREHOUSE_URL", "TEST_DATABASE_URL"):
-        if os.environ.get(variable):
-            return os.environ[variable], variable
-    from baselib.warehouse import embedded
-
-    return embedded.start(), "embedded PostgreSQL"
-
-
 def day(n: int) -> tuple[dt.datetime, dt.datetime]:
     """The data interval of the n-th day after the first (Asia/Shanghai days)."""
     return FIRST_DAY[0] + dt.timedelta(days=n), FIRST_DAY[1] + dt.timedelta(days=n)
@@ -85,14 +67,10 @@ def day(n: int) -> tuple[dt.datetime, dt.datetime]:
 
 class Bench:
     def __init__(self, rows: int, repeat: int, server: str, workdir: Path):
-        from baselib.warehouse import provision
-
         self.rows, self.repeat, self.workdir = rows, repeat, workdir
         self.server = server
-        for name in (WAREHOUSE_DB, SOURCE_DB):
-            provision.drop_database(server, name)
-        self.warehouse = provision.ensure_database(server, WAREHOUSE_DB)
-        self.source = provision.ensure_database(server, SOURCE_DB)
+        self.warehouse = fresh_database(server, WAREHOUSE_DB)
+        self.source = fresh_database(server, SOURCE_DB)
         os.environ.update({"WAREHOUSE_URL": self.warehouse, "AIRFLOW_CONN_WAREHOUSE": self.warehouse,
                            "AIRFLOW_CONN_DEPT_MARKET_REGULATION": self.source,
                            "BASELIB_LANDING_URL": (workdir / "landing").as_uri()})

@@ -36,6 +36,8 @@ cleanup() {
   if [ -n "${DEMO_API_PID:-}" ]; then kill "$DEMO_API_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+# bash skips the EXIT trap when SIGTERM ends it: make the signals an exit, so cleanup stops Airflow
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 
 # The simulated APIs the catalog reads (e-licence, court) on free loopback ports, or DEMO_API_PORT; the
 # command returns once every server answers, else fails with its own error.

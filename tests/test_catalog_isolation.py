@@ -157,3 +157,28 @@ def test_a_sound_catalog_has_no_placeholder():
     parsed = parse_dags(CATALOG, SUITES)
     assert set(parsed["dags"]) == _good_dag_ids()
     assert not any(dag_id.startswith("catalog_error__") for dag_id in parsed["dags"])
+
+
+def test_the_cli_skips_a_broken_entry_and_names_it(tmp_path):
+    """`make demo` starts with `python -m baselib.cli env`: a broken theme entry is reported on
+    stderr and skipped, and the other resources' exports are printed (it used to stop the demo)."""
+    entries, suites = tmp_path / "catalog", tmp_path / "expectations"
+    shutil.copytree(CATALOG, entries)
+    shutil.copytree(SUITES, suites)
+    theme = entries / "theme_social_security_pension_after_death.yaml"
+    raw = yaml.safe_load(theme.read_text(encoding="utf-8"))
+    raw["pipeline"]["source"]["inputs"][0]["table"] = "base_population.nobody"
+    theme.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    given = {f"AIRFLOW_CONN_{c}": "postgresql://nobody@127.0.0.1:1/none"  # nothing is provisioned
+             for c in ("WAREHOUSE", "DEPT_PUBLIC_SECURITY", "DEPT_MARKET_REGULATION", "DEPT_HUMAN_RESOURCES")}
+    env = {**os.environ, **given, "WAREHOUSE_URL": given["AIRFLOW_CONN_WAREHOUSE"],
+           "PYTHONPATH": str(ROOT / "plugins"), "BASELIB_CATALOG_DIR": str(entries),
+           "BASELIB_EXPECTATIONS_DIR": str(suites), "AIRFLOW_HOME": str(tmp_path / "airflow")}
+
+    done = subprocess.run([sys.executable, "-m", "baselib.cli", "env"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert "export AIRFLOW_CONN_DEPT_HUMAN_RESOURCES=" in done.stdout and "export AIRFLOW_HOME=" in done.stdout
+    assert "broken catalog entry, skipped" in done.stderr and theme.name in done.stderr
+    assert "base_population.nobody" in done.stderr and "which the model does not read" in done.stderr

@@ -23,6 +23,17 @@ def _server_uri() -> str:
     return embedded.start()
 
 
+def _catalog():
+    """The entries that load; each broken one is reported on stderr and skipped (it stops only its
+    own resource: its DAG is a ``catalog_error__`` placeholder)."""
+    from baselib.catalog import scan_catalog
+
+    catalog = scan_catalog()
+    for error in catalog.errors:
+        print(f"broken catalog entry, skipped: {error.message}", file=sys.stderr)
+    return catalog.resources
+
+
 def _source_database(conn_id: str) -> str:
     return "frontend_" + conn_id.removeprefix("dept_")
 
@@ -32,7 +43,6 @@ def cmd_env(args) -> None:
 
     The simulated APIs' connections (e-licence, court) come later, from ``start-apis`` (their
     ports are chosen when the servers start), unless they are already set."""
-    from baselib.catalog import load_catalog
     from baselib.warehouse import provision
 
     if os.environ.get("WAREHOUSE_URL"):
@@ -43,7 +53,7 @@ def cmd_env(args) -> None:
         warehouse = provision.ensure_database(server, WAREHOUSE_DB)
     airflow_home = str(_airflow_home())
     exports = {"WAREHOUSE_URL": warehouse, "AIRFLOW_CONN_WAREHOUSE": warehouse}
-    for resource in load_catalog():
+    for resource in _catalog():
         source = resource.pipeline.source
         if source.kind not in ("postgres", "http_api"):
             continue  # landing folders live under BASELIB_LANDING_URL (below); SQL models read the warehouse
@@ -68,11 +78,10 @@ def cmd_env(args) -> None:
 
 def cmd_simulate(args) -> None:
     """(Re)create every simulated department source the catalog reads from."""
-    from baselib.catalog import load_catalog
     from baselib.warehouse import connections
 
     as_of = dt.datetime.fromisoformat(args.as_of).replace(tzinfo=dt.timezone.utc)
-    catalog = load_catalog()
+    catalog = _catalog()
     conn_ids = {r.pipeline.source.conn_id for r in catalog if r.pipeline.source.kind in ("postgres", "http_api")}
     landings = {r.pipeline.source.landing for r in catalog if r.pipeline.source.kind == "file_drop"}
     from baselib_simulators import legal_entity, population
@@ -220,10 +229,9 @@ def cmd_start_apis(args) -> None:
     background process; print ``export`` lines for each connection and the process's pid
     (``DEMO_API_PID``), or fail with the server's own error. An API whose default records file
     does not exist yet (``simulate`` writes it) is left out, with a note on stderr."""
-    from baselib.catalog import load_catalog
     from baselib_simulators import certificates_service
 
-    read = {r.pipeline.source.conn_id for r in load_catalog() if r.pipeline.source.kind == "http_api"}
+    read = {r.pipeline.source.conn_id for r in _catalog() if r.pipeline.source.kind == "http_api"}
     given = {certificates_service.CONN_ID: args.records, certificates_service.COURT.conn_id: args.court_records}
     apis = []
     for api in certificates_service.APIS:
@@ -247,12 +255,11 @@ def cmd_start_apis(args) -> None:
 
 
 def cmd_summary(args) -> None:
-    from baselib.catalog import load_catalog
     from baselib.records import summary
     from baselib.warehouse import connections
 
     with connections.transaction() as conn:
-        print(summary.render(conn, load_catalog(), connections.connection_uri("warehouse")))
+        print(summary.render(conn, _catalog(), connections.connection_uri("warehouse")))
 
 
 def cmd_stop_embedded(args) -> None:

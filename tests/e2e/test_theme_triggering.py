@@ -123,8 +123,12 @@ def test_input_load_triggers_the_theme_through_the_scheduler(dbs, airflow_stack)
 
 
 def test_guard_skips_a_theme_until_every_input_has_loaded(dbs, theme_catalog):
-    """The first task of a theme run skips it (AirflowSkipException, not a failure) while an
-    input has no successful load; a blocked load does not count."""
+    """The first task of a theme run skips it (AirflowSkipException, not a failure, the reason
+    logged at WARNING) while an input has no committed load; a blocked load does not count, a load
+    whose record task has not run yet (status ``loaded``: its Asset event has fired) does — the
+    guard agrees with the engine's ``queries/theme_new_input_loads`` on every status."""
+    import logging
+
     from airflow.sdk.exceptions import AirflowSkipException
 
     from baselib.catalog import load_catalog
@@ -135,23 +139,68 @@ def test_guard_skips_a_theme_until_every_input_has_loaded(dbs, theme_catalog):
     theme = next(r for r in catalog if r.is_theme)
     person = next(r for r in catalog if r.pipeline.target.qualified == "base_population.person")
     assert unloaded_inputs(theme, catalog) == [f"base_population.person ({person.code})"]  # no ops schema yet
-    with pytest.raises(AirflowSkipException, match="never loaded successfully: base_population.person"):
-        dag_factory._skip_unless_inputs_loaded(theme)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # Airflow's logging setup routes the root logger elsewhere
+    logger = logging.getLogger(dag_factory.__name__)
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(AirflowSkipException, match="never loaded: base_population.person"):
+            dag_factory._skip_unless_inputs_loaded(theme)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.levelno for r in records if "never loaded: base_population.person" in r.getMessage()] == [logging.WARNING]
 
     from baselib.warehouse import schema
 
+    engine_sql = (ROOT / "include" / "sql" / "queries" / "theme_new_input_loads.sql").read_text()
     conn = dbs.warehouse()
     with conn.cursor() as cur:
         schema.apply_shared_ddl(cur)
-        cur.execute("INSERT INTO ops.load_run (resource_code, dag_id, run_id, mode, status) "
-                    "VALUES (%s, %s, 'r1', 'full', 'blocked')", (person.code, person.dag_id))
     conn.commit()
-    assert unloaded_inputs(theme, catalog) != []
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO ops.load_run (resource_code, dag_id, run_id, mode, status, rows_extracted, "
-                    "rows_inserted, rows_updated, rows_unchanged, rows_quarantined) "
-                    "VALUES (%s, %s, 'r2', 'full', 'success', 0, 0, 0, 0, 0)", (person.code, person.dag_id))
-    conn.commit()
+
+    def add_run(run_id: str, status: str, rows_inserted: int | None) -> tuple[bool, bool]:
+        """A load_run row of the input (alone in ops.load_run): (engine consumes it, guard counts it)."""
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM ops.load_run WHERE resource_code = %s", (person.code,))
+            cur.execute("INSERT INTO ops.load_run (resource_code, dag_id, run_id, mode, status, rows_inserted) "
+                        "VALUES (%s, %s, %s, 'full', %s, %s)", (person.code, person.dag_id, run_id, status, rows_inserted))
+            conn.commit()
+            cur.execute(engine_sql, {"input_codes": [person.code], "theme_code": theme.code})
+            engine = bool(cur.fetchall())
+        conn.commit()
+        return engine, unloaded_inputs(theme, catalog) == []
+
+    assert add_run("r1", "blocked", None) == (False, False)
+    assert add_run("r2", "running", None) == (False, False)
+    # the load task committed and emitted the Asset event; the record task has not run yet
+    assert add_run("r3", "loaded", 5) == (True, True)
+    assert add_run("r4", "failed", 5) == (True, True)  # a later step failed after the load committed
+    assert add_run("r5", "success", 0) == (True, True)
     conn.close()
-    assert unloaded_inputs(theme, catalog) == []
     dag_factory._skip_unless_inputs_loaded(theme)  # does not raise
+
+
+def test_guard_fails_a_theme_whose_input_entry_is_broken(dbs, theme_catalog, monkeypatch):
+    """An input whose catalog entry is broken would never load: the guard fails the run
+    (AirflowFailException naming the input and the broken entry) instead of skipping it forever."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    import baselib.catalog
+    from baselib.catalog import load_catalog, scan_catalog
+    from baselib.errors import CatalogError
+    from baselib.orchestration import dag_factory
+    from baselib.orchestration.assets import unloaded_inputs
+
+    expectations = theme_catalog.parent / "expectations"
+    catalog = load_catalog(theme_catalog, expectations)
+    theme = next(r for r in catalog if r.is_theme)
+    with pytest.raises(CatalogError, match="input base_population.person is no loadable catalog resource"):
+        unloaded_inputs(theme, [theme])
+
+    entry = theme_catalog / "base_population_person.yaml"
+    entry.write_text(entry.read_text(encoding="utf-8").replace("items:", "itemz:", 1), encoding="utf-8")
+    # the guard scans the catalog directory: point it at this test's
+    monkeypatch.setattr(baselib.catalog, "scan_catalog", lambda: scan_catalog(theme_catalog, expectations))
+    with pytest.raises(AirflowFailException, match=r"base_population\.person is no loadable(.|\n)*base_population_person\.yaml"):
+        dag_factory._skip_unless_inputs_loaded(theme)

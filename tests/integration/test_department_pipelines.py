@@ -2,7 +2,11 @@
 PostgreSQL: penalties and social insurance from front-end databases, the court's list from a real
 loopback HTTP API, tax ratings from a real Excel file drop. Every injected defect lands in
 ``ops.quarantine`` with a reason naming its cause, everything else loads, and the cross-library
-match rates equal the simulators' planted unknown references."""
+match rates equal the simulators' planted unknown references.
+
+Each resource runs with the data interval its own DAG gets when ``make demo`` runs
+``airflow dags test <dag> 2026-11-02`` (:func:`demo_interval`: its cron timetable's manual
+interval), so a schedule that does not fit when the department delivers fails here."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,13 +14,43 @@ import secrets
 
 import pytest
 
+from baselib.orchestration.schedules import TIMEZONE, cron_for
 from baselib_simulators import departments, dishonest_debtors, legal_entity, penalties, population, social_insurance
 from baselib_simulators import tax_ratings
-from tests.conftest import AS_OF, DAY1
+from tests.conftest import AS_OF, DAY1, UTC
 from tests.integration.pipeline_helpers import assert_accounted, catalog_entry, run
 
 PEOPLE = 3000
 REGISTRANTS = 3000
+DEMO_LOGICAL_DATE = dt.datetime(2026, 11, 2, tzinfo=UTC)   # scripts/demo.sh: airflow dags test <dag> 2026-11-02
+
+
+def demo_interval(target: str) -> tuple[dt.datetime, dt.datetime]:
+    """(start, end), aware UTC: the data interval of the manual run ``airflow dags test <dag>
+    2026-11-02`` creates for ``target``'s DAG, computed by Airflow's own cron timetable from the
+    schedule the DAG factory gives it (:func:`cron_for`, Asia/Shanghai)."""
+    import pendulum
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    timetable = CronDataIntervalTimetable(cron_for(catalog_entry(target)), timezone=TIMEZONE)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.instance(DEMO_LOGICAL_DATE))
+    return (dt.datetime.fromtimestamp(interval.start.timestamp(), UTC),
+            dt.datetime.fromtimestamp(interval.end.timestamp(), UTC))
+
+
+def run_for_demo(target: str) -> dict:
+    """``target``'s pipeline over :func:`demo_interval`."""
+    return run(catalog_entry(target), demo_interval(target))
+
+
+def test_demo_intervals_are_the_airflow_manual_intervals():
+    """The daily DAGs get 2026-11-01 (Asia/Shanghai), as DAY1; the monthly pension payments October;
+    the tax ratings the rating year ending May 1st, after April's publication."""
+    assert demo_interval("dept_court.dishonest_debtor") == DAY1
+    assert demo_interval("dept_human_resources.pension_payment") == (
+        dt.datetime(2026, 9, 30, 16, tzinfo=UTC), dt.datetime(2026, 10, 31, 16, tzinfo=UTC))
+    assert demo_interval("dept_tax.tax_credit_rating") == (
+        dt.datetime(2025, 4, 30, 18, tzinfo=UTC), dt.datetime(2026, 4, 30, 18, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -32,7 +66,7 @@ def bases(dbs):
     registrants = departments.registrants(conn)
     conn.close()
     for target in ("base_population.person", "base_legal_entity.legal_entity"):
-        assert run(catalog_entry(target), DAY1)["status"] == "success"
+        assert run_for_demo(target)["status"] == "success"
     return registrants, people
 
 
@@ -64,7 +98,7 @@ def test_administrative_penalties(dbs, bases):
     conn.close()
     assert all(result.defects.get(kind) for kind in penalties.DEFECTS) and result.unmatched
 
-    summary = run(catalog_entry("dept_market_regulation.administrative_penalty"), DAY1)
+    summary = run_for_demo("dept_market_regulation.administrative_penalty")
 
     assert_accounted(summary)
     assert summary["rows_extracted"] == result.rows
@@ -89,7 +123,7 @@ def test_dishonest_debtors_from_the_court_api(dbs, bases, monkeypatch):
     assert set(manifest.defect_counts) == set(dishonest_debtors.DEFECTS)
     with dishonest_debtors.server(manifest.records, token=secrets.token_urlsafe(16)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_COURT_API", server.connection_uri())
-        summary = run(catalog_entry("dept_court.dishonest_debtor"), DAY1)
+        summary = run_for_demo("dept_court.dishonest_debtor")
         assert any(r.path.startswith(dishonest_debtors.ENDPOINT) and r.status == 200 for r in server.requests)
 
     assert_accounted(summary)
@@ -114,7 +148,7 @@ def test_tax_credit_ratings_from_an_excel_drop(dbs, bases, landing):
     assert [p.name for p in drop.files] == ["纳税信用等级评价结果_2024.xlsx", "纳税信用等级评价结果_2025.xlsx"]
     assert set(drop.defect_counts) == set(tax_ratings.DEFECTS)
 
-    summary = run(catalog_entry("dept_tax.tax_credit_rating"), DAY1)
+    summary = run_for_demo("dept_tax.tax_credit_rating")
 
     assert summary["status"] == "success"
     assert summary["rows_extracted"] == len(drop.rows)
@@ -126,6 +160,10 @@ def test_tax_credit_ratings_from_an_excel_drop(dbs, bases, landing):
     loaded = set(dbs.query("SELECT credit_code, rating_year, rating, evaluated_on FROM dept_tax.tax_credit_rating_current"))
     assert loaded == {(r["credit_code"], r["rating_year"], r["rating"], r["evaluated_on"]) for r in drop.loadable()}
     assert dbs.scalar("SELECT count(*) FROM ops.file_delivery WHERE status = 'loaded'") == 2
+    # both rating years load for the demo's date: the 2025 ratings (evaluated April 2026) are not "in the future"
+    years = dict(dbs.query("SELECT rating_year, count(*) FROM dept_tax.tax_credit_rating_current GROUP BY 1"))
+    assert years == {year: sum(r["rating_year"] == year for r in drop.loadable()) for year in (2024, 2025)}
+    assert all(years.values())
     check = cross_checks(dbs, summary)["taxpayer_in_legal_entity"]
     assert check["match_rate"] == pytest.approx(drop.match_rate(), abs=1e-6) and 0 < check["match_rate"] < 1
 
@@ -146,8 +184,8 @@ def test_social_insurance_enrolment_and_pension_payments(dbs, bases):
     assert set(result.payment_defects) == set(social_insurance.PAYMENT_DEFECTS)
     assert result.pension_after_death == len(after_death) > 0
 
-    enrolled = run(catalog_entry("dept_human_resources.insurance_enrolment"), DAY1)
-    paid = run(catalog_entry("dept_human_resources.pension_payment"), DAY1)
+    enrolled = run_for_demo("dept_human_resources.insurance_enrolment")
+    paid = run_for_demo("dept_human_resources.pension_payment")
 
     assert_accounted(enrolled)
     assert_accounted(paid)
@@ -168,6 +206,31 @@ def test_social_insurance_enrolment_and_pension_payments(dbs, bases):
         assert checks[name]["match_rate"] == pytest.approx(rates[name], abs=1e-6) and 0 < rates[name] < 1
 
 
+def test_a_pay_month_that_is_not_the_first_of_its_month_is_quarantined(dbs, bases):
+    _, people = bases
+    conn = dbs.source("dept_human_resources")
+    social_insurance.create(conn, people, seed=8, as_of=AS_OF, enrolled_share=0.3,
+                            enrolment_rates={k: 0.0 for k in social_insurance.ENROLMENT_DEFECTS},
+                            payment_rates={k: 0.0 for k in social_insurance.PAYMENT_DEFECTS})
+    with conn.cursor() as cur:  # one payment dated the 10th of the month it pays for (paid on the 15th)
+        cur.execute("UPDATE frontend.pension_payment SET pay_month = pay_month + 9 WHERE row_id = "
+                    "(SELECT min(row_id) FROM frontend.pension_payment) RETURNING citizen_id, pay_month")
+        citizen, moved = cur.fetchone()
+    conn.commit()
+    conn.close()
+    assert moved.day == 10
+
+    paid = run_for_demo("dept_human_resources.pension_payment")
+
+    assert_accounted(paid)
+    found = quarantined(dbs, paid)
+    assert len(found) == 1 and paid["rows_quarantined"] == 1
+    [(key, reason)] = found.items()
+    assert citizen in key and moved.isoformat() in key and "待遇所属月份不是当月1日" in reason
+    assert dbs.scalar("SELECT count(*) FROM dept_human_resources.pension_payment_current "
+                      "WHERE extract(day FROM pay_month) <> 1") == 0
+
+
 def test_pensions_after_death_follow_the_population_librarys_death_registration(dbs, bases):
     """The truth equals the rule of common.md evaluated on the loaded libraries: payments of months
     (Asia/Shanghai) after the month the open 死亡 version of the person was registered."""
@@ -176,7 +239,7 @@ def test_pensions_after_death_follow_the_population_librarys_death_registration(
     social_insurance.create(conn, people, seed=9, as_of=AS_OF, enrolled_share=0.7)
     truth = social_insurance.pension_after_death(conn)
     conn.close()
-    run(catalog_entry("dept_human_resources.pension_payment"), DAY1)
+    run_for_demo("dept_human_resources.pension_payment")
     found = set(dbs.query(
         "SELECT p.citizen_id, p.pay_month FROM dept_human_resources.pension_payment_current p "
         "JOIN base_population.person_current h ON h.id_number = p.citizen_id AND h.registration_status = '死亡' "

@@ -108,7 +108,7 @@ def test_input_columns_must_be_items_of_the_input(dirs):
     _edit_entry(entries, lambda raw: raw["pipeline"]["source"]["inputs"][0].update(
         ages=[{"column": "died_on", "after": "1 day"}]))
     message = _only_theme_broken(entries, suites)
-    assert "field 'pipeline.source.inputs.0.ages.column'" in message and "'died_on'" in message
+    assert "field 'pipeline.source.inputs.0.ages.0.column'" in message and "'died_on'" in message
 
 
 def test_hand_listed_related_codes_must_equal_the_derived_ones(dirs):
@@ -179,3 +179,19 @@ def test_indexes_derive_from_inputs_and_the_model(dirs):
     assert indexes.planned(theme)[-1] == (
         "base_population.person_history", "person_history_division_code_all", ["division_code"], False)
     assert len(indexes.index_name("a" * 60, "x_open")) == 59
+
+
+@pytest.mark.parametrize("column, problem", [
+    ("id_number", "citizen_id"),      # a citizen ID mapped onto a division-code key: different identifiers
+    ("birth_date", "(D)"),            # a date mapped onto a text key
+])
+def test_input_columns_must_hold_the_refresh_key(dirs, column, problem):
+    """An input column that does not hold the refresh key's values (it reaches the key only
+    through another table) would refresh keys that do not exist and leave the theme stale: the
+    entry is broken, naming the field, the column and the key."""
+    entries, suites, _ = dirs
+    _edit_entry(entries, lambda raw: raw["pipeline"]["source"]["inputs"][0].update(columns=[column]))
+    message = _only_theme_broken(entries, suites)
+    assert "field 'pipeline.source.inputs.0.columns.0'" in message
+    assert f"base_population.person.{column}" in message and problem in message
+    assert "does not hold values of the refresh key division_code (C, division_code)" in message

@@ -2,6 +2,13 @@
 -- (baselib.pipeline.load): a failed or blocked run consumes nothing, so the next run recomputes
 -- the same keys.
 
+-- Loads whose load transaction committed: status loaded or success, or a later step's failure that
+-- kept rows_inserted set. An input's Asset event fires when its load task commits (status loaded),
+-- before its record task sets success. The one definition both the theme engine (new input loads)
+-- and the theme guard (has every input loaded?) use.
+CREATE OR REPLACE VIEW ops.committed_load AS
+    SELECT * FROM ops.load_run WHERE status IN ('loaded', 'success') OR rows_inserted IS NOT NULL;
+
 -- The input loads a theme has consumed. A committed input load (ops.load_run status loaded or
 -- success) without a row here for the theme is "new": its versions' keys are refreshed next.
 -- No load-id watermark: loads of different resources commit out of id order.

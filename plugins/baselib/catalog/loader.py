@@ -89,7 +89,7 @@ def _describe(error: dict) -> str:
     return f"field '{field}': {message}"
 
 
-def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR, parse_models: bool = True) -> Resource:
+def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> Resource:
     """Parse and validate one entry and its expectation suite (see
     :func:`baselib.validation.suites.load_spec`), and compile its validation plan
     (:func:`baselib.validation.plan.compile`: every severity and ``meta.dimension`` known), so a
@@ -121,8 +121,8 @@ def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR, parse_mode
         from baselib.themes import model as theme_model
 
         try:
-            # DAG parsing (parse_models=False) only reads the file: no sqlglot in the DAG processor
-            theme_model.check(resource) if parse_models else theme_model.model_text(resource)
+            # parsed (sqlglot) here, DAG parsing included: a broken model is a placeholder DAG at once
+            theme_model.check(resource)
         except CatalogError as exc:
             raise CatalogError(f"{path}: {exc}") from exc
     try:
@@ -133,8 +133,7 @@ def load_entry(path: Path, expectations_dir: Path = EXPECTATIONS_DIR, parse_mode
     return resource
 
 
-def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTATIONS_DIR,
-                 parse_models: bool = True) -> Catalog:
+def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTATIONS_DIR) -> Catalog:
     """Every ``*.yaml`` entry in ``directory``, each loaded on its own: a broken one goes to
     ``errors`` and the rest load. Codes and targets must be unique: of two files claiming one,
     the later in file-name order is the broken one. A theme whose inputs are not other loaded
@@ -145,7 +144,7 @@ def scan_catalog(directory: Path = CATALOG_DIR, expectations_dir: Path = EXPECTA
     paths: dict[str, Path] = {}
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            resource = load_entry(path, expectations_dir, parse_models)
+            resource = load_entry(path, expectations_dir)
             for seen, value, name in (
                 (seen_code, resource.code, "code"),
                 (seen_target, resource.pipeline.target.qualified, "pipeline.target"),

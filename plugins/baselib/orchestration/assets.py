@@ -7,8 +7,9 @@ Triggering rule for a theme (see the README, "Themes: how triggering works"):
   refresh, so a daily input is not held back by a monthly or yearly one (``AssetAll`` would wait
   for the yearly tax file before refreshing on a new day of penalties);
 * the guard (:func:`unloaded_inputs`, called first in the theme's extract task) skips the run —
-  skipped, not failed — while any input has never loaded successfully, so the first input to
-  arrive does not build a theme from empty tables;
+  skipped, not failed — while any input has never loaded (no committed load, the engine's own
+  test), so the first input to arrive does not build a theme from empty tables; an input whose
+  catalog entry is broken fails the run instead (it would never load);
 * ``max_active_runs=1``: while a refresh is queued or running, the scheduler keeps further input
   events queued (one ``asset_dag_run_queue`` row per input Asset) and, when the run ends, starts ONE
   run that consumes all of them: a burst of input loads coalesces into few refreshes.
@@ -53,31 +54,47 @@ def theme_schedule(theme: Resource) -> AssetAny:
 
 
 def unloaded_inputs(theme: Resource, catalog: list[Resource] | None = None) -> list[str]:
-    """The inputs (``schema.table (code)``) of ``theme`` without a successful load in
-    ``ops.load_run`` of the warehouse; ``[]`` when every input has loaded at least once. An input
-    that is no catalog resource counts as not loaded. ``catalog``: the resources to resolve the
-    input tables with (default: the catalog directory's). Raises the driver's error when the
-    warehouse cannot be reached."""
+    """The inputs (``schema.table (code)``) of ``theme`` without a committed load in
+    ``ops.load_run`` of the warehouse; ``[]`` when every input has loaded at least once. Committed
+    is the theme engine's own predicate (``queries/theme_loaded_input_codes``, the same as
+    ``queries/theme_new_input_loads``): status ``loaded`` or ``success``, or ``rows_inserted`` set
+    — the input's Asset event fires when its load task commits (``loaded``), before its record
+    task sets ``success``. ``catalog``: the resources to resolve the input tables with (default:
+    the catalog directory's, scanned leniently).
+
+    Raises :class:`baselib.errors.CatalogError` naming the input (and the broken entries of the
+    catalog directory, when it was scanned) when an input table is no loadable catalog resource:
+    such an input never loads, so waiting for it would skip the theme forever. Raises the
+    driver's error when the warehouse cannot be reached."""
     import psycopg2.errors
 
     from baselib.catalog import scan_catalog
-    from baselib.warehouse import connections
+    from baselib.errors import CatalogError
+    from baselib.warehouse import connections, sqlfiles
 
-    resources = catalog if catalog is not None else scan_catalog().resources
+    broken: list[str] = []
+    if catalog is None:
+        scanned = scan_catalog()
+        resources, broken = scanned.resources, [e.message for e in scanned.errors]
+    else:
+        resources = catalog
     by_target = {r.pipeline.target.qualified: r for r in resources}
     wanted = {i.table: by_target.get(i.table) for i in theme.pipeline.source.inputs}
-    codes = [r.code for r in wanted.values() if r is not None]
+    if missing := [table for table, r in wanted.items() if r is None]:
+        raise CatalogError(
+            f"{theme.pipeline.target.qualified} ({theme.code}): input {', '.join(missing)} is no loadable "
+            f"catalog resource, so it never loads; fix its catalog entry"
+            + (f" (broken entries: {'; '.join(broken)})" if broken else ""))
+    codes = sorted({r.code for r in wanted.values()})
     conn = connections.connect()
     try:
         with conn.cursor() as cur:
             try:
-                cur.execute("SELECT DISTINCT resource_code FROM ops.load_run "
-                            "WHERE status = 'success' AND resource_code = ANY(%s)", (codes,))
+                cur.execute(sqlfiles.text("queries/theme_loaded_input_codes"), {"input_codes": codes})
                 loaded = {row[0] for row in cur.fetchall()}
             except psycopg2.errors.UndefinedTable:  # a warehouse nothing has loaded into yet
                 loaded = set()
     finally:
         conn.rollback()
         conn.close()
-    return [f"{table} ({r.code if r else 'not a catalog resource'})" for table, r in wanted.items()
-            if r is None or r.code not in loaded]
+    return [f"{table} ({r.code})" for table, r in wanted.items() if r.code not in loaded]

@@ -76,15 +76,25 @@ def _schedule(resource: Resource):
 
 
 def _skip_unless_inputs_loaded(resource: Resource) -> None:
-    """The theme guard: skip (not fail) the run while an input has never loaded successfully."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    """The theme guard: skip (not fail) the run while an input has never loaded (the reason logged
+    at WARNING); fail it (AirflowFailException naming the input) when an input's catalog entry is
+    broken, since that input will never load."""
+    import logging
 
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from baselib.errors import CatalogError
     from baselib.orchestration.assets import unloaded_inputs
 
-    missing = unloaded_inputs(resource)
+    try:
+        missing = unloaded_inputs(resource)
+    except CatalogError as exc:
+        raise AirflowFailException(str(exc)) from None
     if missing:
-        raise AirflowSkipException(f"{resource.pipeline.target.qualified} waits for inputs that have never "
-                                   f"loaded successfully: {', '.join(missing)}")
+        reason = (f"{resource.pipeline.target.qualified} waits for inputs that have never loaded: "
+                  f"{', '.join(missing)}; skipping this run")
+        logging.getLogger(__name__).warning("%s", reason)
+        raise AirflowSkipException(reason)
 
 
 def _theme_doc(resource: Resource) -> str:

@@ -7,22 +7,30 @@ scheduler that Airflow 3 needs, started as processes and stopped by their proces
   Celery executor (issue 13) needs a server database anyway.
 * Executor: ``BASELIB_AIRFLOW_EXECUTOR`` (default ``LocalExecutor``), passed as
   ``AIRFLOW__CORE__EXECUTOR``; another executor needs its own worker processes started beside.
-* The api-server listens on loopback only (a free port unless given); ``simple_auth_manager_all_admins``
-  lets the local tools call its REST API without a password — never use this environment beyond
-  loopback.
+* The api-server listens on loopback only (a free port unless given; :meth:`LocalAirflow.start`
+  refuses any other ``AIRFLOW__API__HOST``). ``simple_auth_manager_all_admins``, which lets the
+  local tools call its REST API without a password, is set only in the environment of the
+  processes ``start`` launches — never in ``env``'s output, so never in the user's shell.
+* The scheduler runs with ``--skip-serve-logs``: every component shares the local log folder, so
+  nothing needs to listen on 0.0.0.0:8793 for the task logs.
 
-Each component runs in its own session (process group); :meth:`LocalAirflow.stop` signals each
-group by the recorded process id — after checking that the process is still the one started
-(its start time) — with SIGTERM, then SIGKILL after a grace period. ``python -m
-baselib.orchestration.local_airflow`` gives the same to shell scripts (``env``, ``start``,
-``unpause``, ``wait-themes``, ``stop``): the started processes are recorded in
-``$AIRFLOW_HOME/local-airflow.json``.
+Each component runs in its own session (process group). :meth:`LocalAirflow.stop` sends SIGTERM
+to each recorded group — after checking that the recorded pid is not another process now (its
+start time) — and after a grace period SIGKILL to every recorded group and to every process of
+a recorded session (the task runners the executor starts leave the group but keep the session),
+then waits until none is left. ``python -m baselib.orchestration.local_airflow`` gives the same
+to shell scripts (``env``, ``start``, ``unpause``, ``wait-themes``, ``stop``): the started
+processes are recorded in ``$AIRFLOW_HOME/local-airflow.json`` after each start, records of
+processes that are gone are dropped when it is read, and ``start`` refuses while recorded ones
+are alive.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 import json
+import logging
 import os
 import secrets
 import shlex
@@ -30,14 +38,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
+# extra arguments per component: the scheduler does not serve logs on 0.0.0.0:8793 (shared log folder)
+COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",)}
+# set only in the started processes' environment (see the module docstring)
+LAUNCH_ONLY_ENV = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
 METADATA_DATABASE = "airflow_metadata"
 DEFAULT_EXECUTOR = "LocalExecutor"
 STATE_FILE = "local-airflow.json"
+log = logging.getLogger(__name__)
 
 
 class AirflowStartError(RuntimeError):
@@ -84,14 +98,13 @@ def environment(home: Path, metadata: str, *, project_root: Path | None = None, 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the DAGs unpaused on purpose run
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__API__WORKERS": "1",
         # one secret for every component: the scheduler signs task tokens the api-server checks
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(64),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONPATH": str(root / "plugins"),
@@ -99,15 +112,73 @@ def environment(home: Path, metadata: str, *, project_root: Path | None = None, 
     return env
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), or None
-    when there is no such process or it is a zombie."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (index 0 = field 3, the state),
+    or None when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), or None
+    when there is no such process or it is a zombie."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] == "Z" else fields[19]
+
+
+def _members(leaders: set[int]) -> list[int]:
+    """The live (not zombie) processes whose process group (field 5) or session (field 6) is one
+    of ``leaders``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields and fields[0] != "Z" and (int(fields[2]) in leaders or int(fields[3]) in leaders):
+            found.append(int(entry.name))
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _signal(pid: int, sig: int, group: bool = False) -> None:
+    try:
+        (os.killpg if group else os.kill)(pid, sig)
+    except (ProcessLookupError, PermissionError):  # gone already (ESRCH), or not ours
+        pass
+
+
+class _SignalsAsExit:
+    """While active (main thread only): SIGTERM and SIGHUP raise SystemExit, so a ``try`` block's
+    cleanup runs when the shell running us is killed or hung up."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self):
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = signal.signal(sig, self._exit)
+        return self
+
+    @staticmethod
+    def _exit(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        return False
 
 
 @dataclass
@@ -116,6 +187,19 @@ class Process:
     pid: int
     started: str  # /proc start time: a recycled pid is not ours
     log: str
+
+
+def _ours(p: Process) -> bool:
+    """Whether the recorded pid is still the process started, or a zombie of it, or gone — then
+    its group and session (which may live on) are still ours: the kernel does not reuse a pid
+    while a group or session of that id has members."""
+    fields = _stat(p.pid)
+    return fields is None or fields[19] == p.started
+
+
+def _alive(p: Process) -> bool:
+    """Whether anything of the recorded process is left: itself, or a member of its group or session."""
+    return _ours(p) and bool(_members({p.pid}))
 
 
 @dataclass
@@ -158,21 +242,40 @@ class LocalAirflow:
     def start(self, components: tuple[str, ...] = COMPONENTS, timeout: float = 180) -> None:
         """Start ``components`` (airflow sub-commands; add e.g. ``"celery worker"`` for the Celery
         executor) and wait until the api-server reports the metadata database, the
-        scheduler and the dag-processor healthy. Raises :class:`AirflowStartError` (after stopping
-        what it started) when one exits or the deadline passes."""
+        scheduler and the dag-processor healthy. The state file is written after each process
+        started; SIGTERM and SIGHUP end the start like an error. Raises :class:`AirflowStartError`
+        without starting anything when ``AIRFLOW__API__HOST`` is not a loopback address or recorded
+        processes are still alive, and (after stopping what it started) when one exits or the
+        deadline passes."""
+        host = self.env.get("AIRFLOW__API__HOST", "")
+        if not _is_loopback(host):
+            raise AirflowStartError(f"AIRFLOW__API__HOST={host!r} is not a loopback address: this deployment "
+                                    "lets every caller of the api-server act as admin, so it listens on "
+                                    "loopback only")
+        if alive := [p for p in self.processes if _alive(p)]:
+            raise AirflowStartError(
+                "a local Airflow of this AIRFLOW_HOME is running already ("
+                + ", ".join(f"{p.component} pid {p.pid}" for p in alive)
+                + f"; recorded in {self.home / STATE_FILE}): stop it first "
+                  "(python -m baselib.orchestration.local_airflow stop)")
+        self.processes.clear()
         logs = self._log_dir()
-        try:
-            for component in components:  # an airflow sub-command: "scheduler", "celery worker", ...
-                log = logs / f"{component.replace(' ', '-')}.log"
-                with open(log, "ab") as out:
-                    proc = subprocess.Popen([airflow_executable(), *component.split()], env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-                self.processes.append(Process(component, proc.pid, _start_time(proc.pid) or "", str(log)))
-            self.wait_healthy(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        launch_env = {**self.env, **LAUNCH_ONLY_ENV}
+        with _SignalsAsExit():
+            try:
+                for component in components:  # an airflow sub-command: "scheduler", "celery worker", ...
+                    log = logs / f"{component.replace(' ', '-')}.log"
+                    argv = [airflow_executable(), *component.split(), *COMPONENT_ARGS.get(component, ())]
+                    with open(log, "ab") as out:
+                        proc = subprocess.Popen(argv, env=launch_env, stdout=out, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True)
+                    self.processes.append(Process(component, proc.pid, _start_time(proc.pid) or "", str(log)))
+                    self.save()
+                self.wait_healthy(timeout)
+            except BaseException:
+                self.stop()
+                (self.home / STATE_FILE).unlink(missing_ok=True)
+                raise
 
     def _exited(self) -> list[Process]:
         return [p for p in self.processes if _start_time(p.pid) != p.started]
@@ -186,7 +289,24 @@ class LocalAirflow:
                 pass
         return AirflowStartError(message + "\n" + "\n".join(tails))
 
+    def _is_ours(self) -> bool:
+        """Whether the api-server answering on :attr:`api_url` is this deployment's: its
+        ``/auth/token`` token is signed with this deployment's JWT secret."""
+        import httpx
+        import jwt
+
+        token = httpx.get(f"{self.api_url}/auth/token", timeout=10).json()["access_token"]
+        try:
+            jwt.decode(token, self.env["AIRFLOW__API_AUTH__JWT_SECRET"], algorithms=["HS512", "HS384", "HS256"],
+                       options={"verify_aud": False, "verify_iss": False})
+        except jwt.InvalidSignatureError:
+            return False
+        return True
+
     def wait_healthy(self, timeout: float = 180) -> None:
+        """Wait until the api-server reports the started components healthy and is this
+        deployment's (:meth:`_is_ours`). Raises :class:`AirflowStartError` quoting the logs when a
+        component exits, another deployment answers on the port, or ``timeout`` (s) passes."""
         import httpx
 
         wanted = {"api-server": "metadatabase", "scheduler": "scheduler", "dag-processor": "dag_processor"}
@@ -198,53 +318,70 @@ class LocalAirflow:
             try:
                 last = httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
                 if all((last.get(part) or {}).get("status") == "healthy" for part in needed):
+                    if not self._is_ours():
+                        raise self._fail(f"the api-server answering on {self.api_url} is not this deployment's "
+                                         "(its token is not signed with this deployment's JWT secret)")
                     return
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(1)
         raise self._fail(f"Airflow did not become healthy within {timeout:.0f} s (last health: {last})")
 
-    def stop(self, grace: float = 20) -> None:
-        """Stop every started component: SIGTERM to its process group, SIGKILL after ``grace``
-        seconds. Only processes whose pid still has the recorded start time are signalled."""
-        alive = [p for p in self.processes if _start_time(p.pid) == p.started]
-        for p in alive:
+    def _reap(self) -> None:
+        for p in self.processes:  # our own children (when this process started them)
             try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_start_time(p.pid) == p.started for p in alive):
-            for p in alive:  # reap our own children
-                try:
-                    os.waitpid(p.pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            time.sleep(0.2)
-        for p in alive:
-            if _start_time(p.pid) == p.started:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                os.waitpid(p.pid, 0 if _start_time(p.pid) is None else os.WNOHANG)
+                os.waitpid(p.pid, os.WNOHANG)
             except ChildProcessError:
                 pass
+
+    def stop(self, grace: float = 20, kill_wait: float = 15) -> None:
+        """Stop every started component: SIGTERM to its process group; after ``grace`` seconds (or
+        once the groups and sessions are empty) SIGKILL to every recorded group and to every
+        process of a recorded session; then wait up to ``kill_wait`` seconds until none is left
+        (a warning names any still there). A record whose pid is now another process (a
+        different start time) is left alone, and so are its group and session: the kernel does
+        not reuse a pid while a group or session of that id has members."""
+        ours = {p.pid for p in self.processes if _ours(p)}
+        for pid in ours:
+            _signal(pid, signal.SIGTERM, group=True)
+        deadline = time.monotonic() + grace
+        while ours and time.monotonic() < deadline and _members(ours):
+            self._reap()
+            time.sleep(0.2)
+        deadline = time.monotonic() + kill_wait
+        while ours and (left := _members(ours)):
+            if time.monotonic() >= deadline:
+                log.warning("processes of the local Airflow still alive after SIGKILL: %s", left)
+                break
+            for pid in ours:
+                _signal(pid, signal.SIGKILL, group=True)
+            for pid in left:  # task runners: their own group, our session
+                _signal(pid, signal.SIGKILL)
+            self._reap()
+            time.sleep(0.1)
+        self._reap()
         self.processes.clear()
 
     # -- state file, for shell scripts that start and stop in separate commands
     def save(self) -> Path:
+        """Write the started processes to ``$AIRFLOW_HOME/local-airflow.json`` (atomically)."""
+        self.home.mkdir(parents=True, exist_ok=True)
         path = self.home / STATE_FILE
-        path.write_text(json.dumps({"api_url": self.api_url, "processes": [vars(p) for p in self.processes]}))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"api_url": self.api_url, "processes": [vars(p) for p in self.processes]}))
+        tmp.replace(path)
         return path
 
     @classmethod
     def from_state(cls, env: dict[str, str]) -> LocalAirflow:
+        """The deployment of ``env`` with the processes its state file records, minus those that
+        are gone (no process with that pid and start time, and no member left in its group or
+        session): a state file left by a killed demo or a reboot does not block the next start."""
         path = Path(env["AIRFLOW_HOME"]) / STATE_FILE
         stack = cls(env)
         if path.exists():
-            stack.processes = [Process(**p) for p in json.loads(path.read_text())["processes"]]
+            recorded = [Process(**p) for p in json.loads(path.read_text())["processes"]]
+            stack.processes = [p for p in recorded if _alive(p)]
         return stack
 
     # -- the REST API
