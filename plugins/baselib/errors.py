@@ -35,3 +35,9 @@ class UnreadableFile(BaselibError):
     """A delivered file cannot be read as its declared format (wrong encoding, truncated, not
     the format its name says). The file is moved to the rejected area with this message; the
     rest of the drop still loads."""
+
+
+class SharingError(BaselibError):
+    """A sharing request cannot be carried out (an unknown consumer, resource or item, a resource
+    that is not shared, a period already over, a decision on an application already decided). The
+    message says what was wrong and, where there is one, what is allowed."""
