@@ -6,6 +6,7 @@ A consumer ``<code>`` is the LOGIN role ``consumer_<code>``, a member of the gro
 (default ``BASELIB_CONSUMER_<CODE>_PASSWORD``), never from the repository."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -15,7 +16,7 @@ from baselib.errors import SharingError
 from baselib.identifiers import credit_code
 from baselib.settings import INCLUDE_DIR
 
-CONSUMERS_FILE = INCLUDE_DIR / "sharing" / "consumers.yaml"
+CONSUMERS_FILE = Path(os.environ.get("BASELIB_CONSUMERS_FILE", INCLUDE_DIR / "sharing" / "consumers.yaml"))
 CONSUMER_GROUP = "sharing_consumer"
 
 
@@ -72,8 +73,10 @@ class ConsumersFile(BaseModel):
         return value
 
 
-def load(path: Path = CONSUMERS_FILE) -> list[Consumer]:
-    """The declared consumers, in file order. Raises SharingError naming the file and the field."""
+def load(path: Path | None = None) -> list[Consumer]:
+    """The declared consumers, in file order: ``path``, else ``BASELIB_CONSUMERS_FILE`` (read at
+    call time), else include/sharing/consumers.yaml. Raises SharingError naming the file and the field."""
+    path = Path(path or os.environ.get("BASELIB_CONSUMERS_FILE") or CONSUMERS_FILE)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {"consumers": []}
         return ConsumersFile.model_validate(data).consumers
