@@ -5,7 +5,9 @@
 # then every base-library and department DAG through Airflow for a fixed logical date, in catalog
 # order. The theme DAGs are not called: they are unpaused, and the scheduler starts them because
 # their inputs' Assets were updated by those loads. The demo waits for each theme's asset-triggered
-# run, stops every Airflow process it started (by pid) and prints the summary.
+# run, stops every Airflow process it started (by pid), then runs the sharing part
+# (scripts/demo_sharing.sh: consumers, applications, the sharing_reconcile DAG, a consumer session)
+# and prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -71,7 +73,13 @@ python -m baselib.orchestration.local_airflow wait-themes --since "$since" --tim
 cleanup
 trap - EXIT
 
+# Sharing: consumers' login roles, applications of each sharing type decided through the CLI, the
+# grant DAG through Airflow, a real consumer session, measured use and a data objection.
+bash scripts/demo_sharing.sh
+
 python -m baselib.cli summary
+echo "Sharing applications (python -m baselib.cli sharing list):"
+python -m baselib.cli sharing list
 if [ -f "$LINEAGE_FILE" ]; then
   echo "Lineage: $(wc -l <"$LINEAGE_FILE") OpenLineage events in $LINEAGE_FILE"
 fi

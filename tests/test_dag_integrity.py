@@ -1,5 +1,5 @@
 """Every DAG file parses, every catalog entry has its DAG, theme DAGs are scheduled on their
-inputs' Assets, and parsing stays light."""
+inputs' Assets, the sharing reconcile runs daily at 00:30 Asia/Shanghai, and parsing stays light."""
 from __future__ import annotations
 
 import json
@@ -34,6 +34,8 @@ for dag_id, dag in bag.dags.items():
                     "timetable": type(dag.timetable).__name__, "params": list(dag.params.keys()),
                     "mode_enum": (dag.params.get_param("mode").schema.get("enum") if "mode" in dag.params else None),
                     "condition": type(condition).__name__ if condition is not None else None,
+                    "cron": [str(getattr(dag.timetable, "expression", "")), str(getattr(dag.timetable, "timezone", ""))],
+                    "catchup": dag.catchup,
                     "assets": [[a.name, a.uri] for a in getattr(condition, "objects", [])]}
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
                   "seconds": seconds, "heavy": heavy}))
@@ -161,3 +163,21 @@ def test_a_broken_model_is_a_placeholder(theme_fixture_catalog, tmp_path):
     placeholder = bag["dags"]["catalog_error__theme_fixture_division_headcount"]
     assert "catalog-error" in placeholder["tags"] and list(placeholder["tasks"]) == ["catalog_error"]
     assert "base_population__person" in bag["dags"]
+
+
+def test_sharing_reconcile_runs_daily_at_half_past_midnight_in_shanghai(parsed):
+    """apply_consumers -> expire_applications -> reconcile_grants -> collect_usage, on a cron
+    trigger at 00:30 Asia/Shanghai (half an hour after access of a finished period ends), one run
+    at a time, no catch-up; parsing it imports nothing heavy (test_parsing_is_fast_and_imports_nothing_heavy
+    covers the whole dags folder, this file included)."""
+    dag = parsed["dags"]["sharing_reconcile"]
+    tasks = dag["tasks"]
+    assert list(tasks) == ["apply_consumers", "expire_applications", "reconcile_grants", "collect_usage"]
+    assert tasks["apply_consumers"]["downstream"] == ["expire_applications"]
+    assert tasks["expire_applications"]["downstream"] == ["reconcile_grants"]
+    assert tasks["reconcile_grants"]["downstream"] == ["collect_usage"]
+    assert tasks["collect_usage"]["downstream"] == []
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert dag["cron"] == ["30 0 * * *", "Asia/Shanghai"]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert "sharing" in dag["tags"]

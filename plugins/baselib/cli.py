@@ -297,6 +297,12 @@ def main(argv: list[str] | None = None) -> None:
                            help="the court API's records (JSON; default: the ones simulate wrote)")
         start.set_defaults(func=cmd_start_apis)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
+    from baselib.sharing import cli as sharing_cli  # light: argparse only until a command runs
+
+    sharing_cli.register(sub)
+    from baselib.sharing import objection_cli  # 数据异议: raise, confirm, reject, list
+
+    objection_cli.register(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

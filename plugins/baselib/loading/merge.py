@@ -49,6 +49,7 @@ from baselib import storage
 from baselib.catalog.model import Resource
 from baselib.loading.changes import ROW_HASH, with_row_hash
 from baselib.pgcopy import copy_table
+from baselib.sharing import objections
 from baselib.sources.extract import DELIVERY_ID
 from baselib.warehouse import schema, sqlfiles
 
@@ -220,6 +221,8 @@ def _staged_merge(cur, resource: Resource, parts: dict, valid_parts: list[str], 
     if by_change.get("R"):
         cur.execute(sqlfiles.compose("templates/merge/rehash", **parts))
     if counts.inserted or counts.updated:
+        # before apply: the open versions are still the ones the load replaces
+        objections.resolve_by_load(cur, resource, CHANGES, params)
         cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
         _resolve_quarantine(cur, resource, CHANGES, params)
 

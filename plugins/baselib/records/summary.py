@@ -1,13 +1,19 @@
 """The run summary ``make demo`` prints: per resource, the latest run's counts and where to look;
 then the themes' row counts, the department resources' cross-library match rates and the
-pension-after-death count."""
+pension-after-death count; then, once consumers are declared, how each consumer logs in and what
+it can read (baselib.sharing.grants)."""
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from psycopg2 import sql
 
 from baselib.catalog import Resource
+from baselib.errors import SharingError
+from baselib.settings import PROJECT_ROOT
 from baselib.warehouse import schema
 
 DEPARTMENT_CLASS = "3"  # 部门信息资源
@@ -105,5 +111,86 @@ def render(conn, resources: list[Resource], warehouse_uri: str) -> str:
                 lines.append(f"  error: {r['error']}")
         if any(r.is_theme for r in resources):
             lines += _themes_section(cur, resources)
+    lines += _sharing_section(conn, warehouse_uri)
     lines += ["", f"Connect: {psql_command(warehouse_uri)}", ""]
     return "\n".join(lines)
+
+
+def consumer_psql_command(uri: str, role: str) -> str:
+    """``psql "host=… port=… dbname=… user=<role>"`` for the warehouse at ``uri`` (no password:
+    the consumer gives its own, e.g. in PGPASSWORD)."""
+    from psycopg2.extensions import parse_dsn
+
+    params = parse_dsn(uri)
+    parts = [f"{key}={params[key]}" for key in ("host", "port", "dbname") if params.get(key)]
+    return f'psql "{" ".join([*parts, f"user={role}"])}"'
+
+
+def password_enforced(uri: str, role: str) -> bool | None:
+    """Whether the server at ``uri`` checks ``role``'s password: a login with a random wrong
+    password is refused (True) or let in (False: pg_hba.conf trusts the connection). None when
+    the answer is something else (the role cannot log in at all, the server is unreachable)."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(uri, user=role, password="wrong-" + secrets.token_urlsafe(12), connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        return True if "password authentication failed" in str(exc) else None
+    conn.close()
+    return False
+
+
+def _auth_note(uri: str, role: str) -> list[str]:
+    from psycopg2.extensions import parse_dsn
+
+    host = parse_dsn(uri).get("host") or ""
+    where = (f"over the Unix socket in {host} (no TCP port is open)" if host.startswith("/")
+             else f"over TCP to {host or 'localhost'}")
+    enforced = password_enforced(uri, role)
+    if enforced is True:
+        return [f"  Passwords: checked for logins {where}; a wrong password is refused."]
+    if enforced is False:
+        why = ("the embedded server of `make demo` is initialised with --auth=trust" if host.startswith("/")
+               else "its pg_hba.conf says trust for them")
+        return [f"  Passwords: NOT checked for logins {where}:",
+                f"  {why}, so whoever can reach the server logs in as any role without a password.",
+                "  The roles, views and grants still decide what each consumer reads. On a deployment server,",
+                "  pg_hba.conf must say scram-sha-256 for the consumer roles (one line for +sharing_consumer);",
+                "  then the passwords above are checked."]
+    return [f"  Passwords: whether logins {where} are checked could not be told (a probe login as {role} failed)."]
+
+
+def _sharing_section(conn, warehouse_uri: str) -> list[str]:
+    """Per declared consumer: what it can read (baselib.sharing.grants.format_access) and how it
+    logs in; whether the server checks passwords. Empty before any consumer exists."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('sharing.consumer')")
+        if cur.fetchone()[0] is None:
+            return []
+    from baselib.sharing import consumers as declared_consumers
+    from baselib.sharing import grants
+
+    accesses = [a for a in grants.describe_access(conn) if a.active]
+    if not accesses:
+        return []
+    try:
+        variables = {c.code: c.password_variable for c in declared_consumers.load()}
+    except SharingError as exc:  # a broken consumers file: the summary still shows the roles as they are
+        variables = {}
+        note = [f"  (consumers file unreadable: {exc})"]
+    else:
+        note = []
+    kept = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow") / "consumers.env"
+    kept_names = ({line.partition("=")[0] for line in kept.read_text(encoding="utf-8").splitlines()}
+                  if kept.is_file() else set())
+    lines = ["", "Sharing: what each consumer can read and how it logs in", "=" * 56, *note]
+    for access in accesses:
+        variable = variables.get(access.consumer_code, f"BASELIB_CONSUMER_{access.consumer_code.upper()}_PASSWORD")
+        source = f"{variable} in {kept}" if variable in kept_names else f"the environment variable {variable}"
+        lines += [grants.format_access([access]),
+                  f"  log in: {consumer_psql_command(warehouse_uri, access.role_name)}",
+                  f"          password: {source}"]
+    lines += _auth_note(warehouse_uri, next((a for a in accesses if a.can_login), accesses[0]).role_name)
+    lines.append("  More: python -m baselib.cli sharing access | list | show <id>; "
+                 "as a consumer: SELECT * FROM sharing.my_application;")
+    return lines

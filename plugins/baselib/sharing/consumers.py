@@ -6,15 +6,27 @@ A consumer ``<code>`` is the LOGIN role ``consumer_<code>``, a member of the gro
 (default ``BASELIB_CONSUMER_<CODE>_PASSWORD``), never from the repository."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import os
+import secrets
 from pathlib import Path
 
+import psycopg2
+import psycopg2.extensions
 import yaml
+from psycopg2 import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from baselib.errors import SharingError
 from baselib.identifiers import credit_code
+from baselib.security import redaction
 from baselib.settings import INCLUDE_DIR
+from baselib.sharing import audit
+from baselib.sharing.audit import GrantChange
+
+log = logging.getLogger(__name__)
 
 CONSUMERS_FILE = Path(os.environ.get("BASELIB_CONSUMERS_FILE", INCLUDE_DIR / "sharing" / "consumers.yaml"))
 CONSUMER_GROUP = "sharing_consumer"
@@ -84,3 +96,156 @@ def load(path: Path | None = None) -> list[Consumer]:
         raise SharingError(f"{path}: cannot read the consumers file: {exc}") from exc
     except ValidationError as exc:
         raise SharingError(f"{path}: not a valid consumers file: {exc}") from exc
+
+
+# --- LOGIN roles -------------------------------------------------------------------------------
+
+# Serialises apply_roles across processes: "sharrol".
+_ROLES_LOCK_KEY = 0x7368_6172_726F_6C
+# PBKDF2-SHA256 for the password fingerprint kept in sharing.consumer (never the password).
+_FINGERPRINT_ITERATIONS = 100_000
+
+
+def password_fingerprint(password: str, salt: bytes | None = None) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``: a salted, slow hash of ``password``
+    (a fresh random salt unless ``salt`` is given), to tell whether a consumer's password changed
+    without storing it."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, _FINGERPRINT_ITERATIONS)
+    return f"pbkdf2_sha256${_FINGERPRINT_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def fingerprint_matches(password: str, fingerprint: str | None) -> bool:
+    """Whether ``fingerprint`` (from :func:`password_fingerprint`) was made from ``password``."""
+    try:
+        scheme, iterations, salt, digest = (fingerprint or "").split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    again = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), bytes.fromhex(salt), int(iterations))
+    return hmac.compare_digest(again.hex(), digest)
+
+
+def _search_path(consumer: Consumer) -> str:
+    return f"search_path={consumer.share_schema}, catalog"
+
+
+def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_lookup=None,
+                run_id: str | None = None) -> list[GrantChange]:
+    """Make each declared consumer a PostgreSQL role and a row of ``sharing.consumer``; record each
+    change in sharing.grant_change and return them. Commits; idempotent (the same input twice: the
+    second run changes and records nothing).
+
+    ``consumers``: default :func:`load`. ``password_lookup(variable) -> str | None``: default
+    ``os.environ.get``, called with each consumer's ``password_variable``. Per consumer, the role
+    ``consumer_<code>``: LOGIN with that password (sent to the server as a SCRAM-SHA-256 verifier
+    computed here, so the password appears in no statement, log or pg_stat_statements), or NOLOGIN
+    with a warning naming the variable when there is none; its CONNECTION LIMIT; ``search_path``
+    ``share_<code>, catalog``. The password is compared through a salted PBKDF2 fingerprint in
+    ``sharing.consumer.password_fingerprint`` (a change made by hand with ALTER ROLE is not seen).
+    A consumer in the table but no longer declared becomes NOLOGIN and ``active = false``
+    (``grants.reconcile`` then takes its views and grants). Memberships and privileges are the
+    reconcile's. Raises SharingError (message redacted) when the server refuses a change; nothing
+    is committed then."""
+    consumers = load() if consumers is None else consumers
+    lookup = password_lookup or os.environ.get
+    changes: list[GrantChange] = []
+
+    def add(cur, change: GrantChange) -> None:
+        audit.record(cur, change, run_id)
+        changes.append(change)
+        log.info("sharing: %s %s %s (%s)", change.action, change.role_name, change.object, change.detail or "")
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ROLES_LOCK_KEY,))
+            cur.execute("SELECT consumer_code, consumer_name, department_name, department_code, role_name, "
+                        "share_schema, active, password_fingerprint FROM sharing.consumer")
+            rows = {r[0]: r for r in cur.fetchall()}
+            for consumer in consumers:
+                _apply_one(conn, cur, consumer, rows.get(consumer.code), lookup(consumer.password_variable) or None,
+                           lambda change: add(cur, change))
+            declared = {c.code for c in consumers}
+            for code, row in sorted(rows.items()):
+                if code in declared:
+                    continue
+                role = row[4]
+                cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
+                state = cur.fetchone()
+                if state and state[0]:
+                    cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                    add(cur, GrantChange(role, "disable_login", role, "consumer no longer declared in the consumers file",
+                                         code))
+                if row[6]:
+                    cur.execute("UPDATE sharing.consumer SET active = false, updated_at = now() "
+                                "WHERE consumer_code = %s", (code,))
+                    add(cur, GrantChange(role, "deactivate_consumer", code,
+                                         "consumer no longer declared in the consumers file", code))
+        conn.commit()
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise SharingError(f"cannot apply the consumers' roles: {redaction.redact(str(exc)).strip()}") from None
+    except BaseException:
+        conn.rollback()
+        raise
+    return changes
+
+
+def _apply_one(conn, cur, consumer: Consumer, row, password: str | None, add) -> None:
+    role, code = consumer.role_name, consumer.code
+    ident = sql.Identifier(role)
+    if password is None:
+        log.warning("consumer %s: no password in %s: its role %s cannot log in", code, consumer.password_variable,
+                    role)
+    cur.execute("SELECT rolcanlogin, rolconnlimit, coalesce(rolconfig, '{}') FROM pg_roles WHERE rolname = %s",
+                (role,))
+    state = cur.fetchone()
+    fingerprint = row[7] if row else None
+    new_fingerprint = fingerprint
+    if state is None:
+        cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN CONNECTION LIMIT {}").format(
+            ident, sql.Literal(consumer.connection_limit)))
+        add(GrantChange(role, "create_role", role, "consumer declared in the consumers file", code,
+                        detail=f"connection limit {consumer.connection_limit}"))
+        can_login, limit, config = False, consumer.connection_limit, []
+        fingerprint = None  # a new role (also one dropped by hand) has no password yet
+    else:
+        can_login, limit, config = state
+    if password is not None and not fingerprint_matches(password, fingerprint):
+        verifier = psycopg2.extensions.encrypt_password(password, role, conn, "scram-sha-256")
+        cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(ident), (verifier,))
+        new_fingerprint = password_fingerprint(password)
+        add(GrantChange(role, "set_password", role, f"password from {consumer.password_variable}", code))
+    if (password is not None) != can_login:
+        cur.execute(sql.SQL("ALTER ROLE {} {}").format(ident, sql.SQL("LOGIN" if password else "NOLOGIN")))
+        add(GrantChange(role, "enable_login" if password else "disable_login", role,
+                        f"password {'set' if password else 'missing'} in {consumer.password_variable}", code))
+    if limit != consumer.connection_limit:
+        cur.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(ident, sql.Literal(consumer.connection_limit)))
+        add(GrantChange(role, "set_connection_limit", role, "consumers file", code,
+                        detail=f"{limit} -> {consumer.connection_limit}"))
+    wanted_path = _search_path(consumer)
+    if [c for c in config if c.startswith("search_path=")] != [wanted_path]:
+        cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}, catalog").format(
+            ident, sql.Identifier(consumer.share_schema)))
+        add(GrantChange(role, "set_search_path", role, "a consumer reads its own schema, then the catalog", code,
+                        detail=f"{consumer.share_schema}, catalog"))
+    values = (consumer.name, consumer.department.name, consumer.department.code, role, consumer.share_schema)
+    if row is None:
+        cur.execute("INSERT INTO sharing.consumer (consumer_code, consumer_name, department_name, department_code, "
+                    "role_name, share_schema, password_fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (code, *values, new_fingerprint))
+        add(GrantChange(role, "declare_consumer", code, "consumer declared in the consumers file", code,
+                        detail=f"{consumer.name}, {consumer.department.name}"))
+        return
+    changed = [name for name, old, new in zip(("consumer_name", "department_name", "department_code", "role_name",
+                                                "share_schema"), row[1:6], values) if old != new]
+    if changed or not row[6] or new_fingerprint != fingerprint:
+        cur.execute("UPDATE sharing.consumer SET consumer_name = %s, department_name = %s, department_code = %s, "
+                    "role_name = %s, share_schema = %s, active = true, password_fingerprint = %s, updated_at = now() "
+                    "WHERE consumer_code = %s", (*values, new_fingerprint, code))
+    if changed:
+        add(GrantChange(role, "update_consumer", code, "consumers file changed", code, detail=", ".join(changed)))
+    if not row[6]:
+        add(GrantChange(role, "activate_consumer", code, "consumer declared again in the consumers file", code))

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # Serialises DDL across concurrent DAG runs (CREATE ... IF NOT EXISTS can still race in the catalogs).
 _DDL_LOCK_KEY = 0x6261_7365_6C69_62  # "baselib"
+DDL_LOCK_KEY = _DDL_LOCK_KEY  # baselib.sharing.grants.reconcile takes it too, first
 
 PG_TYPES: dict[DataType, str] = {
     DataType.C: "varchar",
@@ -240,14 +241,24 @@ def _replace_base_view(cur, resource: Resource, extra_columns: list[str] = ()) -
 def _replace_current_view(cur, resource: Resource, extra_columns: list[str] = ()) -> None:
     """The consumer view (templates/current_view, or its override in include/sql/views). The
     masked view built on it is dropped first when the current view must be recreated; the
-    caller recreates it (:func:`_replace_masked_view`) in the same transaction."""
+    caller recreates it (:func:`_replace_masked_view`) in the same transaction. The sharing
+    consumers' views on it (share_<code>.<schema>__<table>) are dropped with it and rebuilt here
+    from the active applications (baselib.sharing.grants.rebuild_resource_views, each change
+    recorded); a resource that became 不予共享 loses them at once."""
     statement = sqlfiles.compose(
         current_view_template(resource),
         current_view=sqlfiles.ident(current_view(resource)),
         history=sqlfiles.ident(history_table(resource)),
         column_names=sqlfiles.ident_list(resource.column_names + list(extra_columns)),
     )
-    _replace_view(cur, current_view(resource), statement, dependents=[masking.masked_view(resource)])
+    from baselib.sharing import grants  # sharing builds on this module
+
+    consumer_views = grants.dependent_views(cur, current_view(resource))
+    _replace_view(cur, current_view(resource), statement,
+                  dependents=[masking.masked_view(resource), *consumer_views])
+    dropped = [v for v in consumer_views if _relkind(cur, v) is None]
+    if dropped or (consumer_views and resource.sharing.type is SharingType.not_shared):
+        grants.rebuild_resource_views(cur, resource, dropped)
 
 
 def _view_columns(cur, qualified: str) -> list[str]:
