@@ -75,6 +75,8 @@ trap - EXIT
 
 # Sharing: consumers' login roles, applications of each sharing type decided through the CLI, the
 # grant DAG through Airflow, a real consumer session, measured use and a data objection.
+# the consumers' passwords (generated when unset, mode 600): the summary names this file
+export BASELIB_CONSUMER_PASSWORDS_FILE="${BASELIB_CONSUMER_PASSWORDS_FILE:-$AIRFLOW_HOME/consumers.env}"
 bash scripts/demo_sharing.sh
 
 python -m baselib.cli summary

@@ -11,12 +11,18 @@
 # 5. a real consumer session (tax_collection, with its password) and the measured use;
 # 6. a data objection (数据异议) raised by a consumer.
 # The summary (python -m baselib.cli summary, run by demo.sh afterwards) shows how to log in as
-# each consumer and what it can read.
+# each consumer and what it can read (and, with BASELIB_CONSUMER_PASSWORDS_FILE, where the passwords are).
+#
+# A second `make demo` on the same warehouse is fine: it files and decides a new set of
+# applications (each approval supersedes the consumer's previous one for the resource, so one
+# stays active per consumer and resource), the DAG run reports only its own changes, and the
+# objection, still open from the first run, is reported as already raised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 : "${AIRFLOW_HOME:?run through scripts/demo.sh (AIRFLOW_HOME is not set)}"
-CONSUMERS_ENV="$AIRFLOW_HOME/consumers.env"
+CONSUMERS_ENV="${BASELIB_CONSUMER_PASSWORDS_FILE:-$AIRFLOW_HOME/consumers.env}"
+export BASELIB_CONSUMER_PASSWORDS_FILE="$CONSUMERS_ENV"
 cli() { python -m baselib.cli "$@"; }
 
 # Today and the periods, as Asia/Shanghai dates (access is judged by the wall clock, not by the
@@ -135,21 +141,33 @@ with connections.transaction() as conn, conn.cursor() as cur:
 print("   GRANT SELECT ON base_population.person_current TO consumer_housing_fund;  (and USAGE on its schema)")
 PY
 
+CHANGES_BEFORE="$(python - <<'PY'
+from baselib.warehouse import connections
+
+with connections.transaction() as conn, conn.cursor() as cur:
+    cur.execute("SELECT coalesce(max(change_id), 0) FROM sharing.grant_change")
+    print(cur.fetchone()[0])
+PY
+)"
 echo "== airflow dags test sharing_reconcile $TODAY"
 log="$AIRFLOW_HOME/dags-test-sharing_reconcile.log"
 if ! airflow dags test sharing_reconcile "$TODAY" >"$log" 2>&1; then
   tail -60 "$log"; echo "DAG sharing_reconcile failed; full log: $log"; exit 1
 fi
 echo "   ok (log: $log)"
-python - <<'PY'
+python - "$CHANGES_BEFORE" <<'PY'
+import sys
+
 from baselib.warehouse import connections
 
 with connections.transaction() as conn, conn.cursor() as cur:
-    cur.execute("SELECT run_id FROM sharing.grant_change WHERE run_id LIKE 'manual__%' "
-                "ORDER BY change_id DESC LIMIT 1")
+    # this run's changes only (a rerun of the demo on the same day reuses the run id manual__<date>)
+    cur.execute("SELECT run_id FROM sharing.grant_change WHERE run_id LIKE 'manual__%%' AND change_id > %s "
+                "ORDER BY change_id DESC LIMIT 1", (int(sys.argv[1]),))
     row = cur.fetchone()
     cur.execute("SELECT action, object, role_name, coalesce(' [' || detail || ']', ''), reason "
-                "FROM sharing.grant_change WHERE run_id = %s ORDER BY change_id", (row[0] if row else None,))
+                "FROM sharing.grant_change WHERE run_id = %s AND change_id > %s ORDER BY change_id",
+                (row[0] if row else None, int(sys.argv[1])))
     changes = cur.fetchall()
 print(f"   its changes (sharing.grant_change, run {row[0] if row else '-'}): {len(changes) or 'none'}")
 for action, obj, role, detail, reason in changes:
@@ -200,7 +218,34 @@ echo "-- measured use (sharing usage)"
 cli sharing usage
 
 echo "== A data objection (数据异议): tax_collection on a value it was shared, by its hashed row key"
-cli objection raise --consumer tax_collection --resource base_population.person --row-key "$ROW_KEY" \
+status=0
+out="$(cli objection raise --consumer tax_collection --resource base_population.person --row-key "$ROW_KEY" \
   --item registration_status --seen "$SEEN" --expected "迁出" \
-  --evidence "迁出证明（2026年10月，迁出地公安派出所出具），纳税人办理跨省迁移税务登记时提交"
+  --evidence "迁出证明（2026年10月，迁出地公安派出所出具），纳税人办理跨省迁移税务登记时提交" 2>&1)" || status=$?
+sed 's/^/   /' <<<"$out"
+if [ "$status" -ne 0 ]; then
+  # a rerun of the demo: the same objection is still open (or confirmed) from the first run, and
+  # raising it again is refused naming it; anything else is a real failure
+  existing="$(python - "$ROW_KEY" <<'PY'
+import sys
+
+from baselib.catalog import load_catalog
+from baselib.sharing import applications, grants
+from baselib.warehouse import connections
+
+resource = applications.find_resource("base_population.person", load_catalog())
+with connections.transaction() as conn, conn.cursor() as cur:
+    key = grants.resolve_row_key(cur, "tax_collection", resource, sys.argv[1])
+    cur.execute("SELECT objection_id, status FROM sharing.objection WHERE consumer_code = 'tax_collection' "
+                "AND resource_code = %s AND record_key = %s AND item_name = 'registration_status' "
+                "AND status IN ('open', 'confirmed') ORDER BY objection_id LIMIT 1", (resource.code, key))
+    row = cur.fetchone()
+print(f"{row[0]} {row[1]}" if row else "")
+PY
+)"
+  if [ -z "$existing" ] || ! grep -q "${existing%% *}" <<<"$out"; then
+    echo "   raising the objection failed"; exit 1
+  fi
+  echo "   already raised by an earlier run of the demo: objection ${existing%% *} (${existing#* }); going on"
+fi
 cli objection list

@@ -1,5 +1,5 @@
 """Every DAG file parses, every catalog entry has its DAG, theme DAGs are scheduled on their
-inputs' Assets, the sharing reconcile runs daily at 00:30 Asia/Shanghai, and parsing stays light."""
+inputs' Assets, the sharing reconcile runs daily at midnight Asia/Shanghai, and parsing stays light."""
 from __future__ import annotations
 
 import json
@@ -165,9 +165,9 @@ def test_a_broken_model_is_a_placeholder(theme_fixture_catalog, tmp_path):
     assert "base_population__person" in bag["dags"]
 
 
-def test_sharing_reconcile_runs_daily_at_half_past_midnight_in_shanghai(parsed):
+def test_sharing_reconcile_runs_daily_at_midnight_in_shanghai(parsed):
     """apply_consumers -> expire_applications -> reconcile_grants -> collect_usage, on a cron
-    trigger at 00:30 Asia/Shanghai (half an hour after access of a finished period ends), one run
+    trigger at 00:00 Asia/Shanghai (when periods end and renewals start), one run
     at a time, no catch-up; parsing it imports nothing heavy (test_parsing_is_fast_and_imports_nothing_heavy
     covers the whole dags folder, this file included)."""
     dag = parsed["dags"]["sharing_reconcile"]
@@ -178,6 +178,49 @@ def test_sharing_reconcile_runs_daily_at_half_past_midnight_in_shanghai(parsed):
     assert tasks["reconcile_grants"]["downstream"] == ["collect_usage"]
     assert tasks["collect_usage"]["downstream"] == []
     assert dag["timetable"] == "CronTriggerTimetable"
-    assert dag["cron"] == ["30 0 * * *", "Asia/Shanghai"]
+    assert dag["cron"] == ["0 0 * * *", "Asia/Shanghai"]
     assert dag["max_active_runs"] == 1 and dag["catchup"] is False
     assert "sharing" in dag["tags"]
+
+
+def _shanghai(y, m, d, h=0, minute=30):
+    import datetime as dt
+    import zoneinfo
+
+    return dt.datetime(y, m, d, h, minute, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.mark.parametrize("run_type, logical, now, day", [
+    # the midnight run of 2 November (here running until 00:31) measures 1 November, the day that ended
+    ("scheduled", (2026, 11, 2), (2026, 11, 2, 0, 31), (2026, 11, 1)),
+    ("scheduled", (2026, 11, 2), (2026, 11, 2, 23, 59), (2026, 11, 1)),   # late, same day
+    ("scheduled", (2026, 11, 2), (2026, 11, 3, 9, 0), None),              # retried the next day: not that day's
+    ("manual", (2026, 10, 30, 8, 0), (2026, 11, 2, 9, 0), None),          # a manual run for a past date
+    ("manual", (2026, 11, 2, 15, 0), (2026, 11, 2, 15, 1), (2026, 11, 2)),  # the use so far of its day
+    ("backfill", (2026, 11, 2), (2026, 11, 2, 0, 31), None),
+    ("backfill", (2026, 10, 1), (2026, 11, 2, 0, 31), None),
+])
+def test_sharing_usage_is_filed_under_the_day_it_measures(run_type, logical, now, day):
+    import datetime as dt
+
+    from baselib.orchestration.sharing_dag import usage_day
+
+    expected = dt.date(*day) if day else None
+    assert usage_day(run_type, _shanghai(*logical), _shanghai(*now)) == expected
+    assert usage_day("manual", None, _shanghai(2026, 11, 2, 15)) == dt.date(2026, 11, 2)
+
+
+def test_a_backfilled_run_skips_collect_usage_with_a_log_line(caplog, monkeypatch):
+    """Nothing is read or written: the task does not even connect."""
+    import logging
+
+    from baselib.orchestration import sharing_dag
+
+    def no_connection():
+        raise AssertionError("a skipped collection connected to the warehouse")
+
+    monkeypatch.setattr(sharing_dag, "_connect", no_connection)
+    with caplog.at_level(logging.INFO, logger=sharing_dag.__name__):
+        result = sharing_dag.collect_usage("backfill__2026-10-01", skip_reason="a backfill run for 2026-10-01")
+    assert result == {"skipped": "a backfill run for 2026-10-01"}
+    assert "measured use not collected by this run: a backfill run for 2026-10-01" in caplog.text

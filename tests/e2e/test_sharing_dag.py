@@ -100,7 +100,8 @@ def _insert_application(cur, consumer_code: str, resource, start: dt.date, end: 
     return cur.fetchone()[0]
 
 
-def test_sharing_reconcile_dag_runs_through_airflow(dbs, population, sharing_consumers, airflow_home):  # noqa: F811
+def test_sharing_reconcile_dag_runs_through_airflow(dbs, population, sharing_consumers, airflow_home,  # noqa: F811
+                                                    monkeypatch):
     from baselib.sharing import consumers as consumer_roles
     from baselib.records import summary
     from baselib.sharing import grants, usage
@@ -198,9 +199,18 @@ def test_sharing_reconcile_dag_runs_through_airflow(dbs, population, sharing_con
         with conn.cursor() as cur:
             assert grants.resolve_row_key(cur, tax, population, rows[0][0]) in raw_ids
         # the demo's summary: how tax logs in, what it reads, and whether this server checks passwords
+        monkeypatch.delenv("BASELIB_CONSUMER_PASSWORDS_FILE", raising=False)
         text = summary.render(conn, [population], dbs.warehouse_uri)
+        # where the password is kept, when a passwords file is named (make demo's consumers.env)
+        kept = airflow_home / "consumers.env"
+        kept.write_text(f"BASELIB_CONSUMER_{tax.upper()}_PASSWORD=not-printed\n", encoding="utf-8")
+        monkeypatch.setenv("BASELIB_CONSUMER_PASSWORDS_FILE", str(kept))
+        kept_text = summary.render(conn, [population], dbs.warehouse_uri)
     finally:
         conn.close()
+    assert f"password: BASELIB_CONSUMER_{tax.upper()}_PASSWORD in {kept}" in kept_text
+    assert "not-printed" not in kept_text
+    assert f"password: the environment variable BASELIB_CONSUMER_{tax.upper()}_PASSWORD" in text
     params = parse_dsn(dbs.warehouse_uri)
     where = " ".join(f"{k}={params[k]}" for k in ("host", "port", "dbname") if params.get(k))
     assert f'psql "{where} user=consumer_{tax}"' in text
@@ -222,6 +232,10 @@ def test_sharing_reconcile_dag_runs_through_airflow(dbs, population, sharing_con
         measured = dbs.query("SELECT consumer_code, resource_code, queries, rows_read FROM evaluation.sharing_usage")
         assert [r[0].startswith("manual__") for r in dbs.query("SELECT run_id FROM sharing.usage_collection")] == \
             [True, True]
+        # a manual run (airflow dags test <today>) files the use so far of its logical date's day;
+        # a scheduled midnight run files the day that ended (tests/test_dag_integrity.py)
+        assert dbs.query("SELECT DISTINCT usage_date FROM sharing.usage_collection") == [(today,)]
+        assert {r[0] for r in dbs.query("SELECT usage_date FROM evaluation.sharing_usage")} <= {today}
         if _evictions(dbs) == evicted_before:
             assert measured == [(tax, population.code, READS, READS * len(rows))]
         else:  # the server evicted statistics meanwhile (other databases' statements): never more than was read

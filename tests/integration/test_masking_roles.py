@@ -16,8 +16,8 @@ import pytest
 from psycopg2 import sql
 
 from baselib.catalog.model import Item, Sharing, SharingType
-from baselib.warehouse import schema
 from tests.conftest import DAY1
+from tests.integration.login_queries import columns, denied, ensure, rows
 from tests.integration.pipeline_helpers import fill_source, run
 
 READER = "base_population_reader"
@@ -64,34 +64,6 @@ def login_roles(dbs):
         conn.close()
 
 
-def _rows(conn, query: str) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(query)
-        return cur.fetchall()
-
-
-def _columns(conn, query: str) -> list[str]:
-    with conn.cursor() as cur:
-        cur.execute(query)
-        return [d.name for d in cur.description]
-
-
-def _denied(conn, query: str) -> bool:
-    try:
-        _rows(conn, query)
-    except psycopg2.errors.InsufficientPrivilege:
-        return True
-    return False
-
-
-def _ensure(dbs, resource) -> None:
-    conn = dbs.warehouse()
-    try:
-        schema.ensure(conn, [resource])
-    finally:
-        conn.close()
-
-
 def _citizen_id(value: str) -> str:
     return value[:6] + "********" + value[-4:]
 
@@ -119,8 +91,8 @@ def test_reader_reads_masked_values_and_never_a_raw_personal_column(dbs, loaded,
     raw = dbs.query("SELECT id_number, name, address, sex, registration_status FROM base_population.person_current")
     reader = login_roles(READER)
 
-    assert _columns(reader, "SELECT * FROM base_population.person_masked") == MASKED_COLUMNS
-    masked = _rows(reader, "SELECT id_number, name, address, sex, registration_status "
+    assert columns(reader, "SELECT * FROM base_population.person_masked") == MASKED_COLUMNS
+    masked = rows(reader, "SELECT id_number, name, address, sex, registration_status "
                            "FROM base_population.person_masked")
     assert sorted(masked, key=repr) == sorted(
         [(_citizen_id(i), _name(n), _address(a), s, r) for i, n, a, s, r in raw], key=repr)
@@ -131,59 +103,59 @@ def test_reader_reads_masked_values_and_never_a_raw_personal_column(dbs, loaded,
     assert not {i for i, *_ in raw} & {m[0] for m in masked}, "a raw citizen ID reached the reader"
 
     for column in ("id_number", "name", "birth_date", "address"):
-        assert _denied(reader, f"SELECT {column} FROM base_population.person_current LIMIT 1"), column
-    assert _denied(reader, "SELECT * FROM base_population.person_current LIMIT 1")
-    assert _denied(reader, "SELECT * FROM base_population.person_history LIMIT 1")
-    assert _denied(reader, "SELECT * FROM base_population.person LIMIT 1")
+        assert denied(reader, f"SELECT {column} FROM base_population.person_current LIMIT 1"), column
+    assert denied(reader, "SELECT * FROM base_population.person_current LIMIT 1")
+    assert denied(reader, "SELECT * FROM base_population.person_history LIMIT 1")
+    assert denied(reader, "SELECT * FROM base_population.person LIMIT 1")
     # the non-personal columns of the current view stay readable, as before
-    assert _rows(reader, "SELECT count(sex) FROM base_population.person_current") == [(len(raw),)]
+    assert rows(reader, "SELECT count(sex) FROM base_population.person_current") == [(len(raw),)]
 
 
 def test_personal_data_reader_reads_raw_values(dbs, loaded, login_roles):
     raw = dbs.query("SELECT id_number, name, birth_date, address FROM base_population.person_current")
     personal = login_roles(PERSONAL_READER)
 
-    got = _rows(personal, "SELECT id_number, name, birth_date, address FROM base_population.person_current")
+    got = rows(personal, "SELECT id_number, name, birth_date, address FROM base_population.person_current")
     assert sorted(got, key=repr) == sorted(raw, key=repr)
-    assert _denied(personal, "SELECT * FROM base_population.person_history LIMIT 1")
+    assert denied(personal, "SELECT * FROM base_population.person_history LIMIT 1")
 
 
 def test_a_phone_item_is_masked_and_null_stays_null(dbs, loaded, login_roles):
     phone = Item(name="phone", label="联系电话", type="C", length=20, personal=True, mask="phone")
     grown = loaded.model_copy(update={"items": [*loaded.items, phone]})
-    _ensure(dbs, grown)
+    ensure(dbs, [grown])
     dbs.query("UPDATE base_population.person_history SET phone = CASE WHEN sex = '1' THEN '13800138000' END "
               "WHERE _valid_to IS NULL")
     men = dbs.scalar("SELECT count(*) FROM base_population.person_current WHERE sex = '1'")
     reader, personal = login_roles(READER), login_roles(PERSONAL_READER)
 
-    assert _columns(reader, "SELECT * FROM base_population.person_masked") == [*MASKED_COLUMNS, "phone"]
-    assert sorted(_rows(reader, "SELECT sex, phone, count(*) FROM base_population.person_masked GROUP BY 1, 2"),
+    assert columns(reader, "SELECT * FROM base_population.person_masked") == [*MASKED_COLUMNS, "phone"]
+    assert sorted(rows(reader, "SELECT sex, phone, count(*) FROM base_population.person_masked GROUP BY 1, 2"),
                   key=repr) == sorted(
         dbs.query("SELECT sex, CASE WHEN sex = '1' THEN '138****8000' END, count(*) "
                   "FROM base_population.person_current GROUP BY 1, 2"), key=repr)
     assert men > 0
-    assert _denied(reader, "SELECT phone FROM base_population.person_current LIMIT 1")
-    assert _rows(personal, "SELECT DISTINCT phone FROM base_population.person_current WHERE sex = '1'") == [
+    assert denied(reader, "SELECT phone FROM base_population.person_current LIMIT 1")
+    assert rows(personal, "SELECT DISTINCT phone FROM base_population.person_current WHERE sex = '1'") == [
         ("13800138000",)]
 
 
 def test_a_resource_that_is_not_shared_gives_the_reader_nothing(dbs, loaded, login_roles):
     secret = loaded.model_copy(update={"sharing": Sharing(
         type=SharingType.not_shared, condition="《测试》第一条：不予共享", method=loaded.sharing.method)})
-    _ensure(dbs, secret)
+    ensure(dbs, [secret])
     reader, personal = login_roles(READER), login_roles(PERSONAL_READER)
 
     for relation in ("person_current", "person_history", "person"):
-        assert _denied(reader, f"SELECT count(*) FROM base_population.{relation}"), relation
+        assert denied(reader, f"SELECT count(*) FROM base_population.{relation}"), relation
         # a personal-data reader the catalog no longer names loses its grant too
-        assert _denied(personal, f"SELECT count(*) FROM base_population.{relation}"), relation
-    assert _denied(reader, "SELECT sex FROM base_population.person_current LIMIT 1")
+        assert denied(personal, f"SELECT count(*) FROM base_population.{relation}"), relation
+    assert denied(reader, "SELECT sex FROM base_population.person_current LIMIT 1")
     assert dbs.scalar("SELECT to_regclass('base_population.person_masked')") is None
 
     # shared again: the reader gets the masked view back
-    _ensure(dbs, loaded)
-    assert _rows(reader, "SELECT count(*) FROM base_population.person_masked") == [
+    ensure(dbs, [loaded])
+    assert rows(reader, "SELECT count(*) FROM base_population.person_masked") == [
         (dbs.scalar("SELECT count(*) FROM base_population.person_current"),)]
 
 
@@ -195,9 +167,9 @@ def _masked_state(dbs) -> list[tuple]:
 
 def test_ensuring_twice_changes_nothing_and_a_recreated_current_view_keeps_its_masked_view(dbs, population,
                                                                                           login_roles):
-    _ensure(dbs, population)
+    ensure(dbs, [population])
     before = _masked_state(dbs)
-    _ensure(dbs, population)
+    ensure(dbs, [population])
     assert _masked_state(dbs) == before
 
     # an older release's current view (loaded_at last) with a masked view on it: the current view
@@ -206,8 +178,8 @@ def test_ensuring_twice_changes_nothing_and_a_recreated_current_view_keeps_its_m
               "CREATE VIEW base_population.person_current AS SELECT id_number, _loaded_at AS loaded_at "
               "FROM base_population.person; "
               "CREATE VIEW base_population.person_masked AS SELECT loaded_at FROM base_population.person_current")
-    _ensure(dbs, population)
+    ensure(dbs, [population])
 
     assert _masked_state(dbs) == before
     reader = login_roles(READER)
-    assert _columns(reader, "SELECT * FROM base_population.person_masked") == MASKED_COLUMNS
+    assert columns(reader, "SELECT * FROM base_population.person_masked") == MASKED_COLUMNS

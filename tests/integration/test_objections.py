@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import zoneinfo
 
+import psycopg2.errors
 import pytest
 
 from baselib.catalog import load_catalog
@@ -69,12 +70,37 @@ def people(dbs, n: int) -> list[tuple[str, str, str]]:
                      "WHERE address IS NOT NULL ORDER BY id_number LIMIT %s", (n,))
 
 
+def row_key_of(conn, key: str, consumer: str = "tax") -> str:
+    """The _row_key ``consumer`` reads for ``key`` in a view with hashed keys (id_number is personal
+    and its application does not include personal data): B's template, computed here."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT encode(sha256(convert_to((SELECT secret FROM sharing.row_key_secret) || '|' || %s || '|' "
+                    "|| %s, 'UTF8')), 'hex')", (consumer, key))
+        found = cur.fetchone()[0]
+    conn.rollback()
+    return found
+
+
 def raise_(conn, catalog, key, item="address", now=RAISED, consumer="tax", **kwargs):
+    """Raise as ``consumer`` (default tax, which sees hashed keys) on the row whose record key is
+    ``key``, named by the consumer's _row_key (unless ``record_key`` or ``row_key`` is given)."""
     args = dict(consumer_code=consumer, resource_code=POPULATION, item=item, value_seen="某地址****",
                 value_expected="南昌市东湖区八一大道 1 号", evidence="不动产登记证明 赣(2026)南昌市不动产权第 0001 号",
-                record_key=key, now=now, catalog=catalog)
+                now=now, catalog=catalog)
+    if "record_key" not in kwargs and "row_key" not in kwargs:
+        args["row_key"] = None if key is None else row_key_of(conn, key, consumer)
     args.update(kwargs)
     return objections.raise_objection(conn, **args)
+
+
+def file_application(conn, catalog, consumer: str, *, personal: bool, start: dt.date, end: dt.date,
+                     filed: dt.datetime, items=ITEMS) -> int:
+    """An approved application of ``consumer`` for the population (approved the day after filing)."""
+    app = applications.apply(conn, consumer_code=consumer, resource_code=POPULATION, items=list(items),
+                             purpose="社会救助核对", legal_basis="《社会救助暂行办法》", period_start=start, period_end=end,
+                             personal=personal, now=filed, catalog=catalog)
+    applications.approve(conn, app.application_id, by="省公安厅 数据管理处", now=filed + dt.timedelta(days=1))
+    return app.application_id
 
 
 def change_source(dbs, at: dt.datetime, updates: dict[str, dict[str, str]]) -> None:
@@ -95,23 +121,21 @@ def opened_at(dbs, id_number: str, load_id: int) -> dt.datetime:
                       (id_number, load_id))
 
 
-def test_raise_by_key_is_routed_to_the_provider_with_its_due_time(dbs, wh, catalog):
+def test_raise_is_routed_to_the_provider_with_its_due_time(dbs, wh, catalog):
     [(key, _, _)] = people(dbs, 1)
     o = raise_(wh, catalog, key)
     assert (o.status, o.consumer_code, o.resource_code, o.provider_code, o.record_key, o.row_key, o.item_name) == \
-        ("open", "tax", POPULATION, PROVIDER, key, None, "address")
+        ("open", "tax", POPULATION, PROVIDER, key, row_key_of(wh, key), "address")
     # 5 working days after Monday 2 November: Tue 3 … Mon 9, so due at 00:00 on Tuesday 10 November
     assert o.answer_due_at == local(2026, 11, 10, 0)
     assert o.working_days_to_answer is None and not o.overdue
-    # by the target table too
-    assert raise_(wh, catalog, key, resource_code="base_population.person").resource_code == POPULATION
+    # by the target table too (another item: the same objection twice is refused)
+    assert raise_(wh, catalog, key, item="name", resource_code="base_population.person").resource_code == POPULATION
 
 
 def test_raise_by_the_consumers_hashed_row_key(dbs, wh, catalog):
     [(key, _, _)] = people(dbs, 1)
-    # the consumer's _row_key for a personal key without personal approval (B's template), computed here
-    row_key = dbs.scalar("SELECT encode(sha256(convert_to((SELECT secret FROM sharing.row_key_secret) || '|' || "
-                         "'tax' || '|' || %s, 'UTF8')), 'hex')", (key,))
+    row_key = row_key_of(wh, key)
     o = raise_(wh, catalog, None, row_key=row_key)
     assert (o.record_key, o.row_key) == (key, row_key)
     with pytest.raises(SharingError, match="is not a row of 101001/000001"):
@@ -121,15 +145,67 @@ def test_raise_by_the_consumers_hashed_row_key(dbs, wh, catalog):
         raise_(wh, catalog, None, row_key=key)
 
 
+def test_raise_by_record_key_where_the_consumer_sees_raw_keys(dbs, wh, catalog):
+    """relief's application includes personal data: its view shows id_number raw as _row_key, so
+    it may name the row by its record key or by that raw _row_key."""
+    (a, _, _), (b, _, _) = people(dbs, 2)
+    file_application(wh, catalog, "relief", personal=True, start=dt.date(2026, 11, 1), end=dt.date(2026, 12, 31),
+                     filed=local(2026, 10, 28))
+    by_key = raise_(wh, catalog, None, consumer="relief", record_key=a)
+    assert (by_key.record_key, by_key.row_key) == (a, None)
+    by_row_key = raise_(wh, catalog, None, consumer="relief", row_key=b)
+    assert (by_row_key.record_key, by_row_key.row_key) == (b, b)
+    with pytest.raises(SharingError, match="no current row of 101001/000001 .* has the key '360102199001011234'"):
+        raise_(wh, catalog, None, consumer="relief", record_key="360102199001011234")
+
+
+def test_a_consumer_that_sees_hashed_keys_cannot_probe_raw_personal_keys(dbs, wh, catalog):
+    """(Reviews R1 #9, R2 #3.) tax's view shows hashed _row_keys (id_number is personal, its
+    application is not): a raw record key from it is refused with the same message whether or not
+    a citizen with that ID exists, so objections are no oracle of the population register; nothing
+    is stored. relief, which once held a personal application (revoked) and now a masked one, gets
+    no answer either when it passes a raw key as its row key: the same refusal as for an unknown one."""
+    [(existing, _, _)] = people(dbs, 1)
+    unknown = "360102199001011234"
+    assert dbs.scalar("SELECT count(*) FROM base_population.person_history WHERE id_number = %s", (unknown,)) == 0
+
+    def refusal(key) -> str:
+        with pytest.raises(SharingError, match="_row_key") as caught:
+            raise_(wh, catalog, None, record_key=key)
+        return str(caught.value)
+
+    assert refusal(existing) == refusal(unknown)
+    assert "hashed _row_key" in refusal(existing) and existing not in refusal(existing)
+
+    personal = file_application(wh, catalog, "relief", personal=True, start=dt.date(2026, 10, 8),
+                                end=dt.date(2026, 10, 31), filed=local(2026, 9, 28))
+    applications.revoke(wh, personal, by="省公安厅", reason="用途变更", now=local(2026, 10, 12))
+    file_application(wh, catalog, "relief", personal=False, start=dt.date(2026, 11, 1), end=dt.date(2026, 12, 31),
+                     filed=local(2026, 10, 20))
+    with pytest.raises(SharingError) as for_existing:
+        raise_(wh, catalog, None, consumer="relief", row_key=existing)
+    with pytest.raises(SharingError) as for_unknown:
+        raise_(wh, catalog, None, consumer="relief", row_key=unknown)
+    assert str(for_existing.value).replace(existing, "<key>") == str(for_unknown.value).replace(unknown, "<key>")
+    assert "is not a row of 101001/000001" in str(for_existing.value)
+    # its hashed row key works
+    assert raise_(wh, catalog, existing, consumer="relief").record_key == existing
+    assert dbs.scalar("SELECT count(*) FROM sharing.objection") == 1
+    assert dbs.scalar("SELECT count(*) FROM sharing.objection WHERE row_key = %s OR (row_key IS NULL AND "
+                      "record_key = %s)", (existing, existing)) == 0
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"consumer": "relief"}, "consumer 'relief' has no approved sharing application for 101001/000001"),
     ({"consumer": "nobody"}, "unknown consumer 'nobody'"),
     ({"item": "ethnicity"}, "item 'ethnicity' is not among the items application"),
     ({"item": "adress"}, "unknown item 'adress' .*did you mean address"),
-    ({"key": "360102199001011234"}, "no current row of 101001/000001 .* has the key '360102199001011234'"),
+    ({"key": "360102199001011234"}, "row key '[0-9a-f]{64}' is not a row of 101001/000001"),
+    ({"item": "id_number"}, "item 'id_number' is part of the key of 101001/000001 .*a corrected key is another row"),
     ({"resource_code": "101001/999999"}, "unknown resource '101001/999999'"),
     ({"now": local(2027, 1, 1)}, "no approved sharing application for 101001/000001 .* covering 2027-01-01"),
     ({"evidence": "  "}, "the evidence is required"),
+    ({"value_seen": "南昌市", "value_expected": "南昌市"}, "the value seen and the value believed right are both"),
     ({"key": None}, "give the row's key"),
 ])
 def test_objections_that_cannot_be_raised(dbs, wh, catalog, kwargs, message):
@@ -233,6 +309,98 @@ def test_the_load_that_changes_the_value_resolves_a_confirmed_objection(dbs, wh,
     assert status(dbs, confirmed.objection_id)[2] == load_id  # resolved once, by the first load
 
 
+def test_a_correction_loaded_before_the_confirmation_resolves_it_when_confirmed(dbs, wh, catalog, population):
+    """(Review R2 #6.) A load that corrects the value while the objection is still open resolves
+    nothing then; confirming it finds that correction and resolves it at once, by that load. Not
+    for a value changed and changed back, nor for a change of another item only."""
+    (a, name_a, address_a), (b, _, address_b), (c, name_c, _) = people(dbs, 3)
+    corrected, flipped, other_item = (raise_(wh, catalog, k) for k in (a, b, c))
+    change_source(dbs, dt.datetime(2026, 11, 2, 8, tzinfo=UTC), {
+        a: {"address": address_a + "（更正）"}, b: {"address": address_b + "（更正）"}, c: {"name": name_c + "某"}})
+    first = run(population, DAY2)
+    assert first["rows_updated"] == 3
+    assert status(dbs, corrected.objection_id) == ("open", None, None)  # open: a load does not resolve it
+    # b's address back to the value seen, a's name changed: a later version that does not undo a's correction
+    change_source(dbs, dt.datetime(2026, 11, 3, 8, tzinfo=UTC), {b: {"address": address_b}, a: {"name": name_a + "某"}})
+    assert run(population, DAY3)["rows_updated"] == 2
+
+    answered = dt.datetime.now(UTC)
+    confirmed = objections.confirm(wh, corrected.objection_id, by="省公安厅", now=answered)
+    assert (confirmed.status, confirmed.resolved_by_load_id, confirmed.resolved_at) == \
+        ("resolved", first["load_id"], opened_at(dbs, a, first["load_id"]))
+    assert (confirmed.answered_at, confirmed.correction_due_at is not None) == (answered, True)
+    for o in (flipped, other_item):
+        assert objections.confirm(wh, o.objection_id, by="省公安厅", now=answered).status == "confirmed"
+    assert [o.objection_id for o in objections.list_(wh, status="resolved")] == [corrected.objection_id]
+
+
+def test_a_deletion_at_the_source_resolves_a_confirmed_objection(dbs, wh, catalog, population):
+    """A confirmed objection to a row the source then deletes is resolved by the reconcile that
+    opens its tombstone (the wrong value is no longer served); one confirmed after the deletion is
+    resolved at its confirmation, by that load."""
+    (a, _, _), (b, _, _), (c, _, _) = people(dbs, 3)
+    before, after, kept = (raise_(wh, catalog, k) for k in (a, b, c))
+    objections.confirm(wh, before.objection_id, by="省公安厅", now=local(2026, 11, 3))
+    objections.confirm(wh, kept.objection_id, by="省公安厅", now=local(2026, 11, 3))
+    dbs.query("DELETE FROM frontend.population_person WHERE id_number = ANY(%s)", ([a, b],), db="source")
+    recon = run(population, DAY2, mode="reconcile")
+    assert recon["rows_deleted"] == 2
+    assert status(dbs, before.objection_id) == ("resolved", opened_at(dbs, a, recon["load_id"]), recon["load_id"])
+    assert status(dbs, kept.objection_id) == ("confirmed", None, None)
+    assert status(dbs, after.objection_id) == ("open", None, None)
+    resolved = objections.confirm(wh, after.objection_id, by="省公安厅", now=dt.datetime.now(UTC))
+    assert (resolved.status, resolved.resolved_by_load_id) == ("resolved", recon["load_id"])
+
+
+def test_the_same_objection_raised_twice_is_recorded_once(dbs, wh, catalog):
+    """(Review R3 #2.) The same consumer, resource, row and item while the first is open or
+    confirmed: refused, naming the pending objection (by either way of naming the row); once it
+    is answered (rejected) it may be raised again."""
+    [(key, _, _)] = people(dbs, 1)
+    first = raise_(wh, catalog, key)
+    for again in (lambda: raise_(wh, catalog, key, now=RAISED + dt.timedelta(days=1)),
+                  lambda: raise_(wh, catalog, key, resource_code="base_population.person", value_seen="另一个")):
+        with pytest.raises(objections.ObjectionAlreadyRaised,
+                           match=f"already raised: objection {first.objection_id} \\(open\\)") as caught:
+            again()
+        assert (caught.value.objection_id, caught.value.status) == (first.objection_id, "open")
+    objections.confirm(wh, first.objection_id, by="省公安厅", now=RAISED + dt.timedelta(hours=1))
+    with pytest.raises(SharingError, match=f"objection {first.objection_id} \\(confirmed\\)"):
+        raise_(wh, catalog, key)
+    assert dbs.scalar("SELECT raised FROM evaluation.objection_outcome") == 1
+    # another item of the row, or another consumer, is another objection
+    assert raise_(wh, catalog, key, item="name").objection_id != first.objection_id
+    assert dbs.scalar("SELECT count(*) FROM sharing.objection WHERE status IN ('open', 'confirmed')") == 2
+    # the index refuses a duplicate written past the check
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        dbs.query("INSERT INTO sharing.objection (consumer_code, resource_code, provider_code, record_key, item_name, "
+                  "value_expected, evidence, raised_at, answer_due_at) SELECT consumer_code, resource_code, "
+                  "provider_code, record_key, item_name, 'x', 'y', raised_at, answer_due_at FROM sharing.objection "
+                  "WHERE objection_id = %s", (first.objection_id,))
+
+
+def test_the_ddl_goes_on_over_duplicates_raised_before_the_index(dbs, wh, catalog):
+    """A warehouse that holds duplicates raised before the unique index existed: applying the DDL
+    does not fail (the index waits, with a warning), new duplicates are still refused, and once the
+    duplicates are answered the next run creates the index."""
+    [(key, _, _)] = people(dbs, 1)
+    first = raise_(wh, catalog, key)
+    dbs.query("DROP INDEX sharing.objection_pending_once")
+    dbs.query("INSERT INTO sharing.objection (consumer_code, resource_code, provider_code, record_key, row_key, "
+              "item_name, value_expected, evidence, raised_at, answer_due_at) SELECT consumer_code, resource_code, "
+              "provider_code, record_key, row_key, item_name, value_expected, evidence, raised_at, answer_due_at "
+              "FROM sharing.objection WHERE objection_id = %s", (first.objection_id,))
+    index = "SELECT count(*) FROM pg_indexes WHERE schemaname = 'sharing' AND indexname = 'objection_pending_once'"
+
+    schema.ensure(wh, [])  # does not raise
+    assert dbs.scalar(index) == 0
+    with pytest.raises(objections.ObjectionAlreadyRaised, match=f"objection {first.objection_id} "):
+        raise_(wh, catalog, key)
+    objections.reject(wh, first.objection_id + 1, by="省公安厅", reason="重复提出", now=RAISED + dt.timedelta(hours=1))
+    schema.ensure(wh, [])
+    assert dbs.scalar(index) == 1
+
+
 def test_evaluation_view_counts_per_provider(dbs, wh, catalog, population):
     keys = [k for k, _, _ in people(dbs, 5)]
     raised = [raise_(wh, catalog, k) for k in keys]
@@ -267,12 +435,16 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 def test_cli(dbs, wh, catalog, capsys):
     [(key, _, _)] = people(dbs, 1)
-    # the CLI judges "now" by the real clock: the application runs to 2026-12-31
-    if dt.datetime.now(SHANGHAI).date() > dt.date(2026, 12, 31):
-        pytest.skip("the fixture's application period is over")
-    code, out, err = run_cli(["objection", "raise", "--consumer", "tax", "--resource", "base_population.person",
-                              "--key", key, "--item", "address", "--seen", "某地址****", "--expected", "南昌市",
-                              "--evidence", "不动产登记证明"], capsys)
+    # the CLI judges "now" by the real clock: consumer relief gets an application running from today
+    today = dt.datetime.now(SHANGHAI).date()
+    app = applications.apply(wh, consumer_code="relief", resource_code=POPULATION, items=ITEMS, purpose="社会救助核对",
+                             legal_basis="《社会救助暂行办法》", period_start=today,
+                             period_end=today + dt.timedelta(days=90), catalog=catalog)
+    applications.approve(wh, app.application_id, by="省公安厅 数据管理处")
+    raise_argv = ["objection", "raise", "--consumer", "relief", "--resource", "base_population.person",
+                  "--row-key", row_key_of(wh, key, "relief"), "--item", "address", "--seen", "某地址****",
+                  "--expected", "南昌市", "--evidence", "不动产登记证明"]
+    code, out, err = run_cli(raise_argv, capsys)
     assert (code, err) == (0, "") and "objection 1: open" in out and f"routed to provider {PROVIDER}" in out
     code, out, err = run_cli(["objection", "confirm", "1", "--by", "省公安厅"], capsys)
     assert code == 0 and "confirmed by 省公安厅" in out and "to be corrected by a load before" in out
@@ -280,10 +452,14 @@ def test_cli(dbs, wh, catalog, capsys):
     assert code == 0 and "correction due" in out and "1 objection(s)" in out and key in out
     # bad input: error on stderr, exit 1, no traceback
     for argv, message in [
+        (raise_argv, "error: already raised: objection 1 (confirmed)"),
+        (["objection", "raise", "--consumer", "relief", "--resource", "101001/000001", "--key", key, "--item",
+          "address", "--seen", "a", "--expected", "b", "--evidence", "c"], "error: relief sees the rows of "
+         "101001/000001 (base_population.person) under a hashed _row_key"),
         (["objection", "confirm", "1", "--by", "省公安厅"], "error: objection 1 is already confirmed"),
         (["objection", "reject", "x", "--by", "a", "--reason", "b"], "error: 'x' is not an objection id"),
         (["objection", "list", "--status", "late"], "error: unknown status 'late'"),
-        (["objection", "raise", "--consumer", "tax", "--resource", "101001/000001", "--key", key, "--item", "adress",
+        (["objection", "raise", "--consumer", "relief", "--resource", "101001/000001", "--key", key, "--item", "adress",
           "--seen", "a", "--expected", "b", "--evidence", "c"], "error: unknown item 'adress'"),
     ]:
         code, out, err = run_cli(argv, capsys)

@@ -7,6 +7,7 @@ Consumers are rows of sharing.consumer inserted by the test (no roles: nothing h
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 import psycopg2.extensions
 import pytest
@@ -212,6 +213,8 @@ def test_an_inactive_consumer_is_neither_active_nor_approved(dbs, wh, catalog):
     with pytest.raises(SharingError, match="no longer declared"):
         file(wh, catalog, items=["sex"])
     # a refusal or a revocation still works
+    refused = applications.refuse(wh, pending.application_id, by="王五", reason="使用方已停用", now=local(2026, 10, 9))
+    assert (refused.status, refused.response_working_days) == ("refused", 2)  # 8 and 9 October
     assert applications.revoke(wh, granted.application_id, by="王五", reason="停用", now=local(2026, 10, 9)).status \
         == "revoked"
 
@@ -277,3 +280,114 @@ def test_a_broken_catalog_entry_is_named(dbs, wh, catalog, tmp_path):
         with pytest.raises(SharingError, match="the catalog entry for .* is broken.*field 'items.0.type': bad"):
             file(wh, broken, wanted)
     assert count(dbs) == 0
+
+
+def test_a_retired_consumers_pending_application_can_still_be_refused_not_approved(dbs, wh, catalog):
+    """A consumer no longer declared (sharing.consumer.active = false): its submitted applications
+    are answered by a refusal (nothing granted), so they neither stay pending nor turn overdue."""
+    pending = file(wh, catalog, items=["sex"], now=local(2026, 11, 2), period_start=dt.date(2026, 11, 3))
+    other = file(wh, catalog, items=["sex", "ethnicity"], now=local(2026, 11, 2), period_start=dt.date(2026, 11, 3))
+    dbs.query("UPDATE sharing.consumer SET active = false WHERE consumer_code = 'tax'")
+    with pytest.raises(SharingError, match="no longer declared"):
+        applications.approve(wh, other.application_id, by="省公安厅", now=local(2026, 11, 3))
+    refused = applications.refuse(wh, pending.application_id, by="省公安厅", reason="使用方已停用",
+                                  now=local(2026, 11, 3))
+    assert (refused.status, refused.response_working_days, refused.within_limit) == ("refused", 1, True)
+    assert [a.application_id for a in applications.list_(wh, overdue=True, now=local(2026, 12, 1))] == [
+        other.application_id]
+    applications.refuse(wh, other.application_id, by="省公安厅", reason="使用方已停用", now=local(2026, 12, 1))
+    assert applications.list_(wh, overdue=True, now=local(2026, 12, 1)) == []
+
+
+def test_a_renewal_for_a_later_period_keeps_the_current_access_until_it_starts(wh, catalog):
+    current = file(wh, catalog, items=["sex"], now=local(2026, 9, 30), period_start=dt.date(2026, 10, 1),
+                   period_end=dt.date(2026, 10, 31))
+    applications.approve(wh, current.application_id, by="王五", now=local(2026, 10, 8))
+    renewal = file(wh, catalog, items=["sex"], now=local(2026, 10, 9), period_start=dt.date(2026, 11, 1),
+                   period_end=dt.date(2026, 11, 30))
+    applications.approve(wh, renewal.application_id, by="王五", now=local(2026, 10, 12))
+    assert applications.get(wh, current.application_id).status == "approved"
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 10, 15), consumer_code="tax")] == [
+        current.application_id]
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 11, 2), consumer_code="tax")] == [
+        renewal.application_id]
+    assert applications.expire(wh, now=local(2026, 11, 1, 0, 30)) == [current.application_id]
+
+
+def test_an_overlapping_renewal_takes_over_when_its_period_starts(wh, catalog):
+    """The current one runs to 31 December, the renewal from 1 November: until then the current
+    one alone is active; from 1 November the renewal (approved later) is, and the daily expire
+    marks the current one superseded by it."""
+    current = file(wh, catalog, items=["sex"], now=local(2026, 9, 30))  # 1 October to 31 December
+    applications.approve(wh, current.application_id, by="王五", now=local(2026, 10, 8))
+    renewal = file(wh, catalog, items=["sex", "ethnicity"], now=local(2026, 10, 9), period_start=dt.date(2026, 11, 1),
+                   period_end=dt.date(2027, 1, 31))
+    applications.approve(wh, renewal.application_id, by="王五", now=local(2026, 10, 12))
+    assert applications.expire(wh, now=local(2026, 10, 31, 0, 30)) == []
+    assert applications.get(wh, current.application_id).status == "approved"
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 10, 31))] == [current.application_id]
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 11, 1, 0))] == [renewal.application_id]
+    assert applications.expire(wh, now=local(2026, 11, 1, 0, 30)) == []
+    superseded = applications.get(wh, current.application_id)
+    assert (superseded.status, superseded.superseded_by) == ("superseded", renewal.application_id)
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 12, 15))] == [renewal.application_id]
+
+
+def test_the_latest_approval_wins_whatever_the_filing_order(wh, catalog):
+    """Approving an application filed before an already approved one, both covering today: the
+    later decision is the active one and supersedes the other."""
+    older = file(wh, catalog, items=["sex"])
+    newer = file(wh, catalog, items=["sex", "ethnicity"])
+    applications.approve(wh, newer.application_id, by="王五", now=local(2026, 10, 8))
+    applications.approve(wh, older.application_id, by="王五", now=local(2026, 10, 9))
+    assert [a.application_id for a in applications.active(wh, now=local(2026, 10, 9, 12))] == [older.application_id]
+    replaced = applications.get(wh, newer.application_id)
+    assert (replaced.status, replaced.superseded_by) == ("superseded", older.application_id)
+
+
+def _as(resource, **sharing):
+    return resource.model_copy(update={"sharing": resource.sharing.model_copy(update=sharing)})
+
+
+def test_approval_reads_the_catalog_again(dbs, wh, catalog):
+    """Filed while 有条件共享; by the approval the catalog made it 不予共享 (the real catalog), removed
+    it, broke its entry or dropped an item applied for: a clear error, nothing written."""
+    from baselib.catalog.model import SharingType
+
+    pension = next(r for r in catalog if r.code == PENSION)
+    app = file(wh, [_as(pension, type=SharingType.conditional)], PENSION, items=["pay_month", "amount"],
+               now=local(2026, 11, 2), period_start=dt.date(2026, 11, 3))
+    assert app.status == "submitted"
+    with pytest.raises(SharingError, match=f"不予共享, basis: {re.escape(pension.sharing.condition)}.*refuse it instead"):
+        applications.approve(wh, app.application_id, by="省人社厅", now=local(2026, 11, 4))
+    population = next(r for r in catalog if r.code == POPULATION)
+    other = file(wh, catalog, items=["sex", "ethnicity"], now=local(2026, 11, 2), period_start=dt.date(2026, 11, 3))
+    removed = Catalog(resources=[r for r in catalog if r.code != POPULATION])
+    fewer = [r if r.code != POPULATION else r.model_copy(update={"items": [i for i in r.items if i.name != "ethnicity"]})
+             for r in catalog]
+    for changed, message in [(removed, "no longer in the catalog.*unknown resource"),
+                             (fewer, "no longer has the item ethnicity"),
+                             ([_as(population, type=SharingType.not_shared)], "now makes 101001/000001 .*不予共享")]:
+        with pytest.raises(SharingError, match=message):
+            applications.approve(wh, other.application_id, by="省公安厅", now=local(2026, 11, 4), catalog=changed)
+    assert [a.status for a in applications.list_(wh)] == ["submitted", "submitted"]
+    # the operator refuses it instead; with the catalog as it is, the other one is approved
+    applications.refuse(wh, app.application_id, by="省人社厅", reason="目录已改为不予共享", now=local(2026, 11, 4))
+    assert applications.approve(wh, other.application_id, by="省公安厅", now=local(2026, 11, 4),
+                                catalog=catalog).status == "approved"
+
+
+def test_within_limit_and_overdue_at_the_edges_of_due_at(wh, catalog):
+    """due_at is 24:00 of the last working day, exclusive: decided one microsecond before it is
+    within the limit; at due_at it is late, and an undecided one is overdue from due_at on."""
+    early, late = file(wh, catalog, INDICATOR), file(wh, catalog, INDICATOR, consumer="relief")
+    due = early.due_at
+    assert due == local(2026, 10, 10, 0)
+    before = due - dt.timedelta(microseconds=1)
+    assert applications.get(wh, early.application_id, now=before).overdue is False
+    assert applications.get(wh, early.application_id, now=due).overdue is True
+    assert [a.application_id for a in applications.list_(wh, overdue=True, now=due)] == [
+        early.application_id, late.application_id]
+    assert applications.list_(wh, overdue=True, now=before) == []
+    assert applications.approve(wh, early.application_id, by="李四", now=before).within_limit is True
+    assert applications.approve(wh, late.application_id, by="李四", now=due).within_limit is False

@@ -190,8 +190,19 @@ def test_apply_list_approve_show_access_revoke(dbs, cli):
 
     listed = run.ok("list", "--consumer", tax)
     row = next(line for line in listed.splitlines() if line.startswith(str(app_id)))
-    assert tax in row and "户籍人口基本信息" in row and "name,sex,division_code" in row and "masked" in row
+    assert tax in row and "户籍人口基本信息" in row and "3: name,sex,…" in row and "masked" in row
     assert "submitted" in row and "0/10" in row
+    # a short row, however many items: the count and the first two (show lists them all)
+    every = run.ok("apply", "--consumer", tax, "--resource", "base_population.person", "--all-items",
+                   "--purpose", "核验纳税人身份", "--legal-basis", "《税收征收管理法》第五条", *period(0, 30))
+    every_id = int(every.split()[1].rstrip(":"))
+    listed = run.ok("list", "--consumer", tax)
+    every_row = next(line for line in listed.splitlines() if line.startswith(str(every_id)))
+    assert "9: id_number,name,…" in every_row and "registration_status" not in every_row
+    # the table is as wide with 9 items as with 3 (it was about 250 columns with every item)
+    assert len(every_row) < 175, listed
+    assert "items                  id_number, name, sex" in run.ok("show", str(every_id))
+    run.ok("refuse", str(every_id), "--by", "公安厅 王五", "--reason", "只需部分数据项")
     assert run.ok("list", "--status", "approved").startswith("no applications")
     assert run.ok("list", "--overdue").startswith("no applications")
 

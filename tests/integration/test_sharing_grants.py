@@ -6,10 +6,12 @@ keeps its consumer views."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import psycopg2
 import psycopg2.errors
 import pytest
+from psycopg2 import sql
 
 from baselib.catalog import Catalog, EntryError, scan_catalog
 from baselib.catalog.model import Item, Sharing, SharingType
@@ -19,8 +21,10 @@ from baselib.sharing import grants, policy
 from baselib.warehouse import schema
 from baselib_simulators import macro_economy
 from tests.conftest import DAY1
+from tests.integration.login_queries import columns, denied, ensure, rows
 from tests.integration.pipeline_helpers import catalog_entry, fill_source, run
 from tests.integration import sharing_fixtures
+from tests.integration.test_sharing_usage import consumer_session  # noqa: F401  (the fixture)
 
 sharing_consumers = sharing_fixtures.sharing_consumers  # the fixture
 
@@ -59,34 +63,6 @@ def _reconcile(dbs, **kwargs):
         conn.close()
 
 
-def _rows(conn, query: str, params=None) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
-def _columns(conn, query: str) -> list[str]:
-    with conn.cursor() as cur:
-        cur.execute(query)
-        return [d.name for d in cur.description]
-
-
-def _denied(conn, query: str) -> bool:
-    try:
-        _rows(conn, query)
-    except psycopg2.errors.InsufficientPrivilege:
-        return True
-    return False
-
-
-def _ensure(dbs, resources) -> None:
-    conn = dbs.warehouse()
-    try:
-        schema.ensure(conn, resources)
-    finally:
-        conn.close()
-
-
 class World:
     def __init__(self, dbs, declared, person, indicator, pension):
         self.dbs, self.declared = dbs, declared
@@ -113,7 +89,7 @@ def world(dbs, sharing_consumers, landing, population):
     indicator = catalog_entry("base_macro_economy.indicator")
     assert run(indicator, DAY1)["status"] == "success"
     pension = catalog_entry("dept_human_resources.pension_payment")
-    _ensure(dbs, [pension])
+    ensure(dbs, [pension])
     declared = sharing_consumers("tax", "relief")
     conn = dbs.warehouse()
     try:
@@ -150,25 +126,25 @@ def test_each_sharing_type_gives_exactly_the_approved_items(dbs, world):
         (role, "grant", world.view("tax", world.person), "SELECT")])
     as_tax, as_relief = world.login("tax"), world.login("relief")
     # 无条件共享: exactly the approved items in catalog order, SELECT * through the search_path
-    assert _columns(as_tax, "SELECT * FROM base_macro_economy__indicator") == [
+    assert columns(as_tax, "SELECT * FROM base_macro_economy__indicator") == [
         "_row_key", "indicator_code", "indicator_name", "unit", "_loaded_at"]
-    assert sorted(_rows(as_tax, "SELECT _row_key, indicator_code, indicator_name, unit FROM base_macro_economy__indicator")) \
+    assert sorted(rows(as_tax, "SELECT _row_key, indicator_code, indicator_name, unit FROM base_macro_economy__indicator")) \
         == sorted(dbs.query("SELECT indicator_code, indicator_code, indicator_name, unit "
                             "FROM base_macro_economy.indicator_current"))
     # 有条件共享 without personal-data approval: masked
-    assert _columns(as_tax, "SELECT * FROM base_population__person") == PERSON_MASKED
+    assert columns(as_tax, "SELECT * FROM base_population__person") == PERSON_MASKED
     # 不予共享: no view, and nothing underneath
     assert dbs.scalar("SELECT to_regclass(%s)", (world.view("tax", world.pension),)) is None
     assert not any(c.application_id == refused_by_catalog for c in changes)
     for relation in ("dept_human_resources.pension_payment_current", "base_population.person_current",
                      "base_population.person_masked", "base_macro_economy.indicator_current",
                      "base_population.person_history"):
-        assert _denied(as_tax, f"SELECT * FROM {relation} LIMIT 1"), relation
+        assert denied(as_tax, f"SELECT * FROM {relation} LIMIT 1"), relation
     # a consumer without an application has no view and cannot read the other's
-    assert _rows(as_relief, "SELECT count(*) FROM pg_views WHERE schemaname = %s", (f"share_{world.code('relief')}",)) \
+    assert rows(as_relief, "SELECT count(*) FROM pg_views WHERE schemaname = %s", (f"share_{world.code('relief')}",)) \
         == [(0,)]
-    assert _denied(as_relief, f"SELECT * FROM {world.view('tax', world.indicator)}")
-    assert _denied(as_relief, "SELECT * FROM base_macro_economy.indicator_current")
+    assert denied(as_relief, f"SELECT * FROM {world.view('tax', world.indicator)}")
+    assert denied(as_relief, "SELECT * FROM base_macro_economy.indicator_current")
     as_tax.close()
     as_relief.close()
 
@@ -179,7 +155,7 @@ def test_masked_values_hashed_row_keys_and_raw_values_with_personal_approval(dbs
     _reconcile(dbs)
     as_tax, as_relief = world.login("tax"), world.login("relief")
 
-    masked = _rows(as_tax, "SELECT _row_key, id_number, name, address, sex, registration_status "
+    masked = rows(as_tax, "SELECT _row_key, id_number, name, address, sex, registration_status "
                            "FROM base_population__person")
     expected = dbs.query("SELECT masking.citizen_id(id_number), masking.name(name), masking.address(address), sex, "
                          "registration_status FROM base_population.person_current")
@@ -201,8 +177,8 @@ def test_masked_values_hashed_row_keys_and_raw_values_with_personal_approval(dbs
     conn.close()
 
     # personal approval: raw values equal to the current rows, the record key as row key
-    assert _columns(as_relief, "SELECT * FROM base_population__person") == PERSON_RAW
-    assert sorted(_rows(as_relief, "SELECT _row_key, id_number, name, birth_date, address FROM base_population__person")) \
+    assert columns(as_relief, "SELECT * FROM base_population__person") == PERSON_RAW
+    assert sorted(rows(as_relief, "SELECT _row_key, id_number, name, birth_date, address FROM base_population__person")) \
         == sorted(dbs.query("SELECT id_number, id_number, name, birth_date, address FROM base_population.person_current"))
     as_tax.close()
     as_relief.close()
@@ -220,23 +196,31 @@ def test_access_ends_with_the_period_and_on_revocation(dbs, world):
 
     # the view itself refuses once the period is over, before any reconcile
     with pytest.raises(psycopg2.errors.InsufficientPrivilege, match=f"sharing application {ended} ended at"):
-        _rows(as_tax, "SELECT count(*) FROM base_macro_economy__indicator")
-    assert _rows(as_relief, "SELECT count(*) FROM base_macro_economy__indicator")[0][0] > 0
+        rows(as_tax, "SELECT count(*) FROM base_macro_economy__indicator")
+    assert rows(as_relief, "SELECT count(*) FROM base_macro_economy__indicator")[0][0] > 0
 
     dbs.query("UPDATE sharing.application SET status = 'revoked', revoked_at = now(), revoked_by = 'test', "
               "revoke_reason = '用途已完成' WHERE application_id = %s", (revoked,))
     changes = _reconcile(dbs, run_id="test-run")
 
-    assert sorted((c.action, c.object, c.application_id) for c in changes) == [
+    # the consumers' sessions end before their views go: nothing they opened earlier reads on
+    assert sorted((c.action, c.object, c.application_id) for c in changes) == sorted([
+        ("terminate_sessions", world.declared.role("relief"), None),
         ("drop_view", world.view("relief", world.indicator), revoked),
-        ("drop_view", world.view("tax", world.indicator), ended)]
+        ("terminate_sessions", world.declared.role("tax"), None),
+        ("drop_view", world.view("tax", world.indicator), ended)])
+    for conn in (as_tax, as_relief):
+        with pytest.raises(psycopg2.OperationalError):
+            rows(conn, "SELECT 1")
+        conn.close()
+    as_tax, as_relief = world.login("tax"), world.login("relief")
     reasons = dict(dbs.query("SELECT application_id, reason FROM sharing.grant_change WHERE action = 'drop_view' "
                              "AND run_id = 'test-run'"))
     assert reasons == {ended: f"application {ended}: its period ended {yesterday}",
                        revoked: f"application {revoked} revoked: 用途已完成"}
     for conn in (as_tax, as_relief):
         with pytest.raises(psycopg2.errors.UndefinedTable):
-            _rows(conn, "SELECT count(*) FROM base_macro_economy__indicator")
+            rows(conn, "SELECT count(*) FROM base_macro_economy__indicator")
         conn.close()
 
 
@@ -252,7 +236,7 @@ def test_a_superseding_application_replaces_the_view(dbs, world):
 
     assert [(c.action, c.application_id) for c in changes] == [("replace_view", second), ("grant", second)]
     as_tax = world.login("tax")
-    assert _columns(as_tax, "SELECT * FROM base_macro_economy__indicator") == [
+    assert columns(as_tax, "SELECT * FROM base_macro_economy__indicator") == [
         "_row_key", "indicator_code", "indicator_name", "_loaded_at"]
     as_tax.close()
 
@@ -275,11 +259,11 @@ def test_hand_made_grants_are_removed_and_recorded(dbs, world):
         GRANT SELECT ON sharing.my_application TO sharing_consumer WITH GRANT OPTION;
     """)
     as_tax = world.login("tax")
-    assert _rows(as_tax, "SELECT count(*) FROM ops.load_run")[0][0] > 0  # the hand grants work
-    assert _rows(as_tax, "SELECT count(sex) FROM base_population.person_current")[0][0] > 0
+    assert rows(as_tax, "SELECT count(*) FROM ops.load_run")[0][0] > 0  # the hand grants work
+    assert rows(as_tax, "SELECT count(sex) FROM base_population.person_current")[0][0] > 0
     as_tax.close()
 
-    changes = _reconcile(dbs)
+    changes = _reconcile(dbs, run_id="hand-made")
 
     assert sorted((c.role_name, c.action, c.object, c.detail) for c in changes) == sorted([
         (role, "revoke", "ops", "USAGE"),
@@ -293,21 +277,21 @@ def test_hand_made_grants_are_removed_and_recorded(dbs, world):
         ("sharing_consumer", "revoke", "sharing.my_application", "GRANT OPTION FOR SELECT"),
     ])
     assert dbs.scalar("SELECT count(*) FROM sharing.grant_change WHERE action LIKE 'revoke%%' "
-                      "AND reason LIKE '%%not justified%%'") == len(changes)
+                      "AND reason LIKE '%%not justified%%' AND run_id = 'hand-made'") == len(changes)
 
     as_tax, as_relief = world.login("tax"), world.login("relief")
     for relation in ("ops.load_run", "ops.quarantine", "evaluation.sync_metrics", "base_population.person_current",
                      "base_population.person_masked", "base_population.person", "sharing.application",
                      "sharing.consumer", "sharing.row_key_secret", "sharing.grant_change",
                      world.view("relief", world.person)):
-        assert _denied(as_tax, f"SELECT * FROM {relation} LIMIT 1"), relation
-    assert _denied(as_tax, "SELECT count(sex) FROM base_population.person_current")
+        assert denied(as_tax, f"SELECT * FROM {relation} LIMIT 1"), relation
+    assert denied(as_tax, "SELECT count(sex) FROM base_population.person_current")
     # what every consumer reads: the published catalog and its own applications
-    assert _rows(as_tax, "SELECT count(*) FROM catalog.resource")[0][0] >= 2
-    assert _rows(as_tax, "SELECT count(*) FROM catalog.resource_item")[0][0] > 10
-    assert _rows(as_tax, "SELECT consumer_code, resource_code FROM sharing.my_application") == [
+    assert rows(as_tax, "SELECT count(*) FROM catalog.resource")[0][0] >= 2
+    assert rows(as_tax, "SELECT count(*) FROM catalog.resource_item")[0][0] > 10
+    assert rows(as_tax, "SELECT consumer_code, resource_code FROM sharing.my_application") == [
         (tax, world.indicator.code)]
-    assert _rows(as_relief, "SELECT consumer_code, resource_code FROM sharing.my_application") == [
+    assert rows(as_relief, "SELECT consumer_code, resource_code FROM sharing.my_application") == [
         (relief, world.person.code)]
     assert dbs.scalar("SELECT has_table_privilege(%s, 'catalog.resource', 'SELECT WITH GRANT OPTION')", (role,)) \
         is False
@@ -354,7 +338,7 @@ def test_a_second_reconcile_changes_nothing_and_a_removed_consumer_keeps_nothing
         world.login("tax")
     assert _reconcile(dbs) == []
     as_relief = world.login("relief")
-    assert _rows(as_relief, "SELECT count(*) FROM base_population__person")[0][0] > 100
+    assert rows(as_relief, "SELECT count(*) FROM base_population__person")[0][0] > 100
     as_relief.close()
 
 
@@ -370,7 +354,7 @@ def test_a_broken_catalog_entry_keeps_its_consumer_views(dbs, world, tmp_path):
 
     assert _reconcile(dbs, catalog=catalog) == []
     as_tax = world.login("tax")
-    assert _rows(as_tax, "SELECT count(*) FROM base_population__person")[0][0] > 100
+    assert rows(as_tax, "SELECT count(*) FROM base_population__person")[0][0] > 100
     as_tax.close()
 
 
@@ -384,16 +368,16 @@ def test_a_recreated_current_view_keeps_its_consumer_views(dbs, world):
     items = list(world.person.items)
     grown = world.person.model_copy(update={"items": [*items[:3], phone, *items[3:]]})
 
-    _ensure(dbs, [grown])
+    ensure(dbs, [grown])
 
     assert dbs.scalar("SELECT attname FROM pg_attribute WHERE attrelid = 'base_population.person_current'::regclass "
                       "AND attnum = 5") == "phone"
     assert sorted(dbs.query("SELECT action, object FROM sharing.grant_change WHERE change_id > %s", (before,))) == [
         ("replace_view", world.view("relief", world.person)), ("replace_view", world.view("tax", world.person))]
     as_tax, as_relief = world.login("tax"), world.login("relief")
-    assert _columns(as_tax, "SELECT * FROM base_population__person") == PERSON_MASKED
-    assert _rows(as_tax, "SELECT count(*) FROM base_population__person")[0][0] > 100
-    assert _columns(as_relief, "SELECT * FROM base_population__person") == PERSON_RAW
+    assert columns(as_tax, "SELECT * FROM base_population__person") == PERSON_MASKED
+    assert rows(as_tax, "SELECT count(*) FROM base_population__person")[0][0] > 100
+    assert columns(as_relief, "SELECT * FROM base_population__person") == PERSON_RAW
     as_tax.close()
     as_relief.close()
     # the views were rebuilt as the reconcile builds them: it has nothing to do
@@ -431,8 +415,233 @@ def test_a_resource_that_becomes_not_shared_loses_its_consumer_views_with_its_dd
     secret = world.person.model_copy(update={"sharing": Sharing(
         type=SharingType.not_shared, condition="《测试》第一条：不予共享", method=world.person.sharing.method)})
 
-    _ensure(dbs, [secret])
+    ensure(dbs, [secret])
 
     assert dbs.scalar("SELECT to_regclass(%s)", (world.view("tax", world.person),)) is None
     assert dbs.query("SELECT action, object, reason FROM sharing.grant_change WHERE change_id > %s", (before,)) == [
         ("drop_view", world.view("tax", world.person), f"{world.person.code} is 不予共享 in the catalog")]
+
+
+# --- access ends on time, and nothing a consumer holds open keeps it -----------------------------
+
+
+def test_access_ends_at_the_statement_time_even_inside_a_transaction_opened_earlier(dbs, world):
+    """sharing.require_active compares the statement's start with ends_at, not the transaction's:
+    a consumer that opened its transaction before the end cannot keep reading after it."""
+    app = _application(dbs, world.code("tax"), world.indicator)
+    _reconcile(dbs)
+    as_tax = world.login("tax")
+    as_tax.autocommit = False
+    with as_tax.cursor() as cur:
+        cur.execute("SELECT count(*) FROM base_macro_economy__indicator")  # inside its period: fine
+        cur.execute("SELECT now() + interval '1 millisecond'")
+        ends_at = cur.fetchone()[0]      # access "ends" 1 ms after the transaction began
+        cur.execute("SELECT pg_sleep(0.05)")  # the end passes (no race: 50 ms > 1 ms)
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="its access has ended"):
+            cur.execute("SELECT sharing.require_active(%s, %s)", (app, ends_at))
+    as_tax.rollback()
+    as_tax.close()
+
+
+def test_a_consumer_holding_a_transaction_open_on_its_view_is_ended_when_the_view_goes(dbs, world):
+    """A consumer that keeps a transaction open on its view holds a lock the reconcile's DROP VIEW
+    waits for, and reads on after the revocation: the reconcile ends its sessions first (recorded)."""
+    revoked = _application(dbs, world.code("tax"), world.indicator)
+    _reconcile(dbs)
+    as_tax = world.login("tax")
+    as_tax.autocommit = False
+    assert rows(as_tax, "SELECT count(*) FROM base_macro_economy__indicator")[0][0] > 0  # lock held from now on
+    dbs.query("UPDATE sharing.application SET status = 'revoked', revoked_at = now(), revoked_by = 'test', "
+              "revoke_reason = '违规使用' WHERE application_id = %s", (revoked,))
+
+    changes = _reconcile(dbs, run_id="idle-tx")
+
+    role = world.declared.role("tax")
+    assert [(c.action, c.object) for c in changes] == [
+        ("terminate_sessions", role), ("drop_view", world.view("tax", world.indicator))]
+    assert changes[0].detail == "1 session(s) ended"
+    with pytest.raises(psycopg2.OperationalError):
+        rows(as_tax, "SELECT count(*) FROM base_macro_economy__indicator")
+    as_tax.close()
+    assert dbs.scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (role,)) == 0
+    assert _reconcile(dbs) == []
+
+
+def test_a_lock_held_on_a_view_makes_the_reconcile_give_up_and_free_the_ddl_lock(dbs, world):
+    """Someone other than the consumer (not ended) holds a lock on a view the reconcile must drop:
+    each attempt waits lock_timeout only, rolls back (the DDL lock the pipelines need is free
+    again), and after the last attempt LockNotAvailable propagates with nothing changed."""
+    revoked = _application(dbs, world.code("tax"), world.indicator)
+    _reconcile(dbs)
+    view = world.view("tax", world.indicator)
+    dbs.query("UPDATE sharing.application SET status = 'revoked', revoked_at = now(), revoked_by = 'test', "
+              "revoke_reason = '测试' WHERE application_id = %s", (revoked,))
+    holder = dbs.warehouse()
+    try:
+        with holder.cursor() as cur:
+            cur.execute(f"LOCK TABLE {view} IN ACCESS SHARE MODE")  # held until holder ends its transaction
+        with pytest.raises(psycopg2.errors.LockNotAvailable):
+            _reconcile(dbs, run_id="locked", lock_timeout="100ms", attempts=2)
+        assert dbs.scalar("SELECT to_regclass(%s) IS NOT NULL", (view,))
+        assert dbs.scalar("SELECT count(*) FROM sharing.grant_change WHERE run_id = 'locked'") == 0
+        assert dbs.scalar("SELECT pg_try_advisory_xact_lock(%s)", (schema.DDL_LOCK_KEY,)) is True
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [(c.action, c.object) for c in _reconcile(dbs)] == [("drop_view", view)]
+
+
+# --- privileges the reconcile must also find -----------------------------------------------------
+
+
+@pytest.fixture
+def helper_role(dbs):
+    """A NOLOGIN role unique to the test (roles are cluster-wide), dropped afterwards."""
+    name = f"grantor_{secrets.token_hex(3)}"
+    dbs.query(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)).as_string(dbs.warehouse()))
+    yield name
+    conn = dbs.warehouse()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    conn.close()
+
+
+def test_a_grant_made_by_another_grantor_is_revoked_as_that_grantor(dbs, world, helper_role):
+    """A REVOKE only removes what its issuer granted: grants made by a role holding the grant option
+    (to a consumer, to the group, to PUBLIC) are revoked as that role, recorded with their grantor,
+    and gone; the next run has nothing to do."""
+    _application(dbs, world.code("tax"), world.indicator)
+    _reconcile(dbs)
+    role = world.declared.role("tax")
+    dbs.query(f"""
+        GRANT USAGE ON SCHEMA base_population TO {helper_role} WITH GRANT OPTION;
+        GRANT SELECT ON base_population.person_current TO {helper_role} WITH GRANT OPTION;
+        GRANT USAGE ON SCHEMA ops TO {helper_role};
+        GRANT SELECT ON ops.quarantine TO {helper_role} WITH GRANT OPTION;
+        SET ROLE {helper_role};
+        GRANT USAGE ON SCHEMA base_population TO {role};
+        GRANT SELECT ON base_population.person_current TO {role};
+        GRANT SELECT (sex) ON base_population.person_current TO sharing_consumer;
+        GRANT SELECT ON ops.quarantine TO PUBLIC;
+        RESET ROLE;
+    """)
+    changes = _reconcile(dbs)
+
+    assert sorted((c.role_name, c.action, c.object, c.detail) for c in changes) == sorted([
+        (role, "revoke", "base_population", f"USAGE granted by {helper_role}"),
+        (role, "revoke", "base_population.person_current", f"SELECT granted by {helper_role}"),
+        ("sharing_consumer", "revoke", "base_population.person_current", f"SELECT (sex) granted by {helper_role}"),
+        ("PUBLIC", "revoke", "ops.quarantine", f"SELECT granted by {helper_role}"),
+    ])
+    as_tax = world.login("tax")
+    assert denied(as_tax, "SELECT id_number FROM base_population.person_current LIMIT 1")
+    assert denied(as_tax, "SELECT count(*) FROM ops.quarantine")
+    as_tax.close()
+    assert _reconcile(dbs) == []
+
+
+def test_default_privileges_for_consumers_the_group_or_public_are_removed(dbs, world):
+    """ALTER DEFAULT PRIVILEGES … TO a consumer, the group, or PUBLIC in a guarded schema would
+    give them every table created later: removed and recorded; tables made afterwards stay closed."""
+    role = world.declared.role("tax")
+    dbs.query(f"ALTER DEFAULT PRIVILEGES IN SCHEMA base_population GRANT SELECT ON TABLES TO {role};"
+              f"ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO {role};"
+              "ALTER DEFAULT PRIVILEGES IN SCHEMA ops GRANT SELECT ON TABLES TO sharing_consumer;"
+              "ALTER DEFAULT PRIVILEGES IN SCHEMA base_macro_economy GRANT SELECT ON TABLES TO PUBLIC;")
+    changes = _reconcile(dbs)
+
+    assert sorted((c.role_name, c.action, c.object) for c in changes if "DEFAULT" in (c.detail or "")) == sorted([
+        (role, "revoke", "base_population"), (role, "revoke", "(all schemas)"),
+        ("sharing_consumer", "revoke", "ops"), ("PUBLIC", "revoke", "base_macro_economy")])
+    assert dbs.scalar("SELECT count(*) FROM pg_default_acl AS d, aclexplode(d.defaclacl) AS a "
+                      "WHERE a.grantee IN (%s::regrole, 'sharing_consumer'::regrole, 0)", (role,)) == 0
+    dbs.query("CREATE TABLE base_population.later AS SELECT 1 AS x; CREATE TABLE ops.later AS SELECT 1 AS x")
+    assert dbs.scalar("SELECT has_table_privilege(%s, 'base_population.later', 'SELECT')", (role,)) is False
+    assert dbs.scalar("SELECT has_table_privilege(%s, 'ops.later', 'SELECT')", (role,)) is False
+    assert _reconcile(dbs) == []
+
+
+def test_consumers_hold_only_connect_on_the_database_and_public_creates_nothing_in_guarded_schemas(dbs, world):
+    """CREATE on the database (schemas of its own), TEMPORARY (temporary views that read shared
+    data unmeasured; PUBLIC holds it by default) and CREATE on a guarded schema granted to PUBLIC
+    are revoked and recorded; the engine, the database's owner, still makes temporary tables."""
+    role = world.declared.role("tax")
+    db = dbs.scalar("SELECT current_database()")
+    dbs.query(sql.SQL("GRANT CREATE, TEMPORARY ON DATABASE {db} TO {role}; GRANT CREATE ON DATABASE {db} TO "
+                      "sharing_consumer; GRANT CREATE ON SCHEMA catalog TO PUBLIC; "
+                      "GRANT CREATE ON SCHEMA base_population TO PUBLIC").format(
+        db=sql.Identifier(db), role=sql.Identifier(role)).as_string(dbs.warehouse()))
+    changes = _reconcile(dbs)
+
+    assert sorted((c.role_name, c.object, c.detail) for c in changes if c.action == "revoke") == sorted([
+        (role, f"database {db}", "CREATE"), (role, f"database {db}", "TEMPORARY"),
+        ("sharing_consumer", f"database {db}", "CREATE"), ("PUBLIC", f"database {db}", "TEMPORARY"),
+        ("PUBLIC", "catalog", "CREATE"), ("PUBLIC", "base_population", "CREATE")])
+    for privilege in ("CREATE", "TEMPORARY"):
+        assert dbs.scalar("SELECT has_database_privilege(%s, current_database(), %s)", (role, privilege)) is False
+    assert dbs.scalar("SELECT has_database_privilege(%s, current_database(), 'CONNECT')", (role,)) is True
+    for schema_name in ("catalog", "base_population"):
+        assert dbs.scalar("SELECT has_schema_privilege(%s, %s, 'CREATE')", (role, schema_name)) is False
+    as_tax = world.login("tax")
+    assert denied(as_tax, "CREATE TEMP TABLE t AS SELECT 1")
+    assert denied(as_tax, "CREATE SCHEMA mine")
+    as_tax.close()
+    dbs.query("CREATE TEMP TABLE engine_scratch AS SELECT 1 AS x")  # the owner: still fine
+    assert _reconcile(dbs) == []
+
+
+def test_a_consumer_cannot_read_through_a_temporary_view(dbs, consumer_session):  # noqa: F811
+    """A temporary view over a consumer view would be read without the collection seeing the
+    shared view's name: consumers cannot create temporary objects at all."""
+    conn, session, code, catalog = consumer_session
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        with session.cursor() as cur:
+            cur.execute("CREATE TEMP VIEW p AS SELECT * FROM base_population__person")
+
+
+# --- what one consumer learns about another ------------------------------------------------------
+
+
+def test_other_consumers_see_no_application_of_a_consumer_in_comments(dbs, world):
+    """pg_class and pg_description are readable by every role: the engine keeps what it made a view
+    from in sharing.consumer_view (closed to consumers), not in a comment on the view."""
+    app = _application(dbs, world.code("tax"), world.person)
+    _reconcile(dbs)
+    as_relief = world.login("relief")
+    comments = rows(as_relief, "SELECT obj_description(c.oid, 'pg_class') FROM pg_class AS c "
+                               "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                    (f"share_{world.code('tax')}",))
+    assert comments == [(None,)]
+    assert denied(as_relief, "SELECT * FROM sharing.consumer_view")
+    as_relief.close()
+    assert dbs.query("SELECT view_name, application_id FROM sharing.consumer_view") == [
+        (world.view("tax", world.person), app)]
+
+
+# --- row keys ------------------------------------------------------------------------------------
+
+
+def test_a_raw_personal_key_is_accepted_only_while_a_personal_application_is_active(dbs, world):
+    """Once the personal application is revoked (or ends, or is superseded) the consumer sees hashed
+    keys again, so a raw citizen ID from it resolves to nothing, whatever it had before."""
+    personal = _application(dbs, world.code("relief"), world.person, personal=True)
+    _reconcile(dbs)
+    some_id = dbs.scalar("SELECT min(id_number) FROM base_population.person_current")
+    conn = dbs.warehouse()
+    try:
+        with conn.cursor() as cur:
+            assert grants.resolve_row_key(cur, world.code("relief"), world.person, some_id) == some_id
+            cur.execute("UPDATE sharing.application SET status = 'revoked', revoked_at = now(), revoked_by = 'test', "
+                        "revoke_reason = '测试' WHERE application_id = %s", (personal,))
+            assert grants.resolve_row_key(cur, world.code("relief"), world.person, some_id) is None
+            masked = _application(dbs, world.code("relief"), world.person)  # not personal, active
+            assert grants.resolve_row_key(cur, world.code("relief"), world.person, some_id) is None
+            cur.execute("UPDATE sharing.application SET status = 'approved' WHERE application_id = %s", (personal,))
+            cur.execute("DELETE FROM sharing.application WHERE application_id = %s", (masked,))
+            later = dt.datetime.combine(_today() + dt.timedelta(days=60), dt.time(12), ZONE)  # after its period
+            assert grants.resolve_row_key(cur, world.code("relief"), world.person, some_id, now=later) is None
+    finally:
+        conn.rollback()
+        conn.close()

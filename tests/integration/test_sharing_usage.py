@@ -117,3 +117,28 @@ def test_unavailable_reason_is_none_where_the_server_measures_use(dbs):
         assert dbs.scalar("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'") == 1
     finally:
         conn.close()
+
+
+def test_reads_through_a_prepared_statement_are_measured(dbs, consumer_session):
+    """pg_stat_statements keeps the EXECUTEs' calls and rows under "PREPARE s AS SELECT …": the
+    collection parses the statement after AS, as it does after DECLARE … FOR."""
+    conn, session, code, catalog = consumer_session
+    with session.cursor() as cur:
+        cur.execute("PREPARE s AS SELECT * FROM base_population__person LIMIT $1")
+    assert [_read(session, "EXECUTE s(4)") for _ in range(2)] == [4, 4]
+    collected = usage.collect(conn, catalog=catalog)
+    assert [(u.resource_code, u.queries, u.rows_read) for u in collected] == [(POPULATION, 2, 8)]
+    assert collected.skipped == 0
+
+
+def test_an_opaque_command_of_a_consumer_is_counted_as_skipped(dbs, consumer_session):
+    """A DO block reads the shared view where the parser cannot see it: not counted as use, but
+    reported as skipped rather than silently ignored."""
+    conn, session, code, catalog = consumer_session
+    with session.cursor() as cur:
+        cur.execute("DO $$ BEGIN PERFORM * FROM base_population__person; END $$")
+    session.commit()
+    collected = usage.collect(conn, catalog=catalog)
+    assert list(collected) == []
+    assert (collected.statements, collected.counted, collected.skipped) == (1, 0, 1)
+    assert dbs.scalar("SELECT skipped FROM sharing.usage_collection") == 1

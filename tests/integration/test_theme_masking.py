@@ -13,7 +13,7 @@ import re
 from tests.conftest import DAY1
 from tests.integration.pipeline_helpers import catalog_entry, run
 from tests.integration import test_masking_roles, test_themes
-from tests.integration.test_masking_roles import _columns, _denied, _rows
+from tests.integration.login_queries import columns as _columns, denied as _denied, rows as _rows
 from tests.integration.test_themes import AFTER_DEATH, INSURED, SOCIAL, load_inputs
 
 # the fixtures of those modules, used here under the same names

@@ -94,6 +94,26 @@ def test_a_year_without_a_list_counts_weekends_only_and_warns(caplog):
     assert not caplog.records  # 2026 has a list
 
 
+def test_the_policys_calendar_is_built_once_so_it_warns_once_per_year(caplog):
+    """Every sharing function reads ``policy.load().calendar``: a calendar rebuilt on each call
+    would log the "no holiday list" warning on every call instead of once per year."""
+    fresh = policy.load.__wrapped__(policy.POLICY_FILE)  # not the cached policy other tests warmed
+    assert fresh.calendar is fresh.calendar
+    with caplog.at_level(logging.WARNING, logger="baselib.sharing.policy"):
+        for _ in range(3):
+            fresh.calendar.add_working_days(local(2031, 3, 3), 2)
+    assert len([r for r in caplog.records if "2031" in r.getMessage()]) == 1
+
+
+def test_instant_is_the_checked_now_or_the_current_utc_instant():
+    given_now = local(2026, 11, 2)
+    assert policy.instant(given_now) is given_now
+    current = policy.instant()
+    assert current.tzinfo is not None and abs(current - dt.datetime.now(UTC)) < dt.timedelta(minutes=1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        policy.instant(dt.datetime(2026, 11, 2, 10))
+
+
 def test_naive_datetimes_are_rejected(calendar):
     naive = dt.datetime(2026, 11, 6, 10)
     with pytest.raises(ValueError, match="timezone-aware"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from baselib.catalog import load_catalog
-from baselib.sharing.usage import UnparsableStatement, named_relations, shared_resources, view_name
+from baselib.sharing.usage import OpaqueStatement, UnparsableStatement, named_relations, shared_resources, view_name
 
 SCHEMA = "share_tax_collection"
 VIEWS = {"base_population__person": "101001/000001", "base_legal_entity__legal_entity": "102001/000001"}
@@ -65,6 +65,30 @@ def test_a_declared_cursor_names_its_query_and_fetch_names_nothing():
     assert resources('DECLARE "c1" CURSOR WITHOUT HOLD FOR SELECT * FROM base_population__person') \
         == {"101001/000001"}
     assert resources("FETCH FORWARD 2000 FROM c1") == set()
+    assert resources("MOVE 5 IN c1") == set()
+    assert resources("CLOSE c1") == set()
+
+
+@pytest.mark.parametrize("statement", [
+    "PREPARE s AS SELECT * FROM base_population__person LIMIT $1",
+    "prepare s2 (integer) as select name from share_tax_collection.base_population__person where sex = $1",
+    'PREPARE "Read It" (text, numeric(10, 2)) AS\n  SELECT * FROM base_population__person WHERE name = $1',
+])
+def test_a_prepared_statement_names_what_its_query_names(statement):
+    # pg_stat_statements keeps the EXECUTEs' calls and rows under the PREPARE text
+    assert resources(statement) == {"101001/000001"}
+    assert resources("EXECUTE s(4)") == set()
+    assert resources("DEALLOCATE s") == set()
+
+
+@pytest.mark.parametrize("statement", [
+    "DO $$ BEGIN PERFORM * FROM base_population__person; END $$",
+    "CALL read_everything($1)",
+    "EXPLAIN ANALYZE SELECT * FROM base_population__person",
+])
+def test_an_opaque_command_is_reported_not_ignored(statement):
+    with pytest.raises(OpaqueStatement, match="opaque"):
+        named_relations(statement)
 
 
 def test_statements_naming_no_view():

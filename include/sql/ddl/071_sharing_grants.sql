@@ -23,13 +23,15 @@ ALTER TABLE sharing.consumer ADD COLUMN IF NOT EXISTS password_fingerprint text;
 
 -- Every consumer view is filtered by this: true while the application's access lasts, a clear
 -- insufficient_privilege error from `ends_at` on (00:00 Asia/Shanghai the day after period_end),
--- so access ends on time even before the daily reconcile drops the view. Its arguments are
+-- so access ends on time even before the daily reconcile drops the view. It compares the time
+-- the statement started (statement_timestamp(), not now(), the transaction's start): a consumer
+-- that opened its transaction before the end cannot keep reading after it. Its arguments are
 -- constants, so PostgreSQL evaluates it once per query (a one-time filter), even on an empty view.
 CREATE OR REPLACE FUNCTION sharing.require_active(application_id bigint, ends_at timestamptz) RETURNS boolean
     LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 BEGIN
-    IF now() >= ends_at THEN
+    IF statement_timestamp() >= ends_at THEN
         RAISE EXCEPTION 'sharing application % ended at % (Asia/Shanghai): its access has ended',
             application_id, to_char(ends_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')
             USING ERRCODE = 'insufficient_privilege',
@@ -51,3 +53,20 @@ CREATE OR REPLACE VIEW sharing.my_application WITH (security_barrier) AS
     JOIN sharing.consumer AS c ON c.consumer_code = a.consumer_code
     WHERE c.role_name = session_user;
 COMMENT ON VIEW sharing.my_application IS 'The logged-in consumer''s own sharing applications (共享申请)';
+
+-- What the engine knows of each consumer view it made (baselib.sharing.grants): the application
+-- that justifies it, the resource, the fingerprint of the statement that made it and the md5 of
+-- the definition PostgreSQL stored (a view edited by hand no longer matches). Kept here, not in a
+-- COMMENT, because every role reads comments (pg_description): other consumers must not see
+-- which applications a consumer holds. Keyed by the view's oid, so a row of a view dropped by
+-- other means never describes a later view; the reconcile deletes such rows.
+CREATE TABLE IF NOT EXISTS sharing.consumer_view (
+    view_oid        oid PRIMARY KEY,
+    view_name       text NOT NULL,          -- share_<code>.<schema>__<table>, when made
+    application_id  bigint NOT NULL,
+    resource_code   text NOT NULL,
+    fingerprint     text NOT NULL,
+    definition_md5  text NOT NULL,
+    made_at         timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON sharing.consumer_view FROM PUBLIC;

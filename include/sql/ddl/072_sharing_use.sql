@@ -77,6 +77,27 @@ CREATE INDEX IF NOT EXISTS objection_confirmed ON sharing.objection (resource_co
 CREATE INDEX IF NOT EXISTS objection_provider ON sharing.objection (provider_code, status);
 CREATE INDEX IF NOT EXISTS objection_consumer ON sharing.objection (consumer_code, status);
 
+-- One pending (open or confirmed) objection per consumer, resource, row and item: the same
+-- objection raised again is refused (baselib.sharing.objections checks first, under a lock, and
+-- names the pending one). A warehouse that already holds such duplicates (raised before this
+-- index) keeps them: the index is then not created, with a WARNING naming them, and this DDL
+-- goes on; it is created by the first run after the provider has answered the duplicates.
+DO $$
+DECLARE
+    duplicates text;
+BEGIN
+    CREATE UNIQUE INDEX IF NOT EXISTS objection_pending_once
+        ON sharing.objection (consumer_code, resource_code, record_key, item_name)
+        WHERE status IN ('open', 'confirmed');
+EXCEPTION WHEN unique_violation THEN
+    SELECT string_agg(ids, '; ') INTO duplicates
+    FROM (SELECT string_agg(objection_id::text, ', ' ORDER BY objection_id) AS ids
+          FROM sharing.objection WHERE status IN ('open', 'confirmed')
+          GROUP BY consumer_code, resource_code, record_key, item_name HAVING count(*) > 1) AS d;
+    RAISE WARNING 'sharing.objection holds the same pending objection more than once (objections %): the unique index objection_pending_once is created once the provider has answered all but one of each', duplicates;
+END
+$$;
+
 -- Each objection with its state at the time of the query: overdue when open at or after
 -- answer_due_at or confirmed at or after correction_due_at; hours to answer and to resolution
 -- (working days are counted by baselib.sharing.objections with the policy calendar, which SQL

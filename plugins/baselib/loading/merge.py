@@ -347,4 +347,7 @@ def _reconcile(cur, resource: Resource, parts: dict, key_parts: list[str], param
         params,
     )
     cur.execute(sql.SQL("SELECT count(*) FROM {}").format(DELETED))
-    return cur.fetchone()[0]
+    deleted = cur.fetchone()[0]
+    if deleted:
+        objections.resolve_deleted(cur, resource, DELETED, params)  # the wrong value is no longer served
+    return deleted

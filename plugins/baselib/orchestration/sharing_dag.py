@@ -18,9 +18,20 @@ only counts):
 4. ``collect_usage``: the consumers' measured use since the last collection into
    ``evaluation.sharing_usage`` (:func:`baselib.sharing.usage.collect`); when the server cannot
    measure it (no ``pg_stat_statements``) the reason is logged as a warning and the task succeeds.
+   The use is filed under the day it measures (:func:`usage_day`): a scheduled run (00:00) under
+   the Asia/Shanghai day that just ended, the day before its logical date; a manual run (a person,
+   ``airflow dags test``) under its logical date's local day, the use so far of that day.
 
-Runs at 00:30 Asia/Shanghai: access ends at 00:00 on the day after an application's period, and
-the views refuse reads from then on by themselves; the run half an hour later drops them.
+Backfilled runs (run type ``backfill``), and any run whose logical date is not today (local
+time: an old run cleared and run again, a manual run for a past date): expiry and the reconcile act on the current time, as they must (access
+is judged by the wall clock), but ``collect_usage`` skips with a log line: the counters hold the
+use since the last collection, not that of a past day, so filing them under it would be false.
+Nothing is lost: the next current run collects it.
+
+Runs at 00:00 Asia/Shanghai, when periods turn: access ends at 00:00 on the day after an
+application's period (the views refuse reads from then on by themselves) and a renewal's period
+starts at 00:00 too, so the run that drops the ended view builds the renewal's view at once: a
+consumer whose renewal starts the day after its old period ends waits only as long as the run takes.
 
 Module level imports only the Task SDK; the engine (psycopg2, the sharing modules) loads inside
 the tasks, so parsing stays fast.
@@ -36,7 +47,7 @@ from airflow.sdk import CronTriggerTimetable, dag, task
 from baselib.orchestration.schedules import TIMEZONE
 
 DAG_ID = "sharing_reconcile"
-SCHEDULE = "30 0 * * *"  # 00:30 every day, Asia/Shanghai
+SCHEDULE = "0 0 * * *"  # midnight every day, Asia/Shanghai
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 TAGS = ["sharing", "data-platform"]
 
@@ -126,9 +137,37 @@ def reconcile_grants(run_id: str) -> dict:
     return _log_changes("grants", changes)
 
 
-def collect_usage(run_id: str) -> dict:
-    """Task body of ``collect_usage``: returns ``{"usage_rows": n}``, or ``{"unavailable": reason}``
-    (logged as a warning; the task still succeeds) when the server cannot measure use."""
+def usage_day(run_type: str, logical_date: dt.datetime | None, now: dt.datetime) -> dt.date | None:
+    """The Asia/Shanghai day a run's collection is filed under, or None when it must not collect.
+
+    ``run_type``: the DAG run's type (``scheduled``, ``manual``, ``backfill``, ``asset_triggered``);
+    ``logical_date``: its logical date (timezone-aware; None for a manual run without one);
+    ``now``: the current instant. A scheduled run fires at 00:00 on day D (its logical date, with
+    the CronTriggerTimetable) and measures D-1, the day that ended; any other run measures the
+    local day of its logical date (or of ``now``). None for a backfill, and for a run whose
+    logical date's local day is not ``now``'s (an old run cleared and run again, a manual run for
+    a past date): the counters hold the use since the last collection, not that of its day."""
+    from baselib.sharing import policy
+
+    calendar = policy.load().calendar
+    today = calendar.local_date(now)
+    if run_type == "backfill":
+        return None
+    if logical_date is None:
+        return today
+    if calendar.local_date(logical_date) != today:
+        return None
+    return today - dt.timedelta(days=1) if run_type == "scheduled" else today
+
+
+def collect_usage(run_id: str, usage_date: dt.date | None = None, *, skip_reason: str | None = None) -> dict:
+    """Task body of ``collect_usage``: returns ``{"usage_rows": n}``, ``{"unavailable": reason}``
+    (logged as a warning; the task still succeeds) when the server cannot measure use, or
+    ``{"skipped": skip_reason}`` (logged; nothing read or written) when ``skip_reason`` is given.
+    ``usage_date``: the day the use is filed under (:func:`usage_day`; None: today's local date)."""
+    if skip_reason is not None:
+        log.info("measured use not collected by this run: %s", skip_reason)
+        return {"skipped": skip_reason}
     from baselib.sharing import usage
 
     conn = _connect()
@@ -137,7 +176,7 @@ def collect_usage(run_id: str) -> dict:
         if reason is not None:
             log.warning("measured use not collected: %s", reason)
             return {"unavailable": reason}
-        rows = usage.collect(conn, run_id=run_id)
+        rows = usage.collect(conn, run_id=run_id, usage_date=usage_date)
     finally:
         conn.close()
     for row in rows:
@@ -180,7 +219,16 @@ def build_dag():
 
         @task(task_id="collect_usage")
         def collect_usage_task(**context) -> dict:
-            return collect_usage(context["run_id"])
+            dag_run = context["dag_run"]
+            run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+            logical_date = context.get("logical_date")
+            day = usage_day(run_type, logical_date, dt.datetime.now(dt.timezone.utc))
+            if day is None:
+                return collect_usage(context["run_id"], skip_reason=(
+                    f"a {run_type} run for {logical_date}: the counters hold the use since the last "
+                    f"collection, not that day's; the next current run collects it"))
+            log.info("usage filed under %s (a %s run)", day, run_type)
+            return collect_usage(context["run_id"], usage_date=day)
 
         apply_consumers_task() >> expire_applications_task() >> reconcile_grants_task() >> collect_usage_task()
 

@@ -1,7 +1,12 @@
 """The run summary ``make demo`` prints: per resource, the latest run's counts and where to look;
 then the themes' row counts, the department resources' cross-library match rates and the
 pension-after-death count; then, once consumers are declared, how each consumer logs in and what
-it can read (baselib.sharing.grants)."""
+it can read (baselib.sharing.grants).
+
+Where a consumer's password is: the variable its declaration names
+(``Consumer.password_variable``); when ``BASELIB_CONSUMER_PASSWORDS_FILE`` names a file of
+``NAME=value`` lines that holds it (``make demo`` keeps generated passwords in
+``$AIRFLOW_HOME/consumers.env``), that file is named too. Passwords are never printed."""
 from __future__ import annotations
 
 import os
@@ -13,11 +18,11 @@ from psycopg2 import sql
 
 from baselib.catalog import Resource
 from baselib.errors import SharingError
-from baselib.settings import PROJECT_ROOT
 from baselib.warehouse import schema
 
 DEPARTMENT_CLASS = "3"  # 部门信息资源
 PENSION_AFTER_DEATH = "theme_social_security.pension_after_death"
+PASSWORDS_FILE_VARIABLE = "BASELIB_CONSUMER_PASSWORDS_FILE"
 
 QUERY = """
 SELECT r.load_id, r.run_id, r.mode, r.status, r.rows_extracted, r.rows_inserted, r.rows_updated,
@@ -180,13 +185,18 @@ def _sharing_section(conn, warehouse_uri: str) -> list[str]:
         note = [f"  (consumers file unreadable: {exc})"]
     else:
         note = []
-    kept = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow") / "consumers.env"
-    kept_names = ({line.partition("=")[0] for line in kept.read_text(encoding="utf-8").splitlines()}
-                  if kept.is_file() else set())
+    kept = Path(os.environ[PASSWORDS_FILE_VARIABLE]) if os.environ.get(PASSWORDS_FILE_VARIABLE) else None
+    kept_names = ({line.partition("=")[0].strip() for line in kept.read_text(encoding="utf-8").splitlines()}
+                  if kept is not None and kept.is_file() else set())
     lines = ["", "Sharing: what each consumer can read and how it logs in", "=" * 56, *note]
     for access in accesses:
-        variable = variables.get(access.consumer_code, f"BASELIB_CONSUMER_{access.consumer_code.upper()}_PASSWORD")
-        source = f"{variable} in {kept}" if variable in kept_names else f"the environment variable {variable}"
+        variable = variables.get(access.consumer_code)
+        if variable is None:  # the consumers file is unreadable: its declaration says which variable
+            source = "the variable its declaration in the consumers file names (password_env)"
+        elif variable in kept_names:
+            source = f"{variable} in {kept}"
+        else:
+            source = f"the environment variable {variable}"
         lines += [grants.format_access([access]),
                   f"  log in: {consumer_psql_command(warehouse_uri, access.role_name)}",
                   f"          password: {source}"]

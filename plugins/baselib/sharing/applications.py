@@ -10,8 +10,11 @@ of inclusive Asia/Shanghai dates. What happens next follows the catalog's sharin
 
 Limits come from include/sharing/policy.yaml (:mod:`baselib.sharing.policy`). ``due_at`` is the
 deadline instant (24:00 local time of the last working day allowed); a decision stores the working
-days it took (``response_working_days``). An approval supersedes the consumer's earlier approved
-application for the same resource, so one approved application per (consumer, resource) is active.
+days it took (``response_working_days``): decided within the limit iff ``decided_at < due_at``,
+overdue iff undecided at or after ``due_at``. One approved application per (consumer, resource)
+grants access at a time: the most recently approved among those whose period covers today (a
+renewal approved for a later period leaves the current one in force until it starts; see
+:func:`approve`).
 Grants follow from the approved applications (:mod:`baselib.sharing.grants`), never from here.
 
 Every function takes a connection to the warehouse, whose shared DDL is applied
@@ -21,9 +24,9 @@ is a timezone-aware instant, for tests; the default is the current time.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import difflib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +36,9 @@ from baselib.catalog.model import SharingType
 from baselib.errors import SharingError
 from baselib.sharing import policy
 from baselib.warehouse import sqlfiles
+from baselib.warehouse.transactions import transaction
+
+log = logging.getLogger(__name__)
 
 UTC = dt.timezone.utc
 STATUSES = ("submitted", "approved", "refused", "revoked", "expired", "superseded")
@@ -81,39 +87,21 @@ class Application:
 
     @property
     def overdue(self) -> bool:
-        """Still submitted (undecided) at ``as_of``, and ``due_at`` has passed."""
+        """Still submitted (undecided) at ``as_of``, and ``as_of >= due_at`` (``due_at`` itself is
+        already late; see :attr:`within_limit`)."""
         return self.status == "submitted" and self.as_of >= self.due_at
 
     @property
     def within_limit(self) -> bool | None:
-        """Decided (approved or refused, whatever happened later) by ``due_at``; for an undecided
-        one False once overdue, None while there is still time."""
+        """Decided (approved or refused, whatever happened later) before ``due_at`` (24:00 of the
+        last working day allowed, exclusive: a decision at exactly ``due_at`` is late); for an
+        undecided one False once overdue, None while there is still time."""
         if self.decided_at is not None:
-            return self.decided_at <= self.due_at
+            return self.decided_at < self.due_at
         return False if self.overdue else None
 
 
 # -- reading ------------------------------------------------------------------------------------
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be a timezone-aware instant")
-    return now
-
-
-@contextlib.contextmanager
-def _transaction(conn):
-    """A cursor whose work commits on success and rolls back on any exception."""
-    try:
-        with conn.cursor() as cur:
-            yield cur
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
 
 
 def _rows(cur, now: dt.datetime) -> list[Application]:
@@ -131,8 +119,8 @@ def _get(cur, application_id: int, now: dt.datetime) -> Application:
 
 def get(conn, application_id: int, *, now: dt.datetime | None = None) -> Application:
     """The application. Raises SharingError when there is none with that id."""
-    now = _now(now)
-    with _transaction(conn) as cur:
+    now = policy.instant(now)
+    with transaction(conn) as cur:
         return _get(cur, application_id, now)
 
 
@@ -141,10 +129,10 @@ def list_(conn, *, consumer_code: str | None = None, status: str | None = None, 
     """Applications in filing order, filtered by consumer, status and (True) only the overdue ones
     (submitted and past ``due_at`` at ``now``) or (False) only the others. Raises SharingError for
     a status that does not exist or a consumer never declared."""
-    now = _now(now)
+    now = policy.instant(now)
     if status is not None and status not in STATUSES:
         raise SharingError(f"unknown status {status!r}: a status is one of {', '.join(STATUSES)}")
-    with _transaction(conn) as cur:
+    with transaction(conn) as cur:
         if consumer_code is not None:
             cur.execute(sqlfiles.text("queries/sharing_app_consumer"), {"consumer_code": consumer_code})
             if cur.fetchone() is None:
@@ -156,10 +144,11 @@ def list_(conn, *, consumer_code: str | None = None, status: str | None = None, 
 
 def active(conn, *, now: dt.datetime | None = None, consumer_code: str | None = None) -> list[Application]:
     """The applications that grant access at ``now``: approved, their consumer active, their period
-    covering ``now``'s local date. Ordered by consumer, resource, id."""
-    now = _now(now)
+    covering ``now``'s local date; at most one per (consumer, resource), the most recently approved
+    (as the reconcile's ``sharing_grants_active_applications``). Ordered by consumer, resource, id."""
+    now = policy.instant(now)
     today = policy.load().calendar.local_date(now)
-    with _transaction(conn) as cur:
+    with transaction(conn) as cur:
         cur.execute(sqlfiles.text("queries/sharing_app_active"), {"today": today, "consumer_code": consumer_code})
         return _rows(cur, now)
 
@@ -297,7 +286,7 @@ def apply(conn, *, consumer_code: str, resource_code: str, items: list[str] | No
     broken resource, unknown, duplicate or no items, an empty purpose or legal basis, a period that
     is reversed, already over or longer than ``max_period_days``, or ``personal`` where it cannot
     apply."""
-    now = _now(now)
+    now = policy.instant(now)
     pol = policy.load()
     calendar = pol.calendar
     resource = find_resource(resource_code, catalog)
@@ -319,7 +308,7 @@ def apply(conn, *, consumer_code: str, resource_code: str, items: list[str] | No
                      else "it has no personal items")
             raise SharingError(f"--personal asks for raw personal items, but none of the items applied for is "
                                f"personal ({which}): add one or leave out --personal")
-    with _transaction(conn) as cur:
+    with transaction(conn) as cur:
         _check_consumer(cur, consumer_code, lock=False)
         limit = response_limit(cur, resource, pol)
         refused = kind is SharingType.not_shared
@@ -340,12 +329,17 @@ def apply(conn, *, consumer_code: str, resource_code: str, items: list[str] | No
 # -- decisions ----------------------------------------------------------------------------------
 
 
-def _decidable(cur, application_id: int, now: dt.datetime, by: str) -> Application:
-    """The application, re-read after locking its consumer; checks ``by`` and ``now``."""
+def _decidable(cur, application_id: int, now: dt.datetime, by: str, *, approving: bool) -> Application:
+    """The application, re-read after locking its consumer; checks ``by`` and ``now``, and for an
+    approval that the consumer is still declared (a refusal grants nothing: a retired consumer's
+    pending applications can still be refused)."""
     if not (by or "").strip():
         raise SharingError("say who decides: give the name of the person deciding (--by)")
     app = _get(cur, application_id, now)
-    _check_consumer(cur, app.consumer_code, lock=True)
+    if approving:
+        _check_consumer(cur, app.consumer_code, lock=True)
+    else:
+        _check_consumer_exists_locked(cur, app.consumer_code)
     app = _get(cur, application_id, now)
     if now < app.submitted_at:
         raise SharingError(f"application {application_id} was submitted at {app.submitted_at.isoformat()}: "
@@ -353,15 +347,43 @@ def _decidable(cur, application_id: int, now: dt.datetime, by: str) -> Applicati
     return app
 
 
-def _decide(conn, application_id: int, *, status: str, by: str, reason: str | None, now: dt.datetime | None
-            ) -> Application:
-    now = _now(now)
+def _check_still_shareable(app: Application, catalog: Catalog | list[Resource] | None) -> None:
+    """Raise SharingError unless the catalog, read now, still shares ``app``'s resource and items
+    as applied for: the entry may have been removed, broken, made 不予共享 or lost items since."""
+    refuse_hint = f"refuse it instead: `python -m baselib.cli sharing refuse {app.application_id} --by … --reason …`"
+    try:
+        resource = find_resource(app.resource_code, catalog)
+    except SharingError as exc:
+        raise SharingError(f"cannot approve application {app.application_id}: its resource {app.resource_code} "
+                           f"is no longer in the catalog as it was ({exc}); nothing can be granted on it, "
+                           f"{refuse_hint}") from None
+    kind = resource.sharing.type
+    if kind is SharingType.not_shared:
+        raise SharingError(f"cannot approve application {app.application_id}: the catalog now makes "
+                           f"{resource.code} ({resource.name}) 不予共享, basis: {resource.sharing.condition}; "
+                           f"{refuse_hint}")
+    names = [item.name for item in resource.items]
+    gone = [name for name in app.items if name not in names]
+    if gone:
+        raise SharingError(f"cannot approve application {app.application_id}: the catalog entry of {resource.code} "
+                           f"({resource.name}) no longer has the item{'s' if len(gone) > 1 else ''} "
+                           f"{', '.join(gone)} (its items are: {', '.join(names)}); {refuse_hint}, and the "
+                           f"consumer applies again for the items there are")
+    if app.personal and kind is not SharingType.conditional:
+        raise SharingError(f"cannot approve application {app.application_id}: it asks for raw personal data, "
+                           f"which only a 有条件共享 resource gives, and the catalog now makes {resource.code} "
+                           f"{kind.value}; {refuse_hint}")
+
+
+def _decide(conn, application_id: int, *, status: str, by: str, reason: str | None, now: dt.datetime | None,
+            catalog: Catalog | list[Resource] | None = None) -> Application:
+    now = policy.instant(now)
     calendar = policy.load().calendar
     verb = {"approved": "approve", "refused": "refuse"}[status]
-    with _transaction(conn) as cur:
+    with transaction(conn) as cur:
         if status == "refused" and not (reason or "").strip():
             raise SharingError(f"a refusal gives its reason: refuse application {application_id} with --reason")
-        app = _decidable(cur, application_id, now, by)
+        app = _decidable(cur, application_id, now, by, approving=status == "approved")
         if app.status != "submitted":
             raise SharingError(f"cannot {verb} application {application_id}: it is {app.status}"
                                f"{_when(app)}; only a submitted application can be approved or refused")
@@ -370,14 +392,14 @@ def _decide(conn, application_id: int, *, status: str, by: str, reason: str | No
             if app.period_end < today:
                 raise SharingError(f"cannot approve application {application_id}: its period ended on "
                                    f"{app.period_end} (today is {today}); refuse it, and the consumer applies again")
+            _check_still_shareable(app, catalog)
         cur.execute(sqlfiles.text("queries/sharing_app_decide"), {
             "application_id": application_id, "status": status, "decided_at": now, "decided_by": by.strip(),
             "decision_reason": (reason or "").strip() or None,
             "response_working_days": calendar.working_days_between(app.submitted_at, now)})
         if status == "approved":
-            cur.execute(sqlfiles.text("queries/sharing_app_supersede"), {
-                "application_id": application_id, "consumer_code": app.consumer_code,
-                "resource_code": app.resource_code})
+            _supersede(cur, calendar.local_date(now), consumer_code=app.consumer_code,
+                       resource_code=app.resource_code)
         return _get(cur, application_id, now)
 
 
@@ -391,26 +413,46 @@ def _when(app: Application) -> str:
     return ""
 
 
-def approve(conn, application_id: int, *, by: str, reason: str | None = None,
-            now: dt.datetime | None = None) -> Application:
-    """Approve a submitted application (``reason``: an optional note). Earlier approved
-    applications of the same consumer for the same resource become ``superseded``. Raises
-    SharingError for an unknown id, one not ``submitted``, an inactive consumer, or a period
-    already over. The grants follow at the next :func:`baselib.sharing.grants.reconcile`."""
-    return _decide(conn, application_id, status="approved", by=by, reason=reason, now=now)
+def _supersede(cur, today: dt.date, *, consumer_code: str | None = None, resource_code: str | None = None
+               ) -> list[int]:
+    cur.execute(sqlfiles.text("queries/sharing_app_supersede"),
+                {"today": today, "consumer_code": consumer_code, "resource_code": resource_code})
+    return sorted(row[0] for row in cur.fetchall())
+
+
+def approve(conn, application_id: int, *, by: str, reason: str | None = None, now: dt.datetime | None = None,
+            catalog: Catalog | list[Resource] | None = None) -> Application:
+    """Approve a submitted application (``reason``: an optional note).
+
+    The catalog is read again (``catalog``: a :func:`scan_catalog` result or a list of resources;
+    default: scanned now): the resource must still be there, shared (not 不予共享), with every item
+    applied for. One approved application per (consumer, resource) grants access at a time: the
+    most recently approved among those whose period covers today. So approving one whose period
+    has started supersedes the consumer's other approved application for the resource that covers
+    today, while one approved for a later period (a renewal) leaves the current one in force until
+    it starts (:func:`expire`, run daily, then marks the older one ``superseded``). The latest
+    decision wins whatever the filing order: approving an application filed before an already
+    approved one makes it the active one if its period covers today.
+
+    Raises SharingError (nothing written) for an unknown id, one not ``submitted``, an inactive
+    consumer, a period already over, or a resource the catalog no longer shares as applied for
+    (removed, broken, 不予共享 with its basis quoted, items gone): the operator then refuses it. The
+    grants follow at the next :func:`baselib.sharing.grants.reconcile`."""
+    return _decide(conn, application_id, status="approved", by=by, reason=reason, now=now, catalog=catalog)
 
 
 def refuse(conn, application_id: int, *, by: str, reason: str, now: dt.datetime | None = None) -> Application:
-    """Refuse a submitted application, with its reason. Raises SharingError for an unknown id, one
-    not ``submitted``, or no reason."""
+    """Refuse a submitted application, with its reason; also that of a consumer no longer declared
+    (a refusal grants nothing). Raises SharingError for an unknown id, one not ``submitted``, or no
+    reason."""
     return _decide(conn, application_id, status="refused", by=by, reason=reason, now=now)
 
 
 def revoke(conn, application_id: int, *, by: str, reason: str, now: dt.datetime | None = None) -> Application:
     """Revoke an approved application, with its reason: its grants go at the next reconcile.
     Raises SharingError for an unknown id, one not ``approved``, or no reason."""
-    now = _now(now)
-    with _transaction(conn) as cur:
+    now = policy.instant(now)
+    with transaction(conn) as cur:
         if not (reason or "").strip():
             raise SharingError(f"a revocation gives its reason: revoke application {application_id} with --reason")
         if not (by or "").strip():
@@ -434,9 +476,16 @@ def _check_consumer_exists_locked(cur, consumer_code: str) -> None:
 
 def expire(conn, now: dt.datetime | None = None) -> list[int]:
     """Mark ``expired`` every approved application whose period ended before ``now``'s local date
-    (access ends at 00:00 local time the day after ``period_end``). Returns their ids, ascending."""
-    now = _now(now)
+    (access ends at 00:00 local time the day after ``period_end``), then ``superseded`` every
+    approved one that a more recently approved application of the same consumer and resource has
+    replaced now that its period has started (see :func:`approve`; those ids are logged). Returns
+    the expired ids, ascending."""
+    now = policy.instant(now)
     today = policy.load().calendar.local_date(now)
-    with _transaction(conn) as cur:
+    with transaction(conn) as cur:
         cur.execute(sqlfiles.text("queries/sharing_app_expire"), {"today": today})
-        return sorted(row[0] for row in cur.fetchall())
+        expired = sorted(row[0] for row in cur.fetchall())
+        superseded = _supersede(cur, today)
+    if superseded:
+        log.info("applications superseded (a renewal's period started): %s", ", ".join(map(str, superseded)))
+    return expired

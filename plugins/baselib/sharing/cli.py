@@ -292,6 +292,15 @@ def cmd_revoke(args, conn) -> None:
     _print_changes(grants.reconcile(conn, consumer_code=app.consumer_code, run_id="cli"))
 
 
+LIST_ITEMS_SHOWN = 2  # item names a row of `sharing list` shows; `sharing show <id>` lists them all
+
+
+def _items_cell(items: list[str]) -> str:
+    """``sharing list``'s items column: the count, then the first names (``3: name,sex,…``)."""
+    shown = ",".join(items[:LIST_ITEMS_SHOWN])
+    return f"{len(items)}: {shown}{',…' if len(items) > LIST_ITEMS_SHOWN else ''}"
+
+
 def cmd_list(args, conn) -> None:
     """The applications as a table."""
     from baselib.sharing import applications, policy
@@ -309,13 +318,14 @@ def cmd_list(args, conn) -> None:
         taken = a.response_working_days if a.decided_at else calendar.working_days_between(a.submitted_at, now)
         resource = resources.get(a.resource_code)
         rows.append([str(a.application_id), a.consumer_code, f"{a.resource_code} {resource.name if resource else '?'}",
-                     ",".join(a.items), _personal(a, resource),
+                     _items_cell(a.items), _personal(a, resource),
                      a.status + (" (overdue)" if a.overdue else ""), _local(a.submitted_at), _local(a.due_at),
                      _local(a.decided_at), f"{taken}/{a.response_limit_days}",
                      f"{a.period_start} to {a.period_end}"])
     print(_table(["id", "consumer", "resource", "items", "personal", "status", "submitted", "due", "decided",
                   "working days/limit", "period"], rows))
     print(f"{len(apps)} application(s); times Asia/Shanghai; due = the end of the last working day allowed")
+    print(f"items: how many, then the first {LIST_ITEMS_SHOWN}; `sharing show <id>` lists them all")
 
 
 def cmd_show(args, conn) -> None:

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import yaml
 from psycopg2 import sql
@@ -25,6 +26,7 @@ from baselib.security import redaction
 from baselib.settings import INCLUDE_DIR
 from baselib.sharing import audit
 from baselib.sharing.audit import GrantChange
+from baselib.warehouse import sqlfiles
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ class Consumer(BaseModel):
     password_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$",
                                      description="environment variable holding the password")
     connection_limit: int = Field(default=10, ge=1, le=1000)
+    statement_timeout_seconds: int = Field(
+        default=300, ge=1, le=86_400,
+        description="longest statement the consumer may run (the role's statement_timeout), in seconds")
+    idle_in_transaction_timeout_seconds: int = Field(
+        default=60, ge=1, le=86_400,
+        description="how long the consumer may keep a transaction open doing nothing before its session is "
+                    "ended (the role's idle_in_transaction_session_timeout), in seconds")
 
     @property
     def role_name(self) -> str:
@@ -127,8 +136,48 @@ def fingerprint_matches(password: str, fingerprint: str | None) -> bool:
     return hmac.compare_digest(again.hex(), digest)
 
 
-def _search_path(consumer: Consumer) -> str:
-    return f"search_path={consumer.share_schema}, catalog"
+# How long pg_terminate_backend waits for each ended session to exit (milliseconds).
+_TERMINATE_WAIT_MS = 5000
+
+
+def terminate_sessions(cur, role: str) -> int:
+    """End every session of ``role`` in this database (not the caller's), waiting for each to exit;
+    returns how many ended. Needs the engine to be a superuser or a member of pg_signal_backend;
+    without that it logs a warning and returns 0 (the reconcile's lock_timeout then bounds the wait)."""
+    cur.execute("SAVEPOINT terminate_sessions")
+    try:
+        cur.execute(sqlfiles.text("queries/sharing_consumer_terminate_sessions"), {"role": role, "timeout_ms": _TERMINATE_WAIT_MS})
+        rows = cur.fetchall()
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT terminate_sessions")
+        log.warning("cannot end the sessions of %s (grant pg_signal_backend to the warehouse owner): %s",
+                    role, str(exc).strip())
+        return 0
+    cur.execute("RELEASE SAVEPOINT terminate_sessions")
+    return sum(1 for _, ended in rows if ended)
+
+
+def role_settings(consumer: Consumer) -> dict[str, str]:
+    """The settings the engine gives a consumer's role (ALTER ROLE … SET), as pg_roles.rolconfig
+    shows them: its search_path, and the timeouts that keep a consumer from holding a statement or
+    an idle transaction (and the locks on its views) open: ``statement_timeout`` and
+    ``idle_in_transaction_session_timeout``, from the consumers file. Any other setting is reset."""
+    return {"search_path": f"{consumer.share_schema}, catalog",
+            "statement_timeout": f"{consumer.statement_timeout_seconds}s",
+            "idle_in_transaction_session_timeout": f"{consumer.idle_in_transaction_timeout_seconds}s"}
+
+
+# Role attributes a consumer never has (pg_roles column → ALTER ROLE keyword that removes it).
+_FORBIDDEN_ATTRIBUTES = {"rolsuper": "NOSUPERUSER", "rolcreatedb": "NOCREATEDB", "rolcreaterole": "NOCREATEROLE",
+                         "rolreplication": "NOREPLICATION", "rolbypassrls": "NOBYPASSRLS"}
+# Errors that say nothing about the consumers file or the server's rules, only that this attempt
+# failed (a timeout, a deadlock, a serialization failure, a lost connection): they propagate, so
+# the caller (the DAG) tries again.
+_TRANSIENT = (psycopg2.OperationalError, psycopg2.extensions.TransactionRollbackError, psycopg2.InterfaceError)
+
+
+def _q(name: str) -> str:
+    return sqlfiles.text(f"queries/sharing_consumer_{name}")
 
 
 def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_lookup=None,
@@ -140,14 +189,25 @@ def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_looku
     ``consumers``: default :func:`load`. ``password_lookup(variable) -> str | None``: default
     ``os.environ.get``, called with each consumer's ``password_variable``. Per consumer, the role
     ``consumer_<code>``: LOGIN with that password (sent to the server as a SCRAM-SHA-256 verifier
-    computed here, so the password appears in no statement, log or pg_stat_statements), or NOLOGIN
-    with a warning naming the variable when there is none; its CONNECTION LIMIT; ``search_path``
+    computed here, so the password appears in no statement, log or pg_stat_statements); with no
+    password available, a new role is NOLOGIN and a role that can log in keeps the password set
+    earlier (a warning names the variable either way: running this without the consumers' secrets
+    must not lock every consumer out; removing a consumer from the file ends its access); its
+    CONNECTION LIMIT; ``search_path``
     ``share_<code>, catalog``. The password is compared through a salted PBKDF2 fingerprint in
     ``sharing.consumer.password_fingerprint`` (a change made by hand with ALTER ROLE is not seen).
-    A consumer in the table but no longer declared becomes NOLOGIN and ``active = false``
-    (``grants.reconcile`` then takes its views and grants). Memberships and privileges are the
-    reconcile's. Raises SharingError (message redacted) when the server refuses a change; nothing
-    is committed then."""
+    Its settings are exactly :func:`role_settings` (anything else set on the role, also for this
+    database only, is reset) and it has none of SUPERUSER, CREATEDB, CREATEROLE, REPLICATION,
+    BYPASSRLS (each one found is removed); each change is recorded.
+    A consumer in the table but no longer declared becomes NOLOGIN and ``active = false``, its
+    approved applications are revoked (declared again, it applies again: its old access does not
+    come back), and its sessions in this database are ended (NOLOGIN alone ends none);
+    ``grants.reconcile`` then takes its views and grants. Memberships and privileges are the
+    reconcile's. Raises SharingError (message redacted) when the server refuses a change (a
+    configuration error: retrying does not help); a transient error (psycopg2.OperationalError
+    such as a timeout or a lost connection, TransactionRollbackError such as a deadlock) propagates
+    as that error class, its message redacted, so that the caller may retry. Nothing is committed
+    then."""
     consumers = load() if consumers is None else consumers
     lookup = password_lookup or os.environ.get
     changes: list[GrantChange] = []
@@ -160,8 +220,7 @@ def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_looku
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ROLES_LOCK_KEY,))
-            cur.execute("SELECT consumer_code, consumer_name, department_name, department_code, role_name, "
-                        "share_schema, active, password_fingerprint FROM sharing.consumer")
+            cur.execute(_q("rows"))
             rows = {r[0]: r for r in cur.fetchall()}
             for consumer in consumers:
                 _apply_one(conn, cur, consumer, rows.get(consumer.code), lookup(consumer.password_variable) or None,
@@ -171,18 +230,32 @@ def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_looku
                 if code in declared:
                     continue
                 role = row[4]
-                cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
+                cur.execute(_q("role_state"), (role,))
                 state = cur.fetchone()
                 if state and state[0]:
                     cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
                     add(cur, GrantChange(role, "disable_login", role, "consumer no longer declared in the consumers file",
                                          code))
+                if state:
+                    ended = terminate_sessions(cur, role)
+                    if ended:
+                        add(cur, GrantChange(role, "terminate_sessions", role,
+                                             "consumer no longer declared in the consumers file", code,
+                                             detail=f"{ended} session(s) ended"))
                 if row[6]:
-                    cur.execute("UPDATE sharing.consumer SET active = false, updated_at = now() "
-                                "WHERE consumer_code = %s", (code,))
+                    cur.execute(_q("deactivate"), (code,))
                     add(cur, GrantChange(role, "deactivate_consumer", code,
                                          "consumer no longer declared in the consumers file", code))
+                cur.execute(_q("revoke_applications"), (code,))
+                for (application_id,) in cur.fetchall():
+                    add(cur, GrantChange(role, "revoke_application", f"application {application_id}",
+                                         "consumer no longer declared in the consumers file", code,
+                                         application_id=application_id))
         conn.commit()
+    except _TRANSIENT as exc:
+        conn.rollback()
+        raise type(exc)(f"cannot apply the consumers' roles now (transient, try again): "
+                        f"{redaction.redact(str(exc)).strip()}") from None
     except psycopg2.Error as exc:
         conn.rollback()
         raise SharingError(f"cannot apply the consumers' roles: {redaction.redact(str(exc)).strip()}") from None
@@ -195,11 +268,7 @@ def apply_roles(conn, consumers: list[Consumer] | None = None, *, password_looku
 def _apply_one(conn, cur, consumer: Consumer, row, password: str | None, add) -> None:
     role, code = consumer.role_name, consumer.code
     ident = sql.Identifier(role)
-    if password is None:
-        log.warning("consumer %s: no password in %s: its role %s cannot log in", code, consumer.password_variable,
-                    role)
-    cur.execute("SELECT rolcanlogin, rolconnlimit, coalesce(rolconfig, '{}') FROM pg_roles WHERE rolname = %s",
-                (role,))
+    cur.execute(_q("role_state"), (role,))
     state = cur.fetchone()
     fingerprint = row[7] if row else None
     new_fingerprint = fingerprint
@@ -208,44 +277,84 @@ def _apply_one(conn, cur, consumer: Consumer, row, password: str | None, add) ->
             ident, sql.Literal(consumer.connection_limit)))
         add(GrantChange(role, "create_role", role, "consumer declared in the consumers file", code,
                         detail=f"connection limit {consumer.connection_limit}"))
-        can_login, limit, config = False, consumer.connection_limit, []
+        can_login, limit, config, attributes, database_config = False, consumer.connection_limit, [], {}, []
         fingerprint = None  # a new role (also one dropped by hand) has no password yet
     else:
-        can_login, limit, config = state
+        can_login, limit, config = state[:3]
+        attributes = dict(zip(_FORBIDDEN_ATTRIBUTES, state[3:8]))
+        database_config = state[8]
     if password is not None and not fingerprint_matches(password, fingerprint):
         verifier = psycopg2.extensions.encrypt_password(password, role, conn, "scram-sha-256")
         cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(ident), (verifier,))
         new_fingerprint = password_fingerprint(password)
         add(GrantChange(role, "set_password", role, f"password from {consumer.password_variable}", code))
-    if (password is not None) != can_login:
-        cur.execute(sql.SQL("ALTER ROLE {} {}").format(ident, sql.SQL("LOGIN" if password else "NOLOGIN")))
-        add(GrantChange(role, "enable_login" if password else "disable_login", role,
-                        f"password {'set' if password else 'missing'} in {consumer.password_variable}", code))
+    if password is None and can_login:
+        # an operator running the CLI without the consumers' secrets must not lock every consumer out:
+        # the password set earlier stays; removing the consumer from the file is what ends its access
+        log.warning("consumer %s: no password in %s: its role %s keeps the password set earlier", code,
+                    consumer.password_variable, role)
+    elif password is None:
+        log.warning("consumer %s: no password in %s: its role %s cannot log in", code, consumer.password_variable,
+                    role)
+    elif not can_login:
+        cur.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
+        add(GrantChange(role, "enable_login", role, f"password set in {consumer.password_variable}", code))
     if limit != consumer.connection_limit:
         cur.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(ident, sql.Literal(consumer.connection_limit)))
         add(GrantChange(role, "set_connection_limit", role, "consumers file", code,
                         detail=f"{limit} -> {consumer.connection_limit}"))
-    wanted_path = _search_path(consumer)
-    if [c for c in config if c.startswith("search_path=")] != [wanted_path]:
-        cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}, catalog").format(
-            ident, sql.Identifier(consumer.share_schema)))
-        add(GrantChange(role, "set_search_path", role, "a consumer reads its own schema, then the catalog", code,
-                        detail=f"{consumer.share_schema}, catalog"))
+    for column, keyword in _FORBIDDEN_ATTRIBUTES.items():
+        if attributes.get(column):
+            cur.execute(sql.SQL("ALTER ROLE {} {}").format(ident, sql.SQL(keyword)))
+            add(GrantChange(role, "revoke_attribute", role, "a consumer role has no such attribute (given by hand)",
+                            code, detail=keyword))
+    _apply_settings(cur, consumer, config, database_config, add)
     values = (consumer.name, consumer.department.name, consumer.department.code, role, consumer.share_schema)
     if row is None:
-        cur.execute("INSERT INTO sharing.consumer (consumer_code, consumer_name, department_name, department_code, "
-                    "role_name, share_schema, password_fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (code, *values, new_fingerprint))
+        cur.execute(_q("insert"), (code, *values, new_fingerprint))
         add(GrantChange(role, "declare_consumer", code, "consumer declared in the consumers file", code,
                         detail=f"{consumer.name}, {consumer.department.name}"))
         return
     changed = [name for name, old, new in zip(("consumer_name", "department_name", "department_code", "role_name",
                                                 "share_schema"), row[1:6], values) if old != new]
     if changed or not row[6] or new_fingerprint != fingerprint:
-        cur.execute("UPDATE sharing.consumer SET consumer_name = %s, department_name = %s, department_code = %s, "
-                    "role_name = %s, share_schema = %s, active = true, password_fingerprint = %s, updated_at = now() "
-                    "WHERE consumer_code = %s", (*values, new_fingerprint, code))
+        cur.execute(_q("update"), (*values, new_fingerprint, code))
     if changed:
         add(GrantChange(role, "update_consumer", code, "consumers file changed", code, detail=", ".join(changed)))
     if not row[6]:
         add(GrantChange(role, "activate_consumer", code, "consumer declared again in the consumers file", code))
+
+
+def _apply_settings(cur, consumer: Consumer, config: list[str], database_config: list[str], add) -> None:
+    """Make the role's settings exactly :func:`role_settings`: set what differs, reset any other
+    setting (also those for this database only), recording each."""
+    role, code = consumer.role_name, consumer.code
+    ident = sql.Identifier(role)
+    held = dict(c.split("=", 1) for c in config if "=" in c)
+    for name, value in role_settings(consumer).items():
+        if held.get(name) == value:
+            continue
+        if name == "search_path":
+            cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}, catalog").format(
+                ident, sql.Identifier(consumer.share_schema)))
+            add(GrantChange(role, "set_search_path", role, "a consumer reads its own schema, then the catalog", code,
+                            detail=value))
+        else:
+            cur.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(ident, sql.Identifier(name), sql.Literal(value)))
+            add(GrantChange(role, "set_config", role, "consumers file: a consumer holds no statement or idle "
+                            "transaction (nor the locks on its views) open longer", code, detail=f"{name} = {value}"))
+    for name in sorted(set(held) - set(role_settings(consumer))):
+        cur.execute(sql.SQL("ALTER ROLE {} RESET {}").format(ident, sql.Identifier(name)))
+        add(GrantChange(role, "reset_config", role, "a setting the engine does not give a consumer (set by hand)",
+                        code, detail=f"{name} (was {held[name]})"))
+    for setting in database_config:
+        name = setting.split("=", 1)[0]
+        cur.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} RESET {}").format(
+            ident, sql.Identifier(_current_database(cur)), sql.Identifier(name)))
+        add(GrantChange(role, "reset_config", role, "a setting for this database the engine does not give a consumer "
+                        "(set by hand)", code, detail=f"{name} in this database (was {setting.split('=', 1)[-1]})"))
+
+
+def _current_database(cur) -> str:
+    cur.execute("SELECT current_database()")
+    return cur.fetchone()[0]

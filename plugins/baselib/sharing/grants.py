@@ -22,16 +22,26 @@ and ``sharing``, SELECT on ``catalog.resource``, ``catalog.resource_item`` and
 ``sharing.my_application``, and EXECUTE on ``sharing.require_active``.
 
 :func:`reconcile` makes the warehouse match that, and removes (and records in sharing.grant_change)
-everything nothing justifies.
+everything nothing justifies: privileges on relations, columns, schemas and routines (also those a
+role other than the owner granted, revoked as that role), memberships, default privileges
+(pg_default_acl) for consumers, the group, or PUBLIC in a guarded schema, privileges on the
+database beyond CONNECT (CREATE; TEMPORARY, PUBLIC's included), and PUBLIC's CREATE on a guarded
+schema. Before it takes anything from a consumer it ends that consumer's sessions in this database.
+What it made each view from (application, resource, fingerprint) is kept in sharing.consumer_view,
+which consumers cannot read; every role can read view definitions and role names (pg_class,
+pg_get_viewdef), so a consumer view's definition (its application id and end, its items and masking
+rules) is visible to other consumers of the database.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2.errors
 import psycopg2.extensions
 import yaml
 from psycopg2 import sql
@@ -42,7 +52,7 @@ from baselib.errors import SharingError
 from baselib.security import masking
 from baselib.sharing import audit, policy
 from baselib.sharing.audit import GrantChange
-from baselib.sharing.consumers import CONSUMER_GROUP
+from baselib.sharing.consumers import CONSUMER_GROUP, terminate_sessions
 from baselib.warehouse import schema as warehouse_schema
 from baselib.warehouse import sqlfiles
 
@@ -140,15 +150,9 @@ class _Wanted:
     statement: sql.Composed
     fingerprint: str
 
-    def comment(self, definition: str) -> str:
-        """What the engine writes on the view: the application, the resource, the fingerprint of
-        the statement that made it and of the definition PostgreSQL stored (a view edited by hand
-        no longer matches)."""
-        return (f"{_COMMENT_PREFIX} application={self.application_id} resource={self.resource.code} "
-                f"fingerprint={self.fingerprint} definition={definition}")
-
     def matches(self, cur, comment: str | None) -> bool:
-        """Whether the view in the warehouse is the one this would make."""
+        """Whether the view in the warehouse is the one this would make; ``comment``: what
+        sharing.consumer_view records for it (queries/sharing_grants_schema_objects)."""
         meta = _parse_comment(comment)
         return (meta.get("fingerprint") == self.fingerprint and meta.get("application") == str(self.application_id)
                 and meta.get("definition") == _definition(cur, self.view))
@@ -175,8 +179,12 @@ def _parse_comment(comment: str | None) -> dict[str, str]:
     return dict(part.split("=", 1) for part in comment.split()[1:] if "=" in part)
 
 
+def _q(name: str) -> str:
+    return sqlfiles.text(f"queries/sharing_grants_{name}")
+
+
 def _exists(cur, qualified: str) -> bool:
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,))
+    cur.execute(_q("relation_exists"), (qualified,))
     return cur.fetchone()[0]
 
 
@@ -241,10 +249,12 @@ def _lenient_identity(path: Path) -> tuple[str | None, str | None]:
 
 
 class _Changes:
-    """Records each change in sharing.grant_change as it is made, and keeps the list."""
+    """Records each change in sharing.grant_change as it is made, and keeps the list; ``failed``:
+    the privileges the engine could not remove (each also recorded, action ``revoke_failed``)."""
 
     def __init__(self, cur, run_id: str | None):
-        self.cur, self.run_id, self.made = cur, run_id, []
+        self.cur, self.run_id, self.made, self.failed = cur, run_id, [], []
+        self._ended: set[str] = set()
 
     def add(self, change: GrantChange) -> None:
         audit.record(self.cur, change, self.run_id)
@@ -252,48 +262,116 @@ class _Changes:
         log.info("sharing: %s %s %s (%s) — %s", change.action, change.role_name, change.object,
                  change.detail or "", change.reason)
 
+    def fail(self, change: GrantChange) -> None:
+        self.add(change)
+        self.failed.append(change)
+        log.error("sharing: cannot remove %s of %s on %s: %s", change.detail, change.role_name, change.object,
+                  change.reason)
 
+    def end_sessions(self, role: str, consumer_code: str | None, reason: str) -> None:
+        """Before the engine takes anything from a consumer (drops or replaces one of its views,
+        revokes a privilege or membership): end its sessions in this database, so that no open
+        transaction keeps reading what it loses, nor holds a lock the reconcile waits for. Once
+        per consumer and run; recorded (``terminate_sessions``) when there was a session."""
+        if role in self._ended:
+            return
+        self._ended.add(role)
+        ended = terminate_sessions(self.cur, role)
+        if ended:
+            self.add(GrantChange(role, "terminate_sessions", role, reason, consumer_code,
+                                 detail=f"{ended} session(s) ended"))
+
+
+# How long one statement of the reconcile waits for a lock on a view, a schema or a role before it
+# gives up (SET LOCAL lock_timeout), and how often the whole reconcile is tried: a consumer (or
+# anyone) holding a lock on a view cannot keep the reconcile, which holds the DDL lock the
+# pipelines need, waiting longer than about attempts × lock_timeout.
+LOCK_TIMEOUT = "5s"
+ATTEMPTS = 3
 def reconcile(conn, *, consumer_code: str | None = None, run_id: str | None = None, now: dt.datetime | None = None,
-              catalog: Catalog | list[Resource] | None = None) -> list[GrantChange]:
+              catalog: Catalog | list[Resource] | None = None, lock_timeout: str = LOCK_TIMEOUT,
+              attempts: int = ATTEMPTS) -> list[GrantChange]:
     """Make the consumer roles, schemas, views and privileges match the approved applications
     whose period covers ``now`` (default: the current time; timezone-aware), and remove what nothing
     justifies. One transaction under an advisory lock (single-flight), committed at the end;
     idempotent (a second run changes and records nothing). Returns the changes, each recorded in
     sharing.grant_change with ``run_id``.
 
-    ``consumer_code`` narrows the run to one consumer (the group's privileges are still checked;
-    PUBLIC's are checked only by a full run). ``catalog``: a scan_catalog() result or a list of
-    resources (default: scan_catalog()); a resource whose entry is broken keeps its consumer views
-    as they are, unless their application has ended. Raises SharingError for an unknown
-    ``consumer_code`` or a naive ``now``."""
+    ``consumer_code`` narrows the run to one consumer (the group's privileges, default privileges
+    and the database's privileges are still checked; PUBLIC's privileges on relations only by a full
+    run). ``catalog``: a scan_catalog() result or a list of resources (default: scan_catalog()); a
+    resource whose entry is broken keeps its consumer views as they are, unless their application
+    has ended.
+
+    Before it takes anything from a consumer (drops or replaces a view, revokes a privilege or a
+    membership) it ends that consumer's sessions in this database (recorded as
+    ``terminate_sessions``). After the two advisory locks, each statement waits at most
+    ``lock_timeout`` (a PostgreSQL interval, default :data:`LOCK_TIMEOUT`) for a lock; on a lock
+    timeout everything is rolled back (the DDL lock freed) and the run is tried again, ``attempts``
+    times in all, then psycopg2.errors.LockNotAvailable propagates (a transient error: retry later).
+
+    A privilege granted by a role other than the object's owner is revoked as that role (SET
+    ROLE); one the engine cannot remove is recorded (``revoke_failed``), the rest is committed, and
+    then SharingError names it. Raises SharingError for an unknown ``consumer_code`` or a naive
+    ``now``."""
     now = now or dt.datetime.now(dt.timezone.utc)
     if now.tzinfo is None:
         raise SharingError("reconcile: now must be timezone-aware")
     cat = _catalog_view(catalog)
-    try:
-        with conn.cursor() as cur:
-            # the DDL lock first, as schema.ensure takes it before rebuild_resource_views takes
-            # ours: the reconcile never runs beside DDL that replaces the views it builds on
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (warehouse_schema.DDL_LOCK_KEY,))
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RECONCILE_LOCK_KEY,))
-            changes = _Changes(cur, run_id)
-            cur.execute(sqlfiles.text("queries/sharing_grants_consumers"), {"consumer": consumer_code})
-            consumers = _dicts(cur)
-            if consumer_code and not consumers:
-                raise SharingError(f"unknown consumer {consumer_code!r}: declare it in the consumers file and "
-                                   "apply it (python -m baselib.cli sharing consumers)")
-            apps = _active_applications(cur, now, consumer_code=consumer_code)
-            _reconcile_group(cur, changes)
-            for consumer in consumers:
-                mine = [a for a in apps if a["consumer_code"] == consumer["consumer_code"]]
-                _reconcile_consumer(cur, changes, consumer, mine, cat, now)
-            if consumer_code is None:
-                _reconcile_public(cur, changes, consumers, cat)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    for attempt in range(1, attempts + 1):
+        try:
+            changes = _reconcile_once(conn, consumer_code, run_id, now, cat, lock_timeout)
+            break
+        except psycopg2.errors.LockNotAvailable as exc:
+            conn.rollback()  # lets go of the DDL lock at once: the pipelines go on
+            if attempt == attempts:
+                log.error("sharing reconcile: a lock was still held after %d attempts (lock_timeout %s): "
+                          "nothing changed; a session holds a lock on a consumer view or role: %s",
+                          attempts, lock_timeout, str(exc).strip())
+                raise
+            log.warning("sharing reconcile: lock not available (attempt %d of %d), trying again: %s",
+                        attempt, attempts, str(exc).strip())
+            time.sleep(min(attempt, 5))
+        except BaseException:
+            conn.rollback()
+            raise
+    if changes.failed:
+        raise SharingError("the reconcile could not remove: " + "; ".join(
+            f"{c.detail} of {c.role_name} on {c.object} ({c.reason})" for c in changes.failed)
+            + ". Everything else was applied and recorded in sharing.grant_change (action revoke_failed).")
     return changes.made
+
+
+def _reconcile_once(conn, consumer_code, run_id, now, cat: _CatalogView, lock_timeout: str) -> _Changes:
+    with conn.cursor() as cur:
+        # the DDL lock first, as schema.ensure takes it before rebuild_resource_views takes ours:
+        # the reconcile never runs beside DDL that replaces the views it builds on. The two
+        # advisory locks are waited for; every lock after them (views, schemas, roles) only for
+        # lock_timeout, so a session holding one cannot keep the DDL lock from the pipelines.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (warehouse_schema.DDL_LOCK_KEY,))
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RECONCILE_LOCK_KEY,))
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+        changes = _Changes(cur, run_id)
+        cur.execute(_q("view_forget"))
+        cur.execute(_q("consumers"), {"consumer": None})
+        every_consumer = _dicts(cur)
+        consumers = [c for c in every_consumer if consumer_code is None or c["consumer_code"] == consumer_code]
+        if consumer_code and not consumers:
+            raise SharingError(f"unknown consumer {consumer_code!r}: declare it in the consumers file and "
+                               "apply it (python -m baselib.cli sharing consumers)")
+        apps = _active_applications(cur, now, consumer_code=consumer_code)
+        _reconcile_group(cur, changes)
+        for consumer in consumers:
+            mine = [a for a in apps if a["consumer_code"] == consumer["consumer_code"]]
+            _reconcile_consumer(cur, changes, consumer, mine, cat, now)
+        schemas = _guarded_schemas(every_consumer, cat)
+        roles = [c["role_name"] for c in consumers if c["role_exists"]] + [CONSUMER_GROUP]
+        _reconcile_default_privileges(cur, changes, roles, schemas, every_consumer)
+        _reconcile_database(cur, changes, roles, schemas, every_consumer)
+        if consumer_code is None:
+            _reconcile_public(cur, changes, schemas)
+    conn.commit()
+    return changes
 
 
 def _reconcile_group(cur, changes: _Changes) -> None:
@@ -316,7 +394,10 @@ def _reconcile_group_members(cur, changes: _Changes) -> None:
                                "the sharing_consumer group belongs to no other role")
 
 
-def _revoke_membership(cur, changes: _Changes, group: str, member: str, consumer_code, reason: str) -> None:
+def _revoke_membership(cur, changes: _Changes, group: str, member: str, consumer_code, reason: str,
+                       consumer_role: str | None = None) -> None:
+    if consumer_role is not None:  # the consumer loses a membership, or a role loses the consumer's
+        changes.end_sessions(consumer_role, consumer_code, reason)
     cur.execute(sql.SQL("REVOKE {} FROM {} CASCADE").format(sql.Identifier(group), sql.Identifier(member)))
     changes.add(GrantChange(member, "revoke_membership", group, reason, consumer_code,
                             detail=f"{member} no longer a member of {group}"))
@@ -339,10 +420,10 @@ def _reconcile_consumer(cur, changes: _Changes, consumer: dict, apps: list[dict]
                 continue
             why = ("consumer is no longer declared (inactive): it keeps nothing" if not active else
                    f"a consumer role belongs to {CONSUMER_GROUP} only: not justified by any application")
-            _revoke_membership(cur, changes, row["group_name"], role, code, why)
+            _revoke_membership(cur, changes, row["group_name"], role, code, why, consumer_role=role)
         elif row["group_name"] == role and not _is_self(cur, row["member_name"]):
             _revoke_membership(cur, changes, role, row["member_name"], code,
-                               "no role may act as a consumer: not justified by any application")
+                               "no role may act as a consumer: not justified by any application", consumer_role=role)
     if active and not in_group:
         cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(CONSUMER_GROUP), sql.Identifier(role)))
         changes.add(GrantChange(role, "grant_membership", CONSUMER_GROUP, "a declared consumer", code,
@@ -362,16 +443,17 @@ def _reconcile_consumer(cur, changes: _Changes, consumer: dict, apps: list[dict]
 
 
 def _is_self(cur, role: str) -> bool:
-    cur.execute("SELECT %s = current_user", (role,))
+    cur.execute(_q("is_current_user"), (role,))
     return cur.fetchone()[0]
 
 
 def _schema_exists(cur, schema: str) -> bool:
-    cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+    cur.execute(_q("schema_exists"), (schema,))
     return cur.fetchone() is not None
 
 
 def _drop_schema(cur, changes: _Changes, role: str, code: str, schema: str) -> None:
+    changes.end_sessions(role, code, "consumer is no longer declared (inactive): it keeps nothing")
     cur.execute("SAVEPOINT drop_share_schema")
     try:
         cur.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(schema)))
@@ -426,14 +508,17 @@ def _reconcile_views(cur, changes: _Changes, consumer: dict, apps: list[dict], c
             continue
         if w is not None:
             continue  # replaced below
+        why = _why_gone(cur, meta, cat, consumer["active"], now)
+        changes.end_sessions(role, code, f"its view {name} goes: {why}")
         cur.execute(sql.SQL("DROP VIEW {}").format(sqlfiles.ident(name)))
-        changes.add(GrantChange(role, "drop_view", name, _why_gone(cur, meta, cat, consumer["active"], now), code,
+        changes.add(GrantChange(role, "drop_view", name, why, code,
                                 application_id=int(meta["application"]) if meta.get("application") else None))
     for name, w in wanted.items():
         if name in keep or existing.get(name, ("v",))[0] != "v":
             continue  # kept, or a table someone made under the view's name (logged above): no view
         replacing = name in existing
         if replacing:
+            changes.end_sessions(role, code, f"its view {name} is replaced (application {w.application_id})")
             cur.execute(sql.SQL("DROP VIEW {}").format(sqlfiles.ident(name)))
         _create(cur, w, schema)
         columns = ", ".join(_view_columns(cur, name))
@@ -448,13 +533,16 @@ def _create(cur, w: _Wanted, schema: str) -> None:
     if not _schema_exists(cur, schema):
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     cur.execute(w.statement)
-    cur.execute(sql.SQL("COMMENT ON VIEW {} IS {}").format(sqlfiles.ident(w.view),
-                                                            sql.Literal(w.comment(_definition(cur, w.view)))))
+    # what the view was made from goes to sharing.consumer_view, which only the engine reads, not
+    # into a COMMENT, which every role reads
+    cur.execute(_q("view_record"), {"view": w.view, "application_id": w.application_id,
+                                    "resource_code": w.resource.code, "fingerprint": w.fingerprint,
+                                    "definition_md5": _definition(cur, w.view)})
 
 
 def _definition(cur, view: str) -> str:
     """md5 of the view's definition as PostgreSQL stores it (pg_get_viewdef)."""
-    cur.execute("SELECT md5(pg_get_viewdef(to_regclass(%s)))", (view,))
+    cur.execute(_q("view_definition"), (view,))
     return cur.fetchone()[0] or ""
 
 
@@ -496,8 +584,7 @@ def _existing_views(cur, schema: str) -> dict[str, tuple[str, str | None]]:
 
 
 def _view_columns(cur, qualified: str) -> list[str]:
-    cur.execute("SELECT a.attname FROM pg_attribute AS a WHERE a.attrelid = to_regclass(%s) "
-                "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (qualified,))
+    cur.execute(_q("view_columns"), (qualified,))
     return [r[0] for r in cur.fetchall()]
 
 
@@ -527,38 +614,79 @@ def _inventory(cur, role: str) -> list[dict]:
 def _apply_privileges(cur, changes: _Changes, role: str, consumer_code: str | None, desired: set[tuple],
                       reason: str, reasons: dict | None = None) -> None:
     """Grant what ``desired`` ({(kind, object, privilege)}) lacks, revoke what it does not hold,
-    the grant option included; record each change."""
+    the grant option included, and any privilege granted by a role other than the object's owner
+    (revoked as that role); record each change. What is still there afterwards is recorded as
+    ``revoke_failed`` (see :func:`reconcile`). A consumer's sessions end before it loses anything."""
     reasons = reasons or {}
     held: set[tuple] = set()
     for row in _inventory(cur, role):
         kind, obj, column = row["kind"], _normal(row["kind"], row["object"]), row["column_name"]
-        priv, grantable = row["privilege_type"], row["is_grantable"]
+        priv, grantable, grantor, by_owner = row["privilege_type"], row["is_grantable"], row["grantor"], row["by_owner"]
         key = (kind, obj, priv)
         target = sql.SQL("{} {}").format(sql.SQL(_ON[kind]), _target(kind, row["object"]))
-        if column is None and key in desired:
+        if column is None and key in desired and by_owner:
             held.add(key)
             if grantable:
-                cur.execute(sql.SQL("REVOKE GRANT OPTION FOR {} ON {} FROM {} CASCADE").format(
+                _end_sessions_of(changes, role, consumer_code)
+                _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE GRANT OPTION FOR {} ON {} FROM {} CASCADE").format(
                     sql.SQL(priv), target, sql.Identifier(role)))
                 changes.add(GrantChange(role, "revoke", obj, "the grant option is not justified by any application",
                                         consumer_code, detail=f"GRANT OPTION FOR {priv}"))
             continue
+        _end_sessions_of(changes, role, consumer_code)
+        by = "" if by_owner else f" granted by {grantor}"
         if column is not None:
-            cur.execute(sql.SQL("REVOKE {} ({}) ON {} FROM {} CASCADE").format(
+            _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE {} ({}) ON {} FROM {} CASCADE").format(
                 sql.SQL(priv), sql.Identifier(column), target, sql.Identifier(role)))
-            detail = f"{priv} ({column})" + (" WITH GRANT OPTION" if grantable else "")
+            detail = f"{priv} ({column})" + (" WITH GRANT OPTION" if grantable else "") + by
             kind_name = "column"
         else:
-            cur.execute(sql.SQL("REVOKE {} ON {} FROM {} CASCADE").format(sql.SQL(priv), target, sql.Identifier(role)))
-            detail = priv + (" WITH GRANT OPTION" if grantable else "")
+            _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE {} ON {} FROM {} CASCADE").format(
+                sql.SQL(priv), target, sql.Identifier(role)))
+            detail = priv + (" WITH GRANT OPTION" if grantable else "") + by
             kind_name = kind
-        changes.add(GrantChange(role, "revoke", obj, f"not justified by any application ({kind_name} privilege)",
-                                consumer_code, detail=detail))
+        why = (f"not justified by any application ({kind_name} privilege)" if by_owner else
+               f"granted by {grantor}, not by the engine: not justified by any application ({kind_name} privilege)")
+        changes.add(GrantChange(role, "revoke", obj, why, consumer_code, detail=detail))
     for kind, obj, priv in sorted(desired - held):
         target = sql.SQL("{} {}").format(sql.SQL(_ON[kind]), _target(kind, obj))
         cur.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(priv), target, sql.Identifier(role)))
         changes.add(GrantChange(role, "grant", obj, reasons.get((kind, obj), reason), consumer_code, detail=priv,
                                 application_id=_application_of(reasons.get((kind, obj)))))
+    # verify: whatever is left beyond what is desired (granted by the owner, no grant option) failed
+    for row in _inventory(cur, role):
+        kind, obj, column = row["kind"], _normal(row["kind"], row["object"]), row["column_name"]
+        if (column is None and (kind, obj, row["privilege_type"]) in desired and row["by_owner"]
+                and not row["is_grantable"]):
+            continue
+        changes.fail(GrantChange(role, "revoke_failed", obj,
+                                 f"still held after REVOKE (granted by {row['grantor']}): the engine must own the "
+                                 f"object or be a member of {row['grantor']}", consumer_code,
+                                 detail=row["privilege_type"] + (f" ({column})" if column else "")))
+
+
+def _end_sessions_of(changes: _Changes, role: str, consumer_code: str | None) -> None:
+    if consumer_code is not None:
+        changes.end_sessions(role, consumer_code, "the consumer loses a view, privilege or membership")
+
+
+def _revoke(cur, changes: _Changes, grantor: str, by_owner: bool, statement: sql.Composable) -> None:
+    """Run a REVOKE as the owner (the engine), or, for a grant another role made, as that role: a
+    REVOKE only removes what its issuer granted. When the engine may not act as the grantor the
+    REVOKE is skipped here; the check after it records the failure."""
+    if by_owner:
+        cur.execute(statement)
+        return
+    cur.execute("SAVEPOINT revoke_as_grantor")
+    try:
+        cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(grantor)))
+        cur.execute(statement)
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT revoke_as_grantor")
+        log.warning("cannot act as %s to revoke its grant: %s", grantor, str(exc).strip())
+        return
+    cur.execute("RESET ROLE")
+    cur.execute("RELEASE SAVEPOINT revoke_as_grantor")
 
 
 def _application_of(reason: str | None) -> int | None:
@@ -567,18 +695,108 @@ def _application_of(reason: str | None) -> int | None:
     return None
 
 
-def _reconcile_public(cur, changes: _Changes, consumers: list[dict], cat: _CatalogView) -> None:
-    """PUBLIC reads no table or view of the engine's schemas, the catalog's target schemas and
-    the consumers' schemas."""
+def _guarded_schemas(consumers: list[dict], cat: _CatalogView) -> list[str]:
+    """The engine's schemas, every catalog target schema (broken entries' included) and every
+    consumer's schema: where PUBLIC reads and creates nothing."""
     schemas = set(ENGINE_SCHEMAS) | {r.pipeline.target.schema_name for r in cat.resources.values()}
     schemas |= cat.broken_schemas | {c["share_schema"] for c in consumers}
-    cur.execute(sqlfiles.text("queries/sharing_grants_public"), {"schemas": sorted(schemas)})
-    for obj, kind, privileges in cur.fetchall():
-        cur.execute(sql.SQL("REVOKE ALL ON {} {} FROM PUBLIC CASCADE").format(
+    return sorted(schemas)
+
+
+def _consumer_of(consumers: list[dict], role: str) -> str | None:
+    return next((c["consumer_code"] for c in consumers if c["role_name"] == role), None)
+
+
+_DEFAULT_OBJECTS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}
+
+
+def _reconcile_default_privileges(cur, changes: _Changes, roles: list[str], schemas: list[str],
+                                  consumers: list[dict]) -> None:
+    """Remove default privileges (ALTER DEFAULT PRIVILEGES) that would give the consumer roles or
+    the group (in any schema) or PUBLIC (in the guarded schemas) objects created later."""
+    cur.execute(_q("default_privileges"), {"roles": roles, "schemas": schemas})
+    for row in _dicts(cur):
+        grantee = sql.SQL("PUBLIC") if row["grantee"] == "PUBLIC" else sql.Identifier(row["grantee"])
+        where = sql.SQL(" IN SCHEMA {}").format(sql.Identifier(row["schema"])) if row["schema"] else sql.SQL("")
+        code = _consumer_of(consumers, row["grantee"])
+        if code is not None:
+            changes.end_sessions(row["grantee"], code, "the consumer loses a default privilege")
+        cur.execute("SAVEPOINT revoke_default")
+        try:
+            cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {}{} REVOKE ALL ON {} FROM {}").format(
+                sql.Identifier(row["owner"]), where, sql.SQL(_DEFAULT_OBJECTS[row["objtype"]]), grantee))
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT revoke_default")
+            log.warning("cannot alter the default privileges of %s: %s", row["owner"], str(exc).strip())
+        else:
+            cur.execute("RELEASE SAVEPOINT revoke_default")
+        changes.add(GrantChange(row["grantee"], "revoke", row["schema"] or "(all schemas)",
+                                "default privileges: not justified by any application", code,
+                                detail=f"DEFAULT {row['privileges']} ON {_DEFAULT_OBJECTS[row['objtype']]} "
+                                       f"FOR ROLE {row['owner']}"))
+    cur.execute(_q("default_privileges"), {"roles": roles, "schemas": schemas})
+    for row in _dicts(cur):
+        changes.fail(GrantChange(row["grantee"], "revoke_failed", row["schema"] or "(all schemas)",
+                                 f"default privileges of {row['owner']} still there: the engine must be a member "
+                                 f"of {row['owner']}", _consumer_of(consumers, row["grantee"]),
+                                 detail=f"DEFAULT {row['privileges']} ON {_DEFAULT_OBJECTS[row['objtype']]}"))
+
+
+def _reconcile_database(cur, changes: _Changes, roles: list[str], schemas: list[str], consumers: list[dict]) -> None:
+    """Consumers, the group and PUBLIC hold CONNECT on this database and nothing else: no CREATE
+    (schemas of their own) and no TEMPORARY (temporary tables and views, through which a consumer
+    would read shared data unmeasured); PUBLIC holds no CREATE on a guarded schema. The owner of
+    the database (the engine, whose pipelines use temporary tables) keeps its own privileges."""
+    database = sql.Identifier(_current_database(cur))
+    cur.execute(_q("database_privileges"), {"roles": roles, "include_public": True})
+    for row in _dicts(cur):
+        code = _consumer_of(consumers, row["grantee"])
+        if code is not None:
+            changes.end_sessions(row["grantee"], code, "the consumer loses a database privilege")
+        grantee = sql.SQL("PUBLIC") if row["grantee"] == "PUBLIC" else sql.Identifier(row["grantee"])
+        _revoke(cur, changes, row["grantor"], row["by_owner"], sql.SQL("REVOKE {} ON DATABASE {} FROM {} CASCADE").format(
+            sql.SQL(row["privilege_type"]), database, grantee))
+        changes.add(GrantChange(row["grantee"], "revoke", f"database {_current_database(cur)}",
+                                "consumers connect to the warehouse and nothing more: not justified by any application",
+                                code, detail=row["privilege_type"]))
+    cur.execute(_q("database_privileges"), {"roles": roles, "include_public": True})
+    for row in _dicts(cur):
+        changes.fail(GrantChange(row["grantee"], "revoke_failed", f"database {_current_database(cur)}",
+                                 f"still held (granted by {row['grantor']}): the engine must own the database",
+                                 _consumer_of(consumers, row["grantee"]), detail=row["privilege_type"]))
+    guarded = [*schemas, "public"]
+    cur.execute(_q("public_schema_create"), {"schemas": guarded})
+    for row in _dicts(cur):
+        _revoke(cur, changes, row["grantor"], row["by_owner"], sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC CASCADE")
+                .format(sql.Identifier(row["schema"])))
+        changes.add(GrantChange("PUBLIC", "revoke", row["schema"],
+                                "nobody creates objects in the engine's schemas: not justified by any application",
+                                None, detail="CREATE"))
+    cur.execute(_q("public_schema_create"), {"schemas": guarded})
+    for row in _dicts(cur):
+        changes.fail(GrantChange("PUBLIC", "revoke_failed", row["schema"],
+                                 f"still held (granted by {row['grantor']})", None, detail="CREATE"))
+
+
+def _current_database(cur) -> str:
+    cur.execute("SELECT current_database()")
+    return cur.fetchone()[0]
+
+
+def _reconcile_public(cur, changes: _Changes, schemas: list[str]) -> None:
+    """PUBLIC reads no table or view of the engine's schemas, the catalog's target schemas and
+    the consumers' schemas."""
+    cur.execute(_q("public"), {"schemas": schemas})
+    for obj, kind, privileges, grantor, by_owner in cur.fetchall():
+        _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE ALL ON {} {} FROM PUBLIC CASCADE").format(
             sql.SQL(_ON[kind]), sql.SQL(obj)))
         changes.add(GrantChange("PUBLIC", "revoke", _normal(kind, obj),
                                 "PUBLIC reads nothing of the engine's schemas: not justified by any application",
-                                None, detail=privileges))
+                                None, detail=privileges + ("" if by_owner else f" granted by {grantor}")))
+    cur.execute(_q("public"), {"schemas": schemas})
+    for obj, kind, privileges, grantor, _ in cur.fetchall():
+        changes.fail(GrantChange("PUBLIC", "revoke_failed", _normal(kind, obj),
+                                 f"still held (granted by {grantor})", None, detail=privileges))
 
 
 # --- the per-resource rebuild (baselib.warehouse.schema) ---------------------------------------
@@ -605,18 +823,23 @@ def rebuild_resource_views(cur, resource: Resource, dropped: list[str] = (), *, 
         return []
     now = now or dt.datetime.now(dt.timezone.utc)
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RECONCILE_LOCK_KEY,))
+    cur.execute(_q("view_forget"))
     changes = _Changes(cur, run_id)
     current = _current_view(resource)
     rebuilt: set[str] = set()
     if resource.sharing.type is SharingType.not_shared:
         for view in dependent_views(cur, current):
+            cur.execute(_q("schema_consumer"), (view.split(".")[0],))
+            owner = cur.fetchone()
+            if owner:
+                changes.end_sessions(owner[1], owner[0], f"{resource.code} is 不予共享 in the catalog")
             cur.execute(sql.SQL("DROP VIEW {}").format(sqlfiles.ident(view)))
             dropped = [*dropped, view]
         reason = f"{resource.code} is 不予共享 in the catalog"
     elif _exists(cur, current):
         reason = f"{current} was recreated and no active application justifies this view"
         for app in _active_applications(cur, now, resource_code=resource.code):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (app["role_name"],))
+            cur.execute(_q("role_exists"), (app["role_name"],))
             if cur.fetchone() is None:
                 continue
             w = _wanted(cur, app, resource)
@@ -640,8 +863,7 @@ def rebuild_resource_views(cur, resource: Resource, dropped: list[str] = (), *, 
         reason = f"{current} does not exist"
     for view in dropped:
         if view not in rebuilt:
-            cur.execute("SELECT consumer_code, role_name FROM sharing.consumer WHERE share_schema = %s",
-                        (view.split(".")[0],))
+            cur.execute(_q("schema_consumer"), (view.split(".")[0],))
             row = cur.fetchone()
             changes.add(GrantChange(row[1] if row else view.split(".")[0], "drop_view", view, reason,
                                     row[0] if row else None))
@@ -651,25 +873,29 @@ def rebuild_resource_views(cur, resource: Resource, dropped: list[str] = (), *, 
 # --- row keys ----------------------------------------------------------------------------------
 
 
-def resolve_row_key(cur, consumer_code: str, resource: Resource, row_key: str) -> str | None:
+def resolve_row_key(cur, consumer_code: str, resource: Resource, row_key: str, *,
+                    now: dt.datetime | None = None) -> str | None:
     """The record key (``concat_ws('/', key columns::text)``) that ``row_key``, a ``_row_key``
     value ``consumer_code`` read from its view of ``resource``, stands for; None when no key ever
     loaded matches. A hashed key is matched by hashing every loaded key (a scan of the open
-    versions, deleted keys included); a raw one is accepted only where the consumer sees raw keys
-    (no personal key item, or a personal application of it)."""
+    versions, deleted keys included). A raw key of a resource whose key is personal is accepted
+    only while the consumer sees raw keys: its application active at ``now`` (default: the current
+    time) gives personal data; an earlier personal application (revoked, expired, superseded) does
+    not."""
     base = sqlfiles.ident(resource.pipeline.target.qualified)
     record_key = record_key_sql(resource)
     if any(i.personal for i in resource.items if i.name in resource.pipeline.key_columns):
-        hashed = sqlfiles.compose("templates/sharing_row_key_hashed", consumer_code=sql.Literal(consumer_code),
+        hashed = sqlfiles.compose("templates/sharing_row_key_hashed", consumer_code=sql.Placeholder("consumer"),
                                   record_key=sql.SQL("k.record_key"))
         cur.execute(sql.SQL("SELECT k.record_key FROM (SELECT DISTINCT {} AS record_key FROM {}) AS k "
-                            "WHERE {} = %s LIMIT 1").format(record_key, base, hashed), (row_key,))
+                            "WHERE {} = %(row_key)s LIMIT 1").format(record_key, base, hashed),
+                    {"consumer": consumer_code, "row_key": row_key})
         row = cur.fetchone()
         if row:
             return row[0]
-        cur.execute("SELECT 1 FROM sharing.application WHERE consumer_code = %s AND resource_code = %s "
-                    "AND personal AND decided_at IS NOT NULL AND status <> 'refused'", (consumer_code, resource.code))
-        if cur.fetchone() is None:
+        active = _active_applications(cur, now or dt.datetime.now(dt.timezone.utc), consumer_code=consumer_code,
+                                      resource_code=resource.code)
+        if not any(gives_personal(resource, a["personal"]) for a in active):
             return None
     cur.execute(sql.SQL("SELECT {} FROM {} WHERE {} = %s LIMIT 1").format(record_key, base, record_key), (row_key,))
     row = cur.fetchone()
@@ -747,8 +973,7 @@ def _describe_view(cur, name: str, meta: dict, cat: _CatalogView) -> SharedView:
     resource = cat.resources.get(meta.get("resource", ""))
     personal, ends = False, None
     if application_id is not None:
-        cur.execute("SELECT personal, ((period_end + 1)::timestamp AT TIME ZONE %s) FROM sharing.application "
-                    "WHERE application_id = %s", (policy.load().time_zone, application_id))
+        cur.execute(_q("application_access"), {"zone": policy.load().time_zone, "application_id": application_id})
         row = cur.fetchone()
         if row:
             personal, ends = row

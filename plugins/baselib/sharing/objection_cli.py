@@ -11,9 +11,10 @@ from baselib.sharing.cli import _command, _id, _local, _table
 
 DESCRIPTION = """Data objections (数据异议). A consumer that believes a shared value is wrong raises an
 objection about one item of one row; it goes to the resource's provider, which confirms it within
-the policy's working days (then the next load that changes the value resolves it) or rejects it
-with a reason. `list` shows each objection's due times and its times to answer and to resolution
-(wd = working days, h = hours; times Asia/Shanghai)."""
+the policy's working days (then the next load that changes the value, or deletes the row, resolves
+it; a correction loaded before the confirmation resolves it at once) or rejects it with a reason.
+`list` shows each objection's due times and its times to answer and to resolution (wd = working
+days, h = hours; times Asia/Shanghai)."""
 
 
 def register(subparsers) -> None:
@@ -23,13 +24,17 @@ def register(subparsers) -> None:
     sub = group.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("raise", help="raise an objection about a value a consumer is shared",
-                       description="Raise a data objection for a consumer about one item of one row of a resource "
-                                   "its approved application shares now. The row is given by its key (the key "
-                                   "columns joined by '/') or by the _row_key the consumer's view shows.")
+                       description="Raise a data objection for a consumer about one item (not a key item) of one "
+                                   "row of a resource its approved application shares now. The row is given by "
+                                   "its key (the key columns joined by '/') or by the _row_key the consumer's view "
+                                   "shows; a consumer that sees hashed row keys (a personal key without personal "
+                                   "approval) gives the _row_key. The same objection still open or confirmed is "
+                                   "not raised twice (error: already raised: objection N ...).")
     p.add_argument("--consumer", required=True, help="the consumer's code")
     p.add_argument("--resource", required=True, help="the resource code (e.g. 101001/000001) or its target table")
     key = p.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key", help="the row's key: the key columns as text joined by '/'")
+    key.add_argument("--key", help="the row's key: the key columns as text joined by '/' (not for a consumer "
+                                   "whose view shows hashed row keys)")
     key.add_argument("--row-key", help="the row's _row_key as the consumer's view shows it")
     p.add_argument("--item", required=True, help="the item (column) whose value is wrong")
     p.add_argument("--seen", required=True, help="the value the consumer read (masked if it was)")
@@ -86,8 +91,12 @@ def cmd_confirm(args, conn) -> None:
 
     o = objections.confirm(conn, _objection_id(args.id), by=args.by)
     _print(o)
-    print(f"confirmed by {o.answered_by} at {_local(o.answered_at)} after {o.working_days_to_answer} working days; "
-          f"to be corrected by a load before {_local(o.correction_due_at)} Asia/Shanghai")
+    print(f"confirmed by {o.answered_by} at {_local(o.answered_at)} after {o.working_days_to_answer} working days; ",
+          end="")
+    if o.status == "resolved":
+        print(f"already corrected by load {o.resolved_by_load_id} at {_local(o.resolved_at)} Asia/Shanghai: resolved")
+    else:
+        print(f"to be corrected by a load before {_local(o.correction_due_at)} Asia/Shanghai")
 
 
 def cmd_reject(args, conn) -> None:

@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 POLICY_FILE = INCLUDE_DIR / "sharing" / "policy.yaml"
 
 
+def instant(now: dt.datetime | None = None) -> dt.datetime:
+    """``now`` checked, or the current instant (UTC) when it is None: the ``now=`` default of the
+    sharing functions. Raises ValueError for a naive datetime (no instant)."""
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware instant")
+    return now
+
+
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,8 +52,10 @@ class Policy(BaseModel):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
-    @property
+    @functools.cached_property
     def calendar(self) -> WorkingCalendar:
+        """The working-day calendar, built once per loaded policy (so its "no holiday list"
+        warning is logged once per year, not on every call)."""
         return WorkingCalendar(self.holidays, self.workdays, self.zone)
 
 

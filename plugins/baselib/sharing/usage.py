@@ -27,8 +27,14 @@ What it cannot see:
   ``sharing.usage_collection`` row); the counters after it are counted from zero;
 * statements run inside functions, unless ``pg_stat_statements.track = all``;
 * the time of day: the difference between two collections is attributed to one day
-  (``usage_date``), so collect at the end of each day (the ``sharing_reconcile`` DAG does);
-* statement text the parser cannot read: not counted, but reported (:attr:`Collected.skipped`).
+  (``usage_date``), so collect once a day just after the day ends: the ``sharing_reconcile``
+  DAG's scheduled run at 00:00 files what it collects under the day that ended (the day before
+  its logical date; :func:`baselib.orchestration.sharing_dag.usage_day`), and a backfilled run
+  collects nothing;
+* statement text the parser cannot read, and opaque commands that may read shared views without
+  the parser seeing which (``CALL``, ``DO``, ``EXPLAIN``, …): not counted, but reported
+  (:attr:`Collected.skipped`, a warning each). Prepared statements are measured: the
+  ``EXECUTE``s' calls and rows are kept under the ``PREPARE name AS q`` text, and ``q`` is parsed.
 
 Collections are single-flight (a transaction-level advisory lock: a second one waits, then
 counts only what came after the first) and idempotent (nothing new, nothing added).
@@ -55,10 +61,25 @@ log = logging.getLogger(__name__)
 EXTENSION = "pg_stat_statements"
 LOCK_CLASS = 0x73686172  # "shar": first half of the advisory lock key; the second is hashtext('usage')
 _DECLARE = re.compile(r"^\s*DECLARE\s.*?\sFOR\s+(.*)$", re.IGNORECASE | re.DOTALL)
+# PREPARE name [(type, ...)] AS statement: pg_stat_statements keeps the EXECUTEs' calls and rows
+# under this text, so the statement after AS is what was read.
+_PREPARE = re.compile(r'^\s*PREPARE\s+(?:"(?:[^"]|"")*"|[^\s(]+)\s*(?:\((?:[^()]|\([^()]*\))*\))?\s*AS\s+(.*)$',
+                      re.IGNORECASE | re.DOTALL)
+# Commands that read no relation by themselves (transaction control, settings, cursor and
+# prepared-statement housekeeping): they name nothing and are not skipped.
+NAMES_NOTHING = frozenset({
+    "ABORT", "BEGIN", "CLOSE", "COMMIT", "DEALLOCATE", "DISCARD", "END", "EXECUTE", "FETCH", "LISTEN", "MOVE",
+    "RELEASE", "RESET", "ROLLBACK", "SAVEPOINT", "SET", "SHOW", "START", "UNLISTEN"})
+_FIRST_WORD = re.compile(r"^\s*([A-Za-z]+)")
 
 
 class UnparsableStatement(ValueError):
     """A statement's text sqlglot cannot parse as PostgreSQL."""
+
+
+class OpaqueStatement(UnparsableStatement):
+    """A statement sqlglot keeps as an opaque command (``CALL``, ``DO``, ``EXPLAIN``, …) that may
+    read shared views without naming them where the parser sees: not counted, reported as skipped."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,7 @@ class Usage:
 class Collected(list):
     """The :class:`Usage` rows one collection added (a list), with what it saw:
     ``statements`` (consumer statements with new calls), ``counted`` (of those, naming a shared
-    view), ``skipped`` (unparsable, not counted), ``reset_detected`` (the statistics were reset
+    view), ``skipped`` (unparsable or opaque commands such as ``DO`` or ``CALL``, not counted), ``reset_detected`` (the statistics were reset
     since the previous collection: use in between is lost), ``stats_reset`` (the reset instant)."""
 
     def __init__(self, rows: Iterable[Usage] = (), *, statements: int = 0, counted: int = 0, skipped: int = 0,
@@ -105,19 +126,31 @@ def named_relations(statement: str) -> frozenset[tuple[str | None, str]]:
     """The relations ``statement`` (PostgreSQL, possibly normalised with ``$1`` placeholders,
     possibly several statements) reads, as ``(schema or None, name)`` with PostgreSQL's case
     folding; names of its CTEs and table functions are not relations. ``DECLARE … CURSOR FOR q``
-    names what ``q`` names. Statements sqlglot keeps as opaque commands (``FETCH``, ``SET``, …)
-    name nothing. Raises :class:`UnparsableStatement` when the text cannot be parsed."""
-    declared = _DECLARE.match(statement)
-    if declared:
-        statement = declared.group(1)
+    and ``PREPARE name [(types)] AS q`` name what ``q`` names. The commands of
+    :data:`NAMES_NOTHING` (``FETCH``, ``SET``, ``EXECUTE``, …) name nothing. Raises
+    :class:`OpaqueStatement` for any other command sqlglot keeps opaque (``CALL``, ``DO``,
+    ``EXPLAIN``, …) and :class:`UnparsableStatement` when the text cannot be parsed."""
+    for wrapper in (_DECLARE, _PREPARE):
+        wrapped = wrapper.match(statement)
+        if wrapped:
+            statement = wrapped.group(1)
+            break
+    first = _FIRST_WORD.match(statement)
+    if first and first.group(1).upper() in NAMES_NOTHING and ";" not in statement:
+        return frozenset()
     try:
         trees = sqlglot.parse(statement, read="postgres")
     except (sqlglot.errors.SqlglotError, AttributeError, TypeError, ValueError) as exc:
         raise UnparsableStatement(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     found: set[tuple[str | None, str]] = set()
     for tree in trees:
-        if tree is None or isinstance(tree, exp.Command):
+        if tree is None:
             continue
+        if isinstance(tree, exp.Command):
+            keyword = str(tree.this).upper()
+            if keyword in NAMES_NOTHING:
+                continue
+            raise OpaqueStatement(f"{keyword} is a command the parser keeps opaque: what it reads cannot be seen")
         ctes = {_name(cte.args.get("alias") and cte.args["alias"].this) for cte in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
             name = _name(table.this)
@@ -206,7 +239,8 @@ def collect(conn, *, now: dt.datetime | None = None, usage_date: dt.date | None 
     """Add the consumers' use since the previous collection to ``evaluation.sharing_usage``.
 
     ``now``: the collection's instant (timezone-aware; default the server's clock);
-    ``usage_date``: the day the use is attributed to (default the Asia/Shanghai date of ``now``);
+    ``usage_date``: the day the use is attributed to (default the Asia/Shanghai date of ``now``;
+    a collection just after midnight passes the day that ended, as the DAG does);
     ``catalog``: the resources whose views count (default the whole catalog). For each
     statement of a consumer role in this database whose ``calls`` grew: parsed
     (:func:`named_relations`), mapped to resources (:func:`shared_resources`), its new calls and
@@ -244,8 +278,8 @@ def collect(conn, *, now: dt.datetime | None = None, usage_date: dt.date | None 
                                              views={name: r.code for name, r in views.items()})
                 except UnparsableStatement as exc:
                     skipped += 1
-                    log.warning("usage: statement of %s not counted, unparsable (%s): %.200s",
-                                consumer_code, exc, query)
+                    log.warning("usage: statement of %s not counted, %s (%s): %.200s", consumer_code,
+                                "opaque" if isinstance(exc, OpaqueStatement) else "unparsable", exc, query)
                     continue
                 if codes:
                     counted += 1

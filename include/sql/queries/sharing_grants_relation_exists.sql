@@ -1,0 +1,2 @@
+-- Whether a relation exists. Parameter: its qualified name.
+SELECT to_regclass(%s) IS NOT NULL;

@@ -1,0 +1,2 @@
+-- Whether a role exists. Parameter: its name.
+SELECT 1 FROM pg_roles WHERE rolname = %s;
