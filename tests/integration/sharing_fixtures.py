@@ -86,3 +86,15 @@ def sharing_consumers(dbs, tmp_path, monkeypatch):
                     cur.execute(sql.SQL("DROP ROLE {}").format(role))
     finally:
         conn.close()
+
+
+def register_consumers(conn, *codes: str, department_code: str = "113600000144040223") -> None:
+    """Rows of ``sharing.consumer`` for ``codes`` (active, role ``consumer_<code>``, schema
+    ``share_<code>``), without creating their roles: for tests of applications and objections, which
+    need a declared consumer but no login. Commits."""
+    with conn.cursor() as cur:
+        for code in codes:
+            cur.execute("INSERT INTO sharing.consumer (consumer_code, consumer_name, department_name, department_code, "
+                        "role_name, share_schema) VALUES (%s, %s, %s, %s, %s, %s)",
+                        (code, f"{code} 系统", f"{code} 部门", department_code, f"consumer_{code}", f"share_{code}"))
+    conn.commit()

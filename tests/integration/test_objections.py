@@ -21,6 +21,7 @@ from baselib.sharing import applications, objection_cli, objections
 from baselib.warehouse import schema
 from tests.conftest import DAY1, DAY2
 from tests.integration.pipeline_helpers import fill_source, run
+from tests.integration.sharing_fixtures import register_consumers
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
@@ -50,12 +51,7 @@ def wh(dbs, population, catalog):
     assert run(population, DAY1)["status"] == "success"
     conn = dbs.warehouse()
     schema.ensure(conn, [])
-    with conn.cursor() as cur:
-        for code in ("tax", "relief"):
-            cur.execute("INSERT INTO sharing.consumer (consumer_code, consumer_name, department_name, department_code, "
-                        "role_name, share_schema) VALUES (%s, %s, %s, %s, %s, %s)",
-                        (code, f"{code} 系统", f"{code} 部门", "113600000144040223", f"consumer_{code}", f"share_{code}"))
-    conn.commit()
+    register_consumers(conn, "tax", "relief")
     app = applications.apply(conn, consumer_code="tax", resource_code=POPULATION, items=ITEMS, purpose="核验纳税人身份",
                              legal_basis="《中华人民共和国税收征收管理法》第五条", period_start=dt.date(2026, 9, 1),
                              period_end=dt.date(2026, 12, 31), now=local(2026, 8, 27), catalog=catalog)

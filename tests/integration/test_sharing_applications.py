@@ -17,6 +17,7 @@ from baselib.catalog.loader import Catalog, EntryError
 from baselib.errors import SharingError
 from baselib.sharing import applications
 from baselib.warehouse import schema
+from tests.integration.sharing_fixtures import register_consumers
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 POPULATION = "101001/000001"      # 有条件共享, personal items
@@ -38,12 +39,7 @@ def wh(dbs):
     """The test warehouse with the shared DDL and two active consumers, ``tax`` and ``relief``."""
     conn = dbs.warehouse()
     schema.ensure(conn, [])
-    with conn.cursor() as cur:
-        for code in ("tax", "relief"):
-            cur.execute("INSERT INTO sharing.consumer (consumer_code, consumer_name, department_name, department_code, "
-                        "role_name, share_schema) VALUES (%s, %s, %s, %s, %s, %s)",
-                        (code, f"{code} 系统", f"{code} 部门", "113600000144040223", f"consumer_{code}", f"share_{code}"))
-    conn.commit()
+    register_consumers(conn, "tax", "relief")
     yield conn
     conn.close()
 

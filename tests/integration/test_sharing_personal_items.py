@@ -9,32 +9,23 @@ import secrets
 import pytest
 
 from baselib.sharing import consumers as consumers_mod
-from baselib_simulators import certificates, legal_entity, population
+from baselib_simulators import certificates
 from tests.conftest import AS_OF, DAY1
 from tests.integration import sharing_fixtures
 from tests.integration.pipeline_helpers import catalog_entry, run
 from tests.integration.login_queries import rows as _rows
+from tests.integration import test_certificate_pipeline
 from tests.integration.test_sharing_grants import (  # noqa: F401  (the fixture and its helpers)
     _application, _reconcile, world)
 
-sharing_consumers = sharing_fixtures.sharing_consumers  # the fixture
-
-
-
+sharing_consumers = sharing_fixtures.sharing_consumers  # the fixtures
+libraries = test_certificate_pipeline.libraries
 
 
 @pytest.fixture
-def certificates_loaded(dbs, monkeypatch):
-    conn = dbs.source("dept_public_security")
-    population.create(conn, rows=600, seed=21, as_of=AS_OF)
-    citizen_ids = population.clean_ids(conn, limit=300)
-    conn.close()
-    conn = dbs.source("dept_market_regulation")
-    legal_entity.create(conn, rows=600, seed=21, as_of=AS_OF)
-    credit_codes = legal_entity.clean_credit_codes(conn, limit=300)
-    conn.close()
-    run(catalog_entry("base_population.person"), DAY1)
-    run(catalog_entry("base_legal_entity.legal_entity"), DAY1)
+def certificates_loaded(dbs, libraries, monkeypatch):
+    """The e-certificates loaded from a loopback API, their holders drawn from the loaded libraries."""
+    citizen_ids, credit_codes = libraries
     records, _ = certificates.generate(600, 9, AS_OF, citizen_ids, credit_codes, unmatched_rate=0.0,
                                        defect_rates={kind: 0.0 for kind in certificates.DEFECTS})
     server = certificates.CertificateApiServer(records, token=secrets.token_urlsafe(16)).start()
