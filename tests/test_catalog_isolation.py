@@ -42,9 +42,12 @@ def parse_dags(entries: Path, suites: Path) -> dict:
 
 
 def _good_dag_ids() -> set[str]:
+    """One DAG per catalog entry, plus the DAGs that no entry makes (the daily sharing reconcile),
+    which a broken entry must not touch either."""
     from baselib.catalog import load_catalog
+    from baselib.orchestration.sharing_dag import DAG_ID as SHARING_DAG_ID
 
-    return {r.dag_id for r in load_catalog()}
+    return {r.dag_id for r in load_catalog()} | {SHARING_DAG_ID}
 
 
 def _theme_readers(hidden: str | None) -> dict[str, str]:
