@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import zoneinfo
+from types import SimpleNamespace
 
 import psycopg2.errors
 import pytest
 
-from baselib.catalog import load_catalog
+from baselib.catalog import load_catalog, scan_catalog
+from baselib.catalog.model import SharingType
 from baselib.errors import SharingError
-from baselib.sharing import applications, objection_cli, objections
+from baselib.sharing import applications, grants, objection_cli, objections
 from baselib.warehouse import schema
 from tests.conftest import DAY1, DAY2
 from tests.integration.pipeline_helpers import fill_source, run
@@ -460,3 +462,16 @@ def test_cli(dbs, wh, catalog, capsys):
     ]:
         code, out, err = run_cli(argv, capsys)
         assert code == 1 and err.startswith(message) and "Traceback" not in err, (argv, err)
+
+
+def test_objections_and_views_agree_on_hashed_row_keys():
+    """A personal application on a resource that is no longer 有条件共享: the view shows hashed keys,
+    so raise_objection must refuse a raw record key too (else the raw-key probe of personal keys
+    is open again): both follow grants.hashes_row_key(resource, gives_personal(...))."""
+    resource = next(r for r in scan_catalog().resources if r.code == "101001/000001")
+    unconditional = resource.model_copy(update={"sharing": resource.sharing.model_copy(
+        update={"type": SharingType.unconditional, "personal_data_readers": []})})
+    app = SimpleNamespace(personal=True, consumer_code="x", application_id=1)
+    view_hashes = grants.hashes_row_key(unconditional, grants.gives_personal(unconditional, app.personal))
+    assert view_hashes is True
+    assert objections._hashed_keys(unconditional, app) == view_hashes

@@ -645,3 +645,31 @@ def test_a_raw_personal_key_is_accepted_only_while_a_personal_application_is_act
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_revoke_as_grantor_restores_the_callers_role(dbs):
+    """A reconcile run under SET ROLE (an engine login acting as the warehouse owner) that revokes a
+    grant as its grantor comes back to the role it had, for the rest of the reconcile and after the
+    commit (a RESET ROLE would leave it as its session user, here the superuser)."""
+    tag = secrets.token_hex(3)
+    engine, grantor = f"r5_engine_{tag}", f"r5_grantor_{tag}"
+    conn = psycopg2.connect(dbs.warehouse_uri)
+    cur = conn.cursor()
+    cur.execute(sql.SQL("CREATE ROLE {e} NOLOGIN; CREATE ROLE {g} NOLOGIN; GRANT {g} TO {e}").format(
+        e=sql.Identifier(engine), g=sql.Identifier(grantor)))
+    conn.commit()
+    try:
+        cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(engine)))
+        conn.commit()
+        grants._revoke(cur, None, grantor, False, sql.SQL("SELECT 1"))
+        cur.execute("SELECT current_user")
+        assert cur.fetchone()[0] == engine
+        conn.commit()
+        cur.execute("SELECT current_user")
+        assert cur.fetchone()[0] == engine
+    finally:
+        conn.rollback()
+        cur.execute("RESET ROLE")
+        cur.execute(sql.SQL("DROP ROLE {}; DROP ROLE {}").format(sql.Identifier(engine), sql.Identifier(grantor)))
+        conn.commit()
+        conn.close()

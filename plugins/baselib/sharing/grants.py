@@ -629,25 +629,25 @@ def _apply_privileges(cur, changes: _Changes, role: str, consumer_code: str | No
             if grantable:
                 _end_sessions_of(changes, role, consumer_code)
                 _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE GRANT OPTION FOR {} ON {} FROM {} CASCADE").format(
-                    sql.SQL(priv), target, sql.Identifier(role)))
-                changes.add(GrantChange(role, "revoke", obj, "the grant option is not justified by any application",
-                                        consumer_code, detail=f"GRANT OPTION FOR {priv}"))
+                    sql.SQL(priv), target, sql.Identifier(role)),
+                    GrantChange(role, "revoke", obj, "the grant option is not justified by any application",
+                                consumer_code, detail=f"GRANT OPTION FOR {priv}"))
             continue
         _end_sessions_of(changes, role, consumer_code)
         by = "" if by_owner else f" granted by {grantor}"
         if column is not None:
-            _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE {} ({}) ON {} FROM {} CASCADE").format(
-                sql.SQL(priv), sql.Identifier(column), target, sql.Identifier(role)))
+            statement = sql.SQL("REVOKE {} ({}) ON {} FROM {} CASCADE").format(
+                sql.SQL(priv), sql.Identifier(column), target, sql.Identifier(role))
             detail = f"{priv} ({column})" + (" WITH GRANT OPTION" if grantable else "") + by
             kind_name = "column"
         else:
-            _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE {} ON {} FROM {} CASCADE").format(
-                sql.SQL(priv), target, sql.Identifier(role)))
+            statement = sql.SQL("REVOKE {} ON {} FROM {} CASCADE").format(sql.SQL(priv), target, sql.Identifier(role))
             detail = priv + (" WITH GRANT OPTION" if grantable else "") + by
             kind_name = kind
         why = (f"not justified by any application ({kind_name} privilege)" if by_owner else
                f"granted by {grantor}, not by the engine: not justified by any application ({kind_name} privilege)")
-        changes.add(GrantChange(role, "revoke", obj, why, consumer_code, detail=detail))
+        _revoke(cur, changes, grantor, by_owner, statement,
+                GrantChange(role, "revoke", obj, why, consumer_code, detail=detail))
     for kind, obj, priv in sorted(desired - held):
         target = sql.SQL("{} {}").format(sql.SQL(_ON[kind]), _target(kind, obj))
         cur.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(priv), target, sql.Identifier(role)))
@@ -670,23 +670,31 @@ def _end_sessions_of(changes: _Changes, role: str, consumer_code: str | None) ->
         changes.end_sessions(role, consumer_code, "the consumer loses a view, privilege or membership")
 
 
-def _revoke(cur, changes: _Changes, grantor: str, by_owner: bool, statement: sql.Composable) -> None:
+def _revoke(cur, changes: _Changes | None, grantor: str, by_owner: bool, statement: sql.Composable,
+            change: GrantChange | None = None) -> bool:
     """Run a REVOKE as the owner (the engine), or, for a grant another role made, as that role: a
-    REVOKE only removes what its issuer granted. When the engine may not act as the grantor the
-    REVOKE is skipped here; the check after it records the failure."""
+    REVOKE only removes what its issuer granted; then record ``change``. Returns whether the
+    REVOKE ran. When the engine may not act as the grantor the REVOKE is skipped and nothing is
+    recorded here; the check after it records the failure (``revoke_failed``). The session's role
+    is the one it had before (``SET ROLE`` of an engine login acting as the warehouse owner stays)."""
     if by_owner:
         cur.execute(statement)
-        return
-    cur.execute("SAVEPOINT revoke_as_grantor")
-    try:
-        cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(grantor)))
-        cur.execute(statement)
-    except psycopg2.errors.InsufficientPrivilege as exc:
-        cur.execute("ROLLBACK TO SAVEPOINT revoke_as_grantor")
-        log.warning("cannot act as %s to revoke its grant: %s", grantor, str(exc).strip())
-        return
-    cur.execute("RESET ROLE")
-    cur.execute("RELEASE SAVEPOINT revoke_as_grantor")
+    else:
+        cur.execute("SELECT current_setting('role')")
+        (role_before,) = cur.fetchone()
+        cur.execute("SAVEPOINT revoke_as_grantor")
+        try:
+            cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(grantor)))
+            cur.execute(statement)
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT revoke_as_grantor")
+            log.warning("cannot act as %s to revoke its grant: %s", grantor, str(exc).strip())
+            return False
+        cur.execute("SELECT set_config('role', %s, true)", (role_before,))
+        cur.execute("RELEASE SAVEPOINT revoke_as_grantor")
+    if change is not None and changes is not None:
+        changes.add(change)
+    return True
 
 
 def _application_of(reason: str | None) -> int | None:
@@ -728,8 +736,8 @@ def _reconcile_default_privileges(cur, changes: _Changes, roles: list[str], sche
         except psycopg2.errors.InsufficientPrivilege as exc:
             cur.execute("ROLLBACK TO SAVEPOINT revoke_default")
             log.warning("cannot alter the default privileges of %s: %s", row["owner"], str(exc).strip())
-        else:
-            cur.execute("RELEASE SAVEPOINT revoke_default")
+            continue  # the check below records it as revoke_failed
+        cur.execute("RELEASE SAVEPOINT revoke_default")
         changes.add(GrantChange(row["grantee"], "revoke", row["schema"] or "(all schemas)",
                                 "default privileges: not justified by any application", code,
                                 detail=f"DEFAULT {row['privileges']} ON {_DEFAULT_OBJECTS[row['objtype']]} "
@@ -755,10 +763,10 @@ def _reconcile_database(cur, changes: _Changes, roles: list[str], schemas: list[
             changes.end_sessions(row["grantee"], code, "the consumer loses a database privilege")
         grantee = sql.SQL("PUBLIC") if row["grantee"] == "PUBLIC" else sql.Identifier(row["grantee"])
         _revoke(cur, changes, row["grantor"], row["by_owner"], sql.SQL("REVOKE {} ON DATABASE {} FROM {} CASCADE").format(
-            sql.SQL(row["privilege_type"]), database, grantee))
-        changes.add(GrantChange(row["grantee"], "revoke", f"database {_current_database(cur)}",
-                                "consumers connect to the warehouse and nothing more: not justified by any application",
-                                code, detail=row["privilege_type"]))
+            sql.SQL(row["privilege_type"]), database, grantee),
+            GrantChange(row["grantee"], "revoke", f"database {_current_database(cur)}",
+                        "consumers connect to the warehouse and nothing more: not justified by any application",
+                        code, detail=row["privilege_type"]))
     cur.execute(_q("database_privileges"), {"roles": roles, "include_public": True})
     for row in _dicts(cur):
         changes.fail(GrantChange(row["grantee"], "revoke_failed", f"database {_current_database(cur)}",
@@ -768,10 +776,10 @@ def _reconcile_database(cur, changes: _Changes, roles: list[str], schemas: list[
     cur.execute(_q("public_schema_create"), {"schemas": guarded})
     for row in _dicts(cur):
         _revoke(cur, changes, row["grantor"], row["by_owner"], sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC CASCADE")
-                .format(sql.Identifier(row["schema"])))
-        changes.add(GrantChange("PUBLIC", "revoke", row["schema"],
-                                "nobody creates objects in the engine's schemas: not justified by any application",
-                                None, detail="CREATE"))
+                .format(sql.Identifier(row["schema"])),
+                GrantChange("PUBLIC", "revoke", row["schema"],
+                            "nobody creates objects in the engine's schemas: not justified by any application",
+                            None, detail="CREATE"))
     cur.execute(_q("public_schema_create"), {"schemas": guarded})
     for row in _dicts(cur):
         changes.fail(GrantChange("PUBLIC", "revoke_failed", row["schema"],
@@ -789,10 +797,10 @@ def _reconcile_public(cur, changes: _Changes, schemas: list[str]) -> None:
     cur.execute(_q("public"), {"schemas": schemas})
     for obj, kind, privileges, grantor, by_owner in cur.fetchall():
         _revoke(cur, changes, grantor, by_owner, sql.SQL("REVOKE ALL ON {} {} FROM PUBLIC CASCADE").format(
-            sql.SQL(_ON[kind]), sql.SQL(obj)))
-        changes.add(GrantChange("PUBLIC", "revoke", _normal(kind, obj),
-                                "PUBLIC reads nothing of the engine's schemas: not justified by any application",
-                                None, detail=privileges + ("" if by_owner else f" granted by {grantor}")))
+            sql.SQL(_ON[kind]), sql.SQL(obj)),
+            GrantChange("PUBLIC", "revoke", _normal(kind, obj),
+                        "PUBLIC reads nothing of the engine's schemas: not justified by any application",
+                        None, detail=privileges + ("" if by_owner else f" granted by {grantor}")))
     cur.execute(_q("public"), {"schemas": schemas})
     for obj, kind, privileges, grantor, _ in cur.fetchall():
         changes.fail(GrantChange("PUBLIC", "revoke_failed", _normal(kind, obj),

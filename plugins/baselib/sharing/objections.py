@@ -212,9 +212,11 @@ def _check_item(resource: Resource, item: str, application) -> None:
 
 def _hashed_keys(resource: Resource, application) -> bool:
     """Whether the consumer of ``application`` (its active one) sees ``resource``'s rows under a
-    hashed ``_row_key``: a key item is personal and the application does not include personal data."""
-    return not application.personal and any(
-        i.personal for i in resource.items if i.name in resource.pipeline.key_columns)
+    hashed ``_row_key``: a key item is personal and the application does not give personal data (a
+    personal application on a resource that is no longer 有条件共享 does not)."""
+    from baselib.sharing import grants  # the views' own rule, so both always agree
+
+    return grants.hashes_row_key(resource, grants.gives_personal(resource, application.personal))
 
 
 def _hashed(cur, consumer_code: str, record_key: str) -> str:
