@@ -1,15 +1,14 @@
 """The population DAG run through Airflow itself (``airflow dags test``), as the demo does."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from baselib_simulators import population as sim
 from tests.conftest import AS_OF
+from tests.e2e.airflow_cli import airflow, airflow_env, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
@@ -18,30 +17,13 @@ pytestmark = pytest.mark.airflow
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow_home")
-    env = _airflow_env(home)
-    done = subprocess.run([_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    migrate(airflow_env(home))
     return home
 
 
-def _airflow() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
-
-
-def _airflow_env(home: Path) -> dict:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": str(ROOT / "plugins"),
-    }
-
-
 def _dags_test(home: Path, dag_id: str, date: str, conf: str | None = None) -> subprocess.CompletedProcess:
-    cmd = [_airflow(), "dags", "test", dag_id, date] + (["-c", conf] if conf else [])
-    return subprocess.run(cmd, env=_airflow_env(home), capture_output=True, text=True, timeout=900, cwd=ROOT)
+    cmd = [airflow(), "dags", "test", dag_id, date] + (["-c", conf] if conf else [])
+    return subprocess.run(cmd, env=airflow_env(home), capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
 def test_population_dag_runs_through_airflow(dbs, population, airflow_home):

@@ -4,16 +4,15 @@ through Airflow (``airflow dags test``)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from baselib_simulators import population as sim
 from tests.conftest import AS_OF
+from tests.e2e.airflow_cli import airflow, airflow_env, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "themes"
@@ -37,30 +36,20 @@ def lineage_env(dbs, tmp_path, monkeypatch) -> tuple[dict, Path]:
         shutil.copy(path, expectations)
     events = tmp_path / "openlineage.jsonl"
     home = tmp_path / "airflow_home"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "baselib-test",
-        "BASELIB_CATALOG_DIR": str(catalog),
-        "BASELIB_EXPECTATIONS_DIR": str(expectations),
-        "BASELIB_MODELS_DIR": str(FIXTURES / "models"),
-        "PYTHONPATH": str(ROOT / "plugins"),
-    }
-    done = subprocess.run([_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    env = airflow_env(
+        home,
+        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        AIRFLOW__OPENLINEAGE__NAMESPACE="baselib-test",
+        BASELIB_CATALOG_DIR=str(catalog),
+        BASELIB_EXPECTATIONS_DIR=str(expectations),
+        BASELIB_MODELS_DIR=str(FIXTURES / "models"),
+    )
+    migrate(env)
     return env, events
 
 
-def _airflow() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
-
-
 def _dags_test(env: dict, dag_id: str, date: str) -> None:
-    done = subprocess.run([_airflow(), "dags", "test", dag_id, date], env=env, capture_output=True, text=True,
+    done = subprocess.run([airflow(), "dags", "test", dag_id, date], env=env, capture_output=True, text=True,
                           timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 

@@ -14,10 +14,8 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import os
 import re
 import subprocess
-import sys
 import zoneinfo
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from psycopg2 import sql
 from psycopg2.extensions import parse_dsn
 
 from tests.conftest import DAY1
+from tests.e2e.airflow_cli import airflow, airflow_env, migrate
 from tests.integration.pipeline_helpers import fill_source, run
 from tests.integration.sharing_fixtures import sharing_consumers  # noqa: F401
 
@@ -42,30 +41,12 @@ READS = 3   # tax reads its view this often: pg_stat_statements evicts its least
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow_home")
-    done = subprocess.run([_airflow(), "db", "migrate"], env=_airflow_env(home), capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    migrate(airflow_env(home))
     return home
 
 
-def _airflow() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
-
-
-def _airflow_env(home: Path, **extra: str) -> dict:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": str(ROOT / "plugins"),
-        **extra,
-    }
-
-
 def _dags_test(env: dict, day: dt.date) -> subprocess.CompletedProcess:
-    return subprocess.run([_airflow(), "dags", "test", "sharing_reconcile", day.isoformat()], env=env,
+    return subprocess.run([airflow(), "dags", "test", "sharing_reconcile", day.isoformat()], env=env,
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
@@ -138,7 +119,7 @@ def test_sharing_reconcile_dag_runs_through_airflow(dbs, population, sharing_con
     # environment secrets backend, read through the Task SDK), not from the plain variable
     relief_variable = f"BASELIB_CONSUMER_{relief.upper()}_PASSWORD"
     relief_password = "via-variable-" + declared.passwords[relief][:12]
-    env = _airflow_env(airflow_home, **{f"AIRFLOW_VAR_{relief_variable}": relief_password})
+    env = airflow_env(airflow_home, **{f"AIRFLOW_VAR_{relief_variable}": relief_password})
     env.pop(relief_variable)
     done = _dags_test(env, today)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
