@@ -303,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     from baselib.sharing import objection_cli  # 数据异议: raise, confirm, reject, list
 
     objection_cli.register(sub)
+    from baselib.quality import cli as quality_cli  # scores, trend pages, returns to providers
+
+    quality_cli.register(sub)
+    from baselib.evaluation import cli as evaluation_cli  # indicators, publishing, yearly report
+
+    evaluation_cli.register(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -25,3 +25,10 @@ def landing_url() -> str:
     A catalog entry's ``landing`` is a folder under it, unless it is a full URI itself."""
     default = (PROJECT_ROOT / "data" / "landing").as_uri()
     return os.environ.get("BASELIB_LANDING_URL", default).rstrip("/")
+
+
+def returns_url() -> str:
+    """Root of the providers' return folders (数据回退): ``<root>/<provider code>/`` receives each
+    provider's workbooks (``file://`` by default, ``s3://bucket/prefix`` in production)."""
+    default = (PROJECT_ROOT / "data" / "returns").as_uri()
+    return os.environ.get("BASELIB_RETURNS_URL", default).rstrip("/")
