@@ -6,8 +6,9 @@
 # order. The theme DAGs are not called: they are unpaused, and the scheduler starts them because
 # their inputs' Assets were updated by those loads. The demo waits for each theme's asset-triggered
 # run, stops every Airflow process it started (by pid), then runs the sharing part
-# (scripts/demo_sharing.sh: consumers, applications, the sharing_reconcile DAG, a consumer session)
-# and prints the summary.
+# (scripts/demo_sharing.sh: consumers, applications, the sharing_reconcile DAG, a consumer session),
+# the quality and evaluation part (scripts/demo_quality.sh: trend pages, returns, publishing, the
+# yearly report) and prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -78,6 +79,10 @@ trap - EXIT
 # the consumers' passwords (generated when unset, mode 600): the summary names this file
 export BASELIB_CONSUMER_PASSWORDS_FILE="${BASELIB_CONSUMER_PASSWORDS_FILE:-$AIRFLOW_HOME/consumers.env}"
 bash scripts/demo_sharing.sh
+
+# Quality and evaluation: history, trend pages, returns to providers, publishing to the (simulated)
+# evaluation system through Airflow, and the yearly sharing report.
+bash scripts/demo_quality.sh
 
 python -m baselib.cli summary
 echo "Sharing applications (python -m baselib.cli sharing list):"

@@ -224,3 +224,29 @@ def test_a_backfilled_run_skips_collect_usage_with_a_log_line(caplog, monkeypatc
         result = sharing_dag.collect_usage("backfill__2026-10-01", skip_reason="a backfill run for 2026-10-01")
     assert result == {"skipped": "a backfill run for 2026-10-01"}
     assert "measured use not collected by this run: a backfill run for 2026-10-01" in caplog.text
+
+
+def test_quality_returns_runs_daily_at_eight_in_shanghai(parsed):
+    """list_providers -> drop_return (mapped per provider) -> summarize; the summary runs when no
+    provider has anything (no mapped instance), one run at a time, no catch-up."""
+    dag = parsed["dags"]["quality_returns"]
+    tasks = dag["tasks"]
+    assert list(tasks) == ["list_providers", "drop_return", "summarize"]
+    assert tasks["list_providers"]["downstream"] == ["drop_return"]
+    assert tasks["drop_return"]["downstream"] == ["summarize"]
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert dag["cron"] == ["0 8 * * *", "Asia/Shanghai"]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert "quality" in dag["tags"]
+
+
+def test_evaluation_publish_runs_monthly_on_the_first_at_two_in_shanghai(parsed):
+    """compute -> publish (mapped per period), on the 1st of each month at 02:00 Asia/Shanghai."""
+    dag = parsed["dags"]["evaluation_publish"]
+    tasks = dag["tasks"]
+    assert list(tasks) == ["compute", "publish"]
+    assert tasks["compute"]["downstream"] == ["publish"]
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert dag["cron"] == ["0 2 1 * *", "Asia/Shanghai"]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert "evaluation" in dag["tags"]

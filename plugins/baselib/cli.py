@@ -254,6 +254,42 @@ def cmd_start_apis(args) -> None:
     print(f"export DEMO_API_PID={started.pid}")
 
 
+def cmd_simulate_history(args) -> None:
+    """A range of simulated platform history (runs, sync metrics, dimension scores, measured use, past
+    applications) for the indicators and the yearly report: baselib_simulators.history."""
+    from baselib_simulators import history
+    from baselib.warehouse import connections
+
+    try:
+        start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+        zombies = {code: dt.date.fromisoformat(day) for code, _, day in (z.rpartition("=") for z in args.zombie or [])}
+    except ValueError as exc:
+        sys.exit(f"error: dates are written like 2025-01-01 (--zombie <resource code>=<date>): {exc}")
+    conn = connections.connect("warehouse")
+    try:
+        result = history.simulate(conn, start, end, seed=args.seed, catalog=_catalog(), zombies=zombies,
+                                  unused=set(args.unused or []))
+        conn.commit()
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    finally:
+        conn.close()
+    print(f"simulated history {start} .. {end} (exclusive): {_counts(result) if isinstance(result, dict) else result}")
+
+
+def cmd_start_evaluation(args) -> None:
+    """Start the simulated evaluation system in the background; print export lines for its
+    connection (``AIRFLOW_CONN_EVALUATION_API``, the token as the password) and its pid."""
+    from baselib_simulators import evaluation_service
+
+    try:
+        started = evaluation_service.start(_airflow_home())
+    except evaluation_service.ServerStartError as exc:
+        sys.exit(f"cannot start the evaluation system: {exc}")
+    print(f"export AIRFLOW_CONN_{evaluation_service.CONN_ID.upper()}={shlex.quote(started.uri)}")
+    print(f"export DEMO_EVALUATION_PID={started.pid}")
+
+
 def cmd_summary(args) -> None:
     from baselib.records import summary
     from baselib.warehouse import connections
@@ -297,6 +333,18 @@ def main(argv: list[str] | None = None) -> None:
                            help="the court API's records (JSON; default: the ones simulate wrote)")
         start.set_defaults(func=cmd_start_apis)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
+    hist = sub.add_parser("simulate-history", help="write simulated platform history (runs, metrics, scores, use, "
+                                                   "applications) for [start, end): indicators and yearly report")
+    hist.add_argument("--start", required=True, help="first local date, e.g. 2025-01-01")
+    hist.add_argument("--end", required=True, help="local date after the last, e.g. 2026-11-01")
+    hist.add_argument("--seed", type=int, default=20261101)
+    hist.add_argument("--zombie", action="append", metavar="CODE=DATE",
+                      help="this resource's last delivery is on DATE; none after (repeatable)")
+    hist.add_argument("--unused", action="append", metavar="CODE", help="nobody uses this resource (repeatable)")
+    hist.set_defaults(func=cmd_simulate_history)
+    sub.add_parser("start-evaluation", help="start the simulated evaluation system on loopback in the background; "
+                                            "print export lines for its connection and pid"
+                   ).set_defaults(func=cmd_start_evaluation)
     from baselib.sharing import cli as sharing_cli  # light: argparse only until a command runs
 
     sharing_cli.register(sub)

@@ -141,6 +141,7 @@ def extract(resource: Resource, run: RunInfo) -> dict:
         result = source.extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
     except Exception as exc:
         _fail(load_id, "extract", exc)
+        _quality(resource, load_id)  # a source that could not be read: an accessible failure
         raise
     seconds = time.monotonic() - started
     files = {f"files_{k}": v for k, v in (result.files or {}).items()}
@@ -155,6 +156,31 @@ def extract(resource: Resource, run: RunInfo) -> dict:
         # themes: what the load records as consumed (baselib.sources.sql_model.ModelExtractResult)
         "theme": getattr(result, "theme", None),
     }
+
+
+def _quality(resource: Resource, load_id: int, *, trend: bool = True) -> None:
+    """Score the load (:func:`baselib.quality.scoring.score_load`), put the scores into its report
+    page, and regenerate the resource's trend page (:mod:`baselib.quality.trend`). A failure here is
+    logged, never raised: it must not hide the run's own outcome or error."""
+    from pathlib import Path
+
+    from baselib.quality import scoring
+    from baselib.quality import trend as trend_page
+    from baselib.validation import report
+
+    try:
+        with connections.transaction() as conn:
+            scores = scoring.score_load(conn, load_id, resource)
+            report_path = load_run.get(conn, load_id)["report_path"]
+            if report_path and Path(report_path).with_name(report.JSON_NAME).is_file():
+                report.add_scores(Path(report_path).parent, scores, trend_href="../" + trend_page.PAGE)
+            page = trend_page.write(conn, resource, REPORTS_DIR) if trend else None
+        overall = scores["overall"]
+        log.info("%s: load %d quality %s (%s); report: %s%s", resource.code, load_id,
+                 "—" if overall["score"] is None else f"{overall['score']:.4f}", overall["grade"] or "not judged",
+                 report_path or "none", f"; trend: {page}" if page else "")
+    except Exception as exc:  # noqa: BLE001 - logged: scoring must never hide the run's own outcome
+        log.error("load %d: could not score it or write its quality pages: %s", load_id, redaction.describe(exc))
 
 
 def _fail(load_id: int, step: str, exc: BaseException, status: str = "failed", checks=None) -> None:
@@ -200,7 +226,9 @@ def validate(resource: Resource, extracted: dict) -> dict:
         failure = BlockingQualityFailure(resource.code, result.blocking)
         _fail(load_id, "validate", failure, status="blocked",
               checks=[{"check": n, "message": m} for n, m in result.blocking])
+        _quality(resource, load_id)  # a blocked run is scored, its validate-time page kept as the report
         raise failure
+    _quality(resource, load_id, trend=False)  # record re-scores (timely) and writes the trend page
     for line in result.warnings:
         log.warning("%s: %s", resource.code, line)
     return {**extracted, "valid_parts": result.valid_parts, "rejected_parts": result.rejected_parts,
@@ -257,19 +285,21 @@ def load(resource: Resource, validated: dict) -> dict:
 
 @_step
 def record(resource: Resource, loaded: dict) -> dict:
-    """Close the run record, write sync metrics, and drop the run's staging files."""
+    """Close the run record, write sync metrics, and drop the run's staging files; then score the
+    load, re-render its report page with the scores and regenerate the resource's trend page."""
     load_id = loaded["load_id"]
     with connections.transaction() as conn:
         if resource.delivery_based:  # the provider's latest loaded delivery, even when this run found none
             from baselib.sources.file_drop import manifest
 
-            newest = manifest.latest_delivery(conn, resource.code)
+            newest = manifest.latest_delivery(conn, resource.code)  # sync_metrics keeps those by judged_at
         else:
             newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
         load_run.update(conn, load_id, status="success", error=None, finished_at=dt.datetime.now(dt.timezone.utc))
-        sync_metrics.record(conn, load_id, resource.update_cycle, newest)
+        sync_metrics.record(conn, load_id, resource.update_cycle, newest, delivery_based=resource.delivery_based)
         summary = load_run.get(conn, load_id)
     storage.remove(loaded["prefix"])
+    _quality(resource, load_id)  # timely and accessible complete: scores, report page, trend page
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()
             if k.startswith("rows_") or k in ("load_id", "status", "mode", "report_path")}
 

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS evaluation.sync_metrics (
     quality_pass_rate       numeric(7, 6),          -- (extracted - quarantined) / extracted; NULL when nothing extracted
     newest_source_update    timestamptz,
     loaded_at               timestamptz NOT NULL,
-    timeliness_lag_seconds  double precision,       -- loaded_at - newest_source_update
+    timeliness_lag_seconds  double precision,       -- greatest(0, judged_at - newest_source_update): judged when due, not when loaded
     update_cycle            text NOT NULL,
     within_update_cycle     boolean,
     recorded_at             timestamptz NOT NULL DEFAULT now()

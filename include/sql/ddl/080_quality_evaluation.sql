@@ -2,10 +2,10 @@
 -- period, and their publication to the evaluation system. Idempotent: applied on every run.
 
 -- Timeliness is judged at the time the data was due, not when the platform loaded it: the run's data
--- interval end (a backfilled day: that day), or loaded_at when the run has no interval (a manual run).
+-- interval end (a backfilled day: that day), else its logical date, else finished_at; never later than finished_at.
 -- timeliness_lag_seconds = greatest(0, judged_at - newest_source_update).
 ALTER TABLE evaluation.sync_metrics ADD COLUMN IF NOT EXISTS judged_at timestamptz;
--- scheduled / backfill / manual / asset_triggered (from the Airflow run id's prefix), for the reader.
+-- scheduled / backfill / manual / asset_triggered / other (from the Airflow run id's prefix), for the reader.
 ALTER TABLE evaluation.sync_metrics ADD COLUMN IF NOT EXISTS run_type text;
 
 -- One row per load and GB/T 36344-2018 dimension (plus 'overall'), include/quality/scoring.yaml.

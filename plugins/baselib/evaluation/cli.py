@@ -43,8 +43,9 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("report", help="write the yearly sharing report (HTML and PDF) per department and platform")
     p.add_argument("--year", type=int, help="the year reported on (default: the previous year)")
-    p.add_argument("--department", action="append", help="only this department (default: every one + platform)")
-    p.add_argument("--output", help="directory (default: reports/yearly/<year>/)")
+    p.add_argument("--department", action="append",
+                   help="only this department code, or 'platform' (repeatable; default: every one + platform)")
+    p.add_argument("--output", help="directory: the reports go to DIR/<year>/ (default: reports/yearly)")
     p.set_defaults(func=lazy("baselib.evaluation.yearly_report:command_report"))
 
     p = sub.add_parser("serve", help="run the simulated evaluation system on loopback until stopped (demo, tests)")

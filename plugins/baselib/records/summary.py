@@ -30,8 +30,9 @@ SELECT r.load_id, r.run_id, r.mode, r.status, r.rows_extracted, r.rows_inserted,
        r.data_interval_start, r.data_interval_end, m.quality_pass_rate, m.within_update_cycle,
        r.error, r.cross_checks, r.files_new, r.files_unchanged, r.files_rejected
 FROM ops.load_run r LEFT JOIN evaluation.sync_metrics m USING (load_id)
-WHERE r.resource_code = %s ORDER BY r.load_id DESC LIMIT 1
+WHERE r.resource_code = %s AND r.run_id NOT LIKE 'simulated\_\_%%' ORDER BY r.load_id DESC LIMIT 1
 """
+SIMULATED = "simulated\\_\\_%"   # run ids of baselib_simulators.history (LIKE pattern)
 
 
 def psql_command(uri: str) -> str:
@@ -56,8 +57,8 @@ def _current_rows(cur, resource: Resource) -> int | None:
 def _themes_section(cur, resources: list[Resource]) -> list[str]:
     lines = ["", "Themes and cross-checks", "=" * 23]
     for resource in (r for r in resources if r.is_theme):
-        cur.execute("SELECT run_id, status FROM ops.load_run WHERE resource_code = %s ORDER BY load_id DESC LIMIT 1",
-                    (resource.code,))
+        cur.execute("SELECT run_id, status FROM ops.load_run WHERE resource_code = %s AND run_id NOT LIKE %s "
+                    "ORDER BY load_id DESC LIMIT 1", (resource.code, SIMULATED))
         run = cur.fetchone()
         rows = _current_rows(cur, resource)
         lines.append(f"  theme {resource.pipeline.target.qualified}: "
@@ -65,7 +66,7 @@ def _themes_section(cur, resources: list[Resource]) -> list[str]:
                      + (f" (last run {run[0]}, {run[1]})" if run else ""))
     for resource in (r for r in resources if r.classification.class_code == DEPARTMENT_CLASS):
         cur.execute("SELECT cross_checks FROM ops.load_run WHERE resource_code = %s AND status = 'success' "
-                    "ORDER BY load_id DESC LIMIT 1", (resource.code,))
+                    "AND run_id NOT LIKE %s ORDER BY load_id DESC LIMIT 1", (resource.code, SIMULATED))
         row = cur.fetchone()
         for name, check in ((row[0] if row else None) or {}).items():
             lines.append(f"  match rate {resource.pipeline.target.qualified} {name}: {check['match_rate']} "
@@ -117,8 +118,59 @@ def render(conn, resources: list[Resource], warehouse_uri: str) -> str:
         if any(r.is_theme for r in resources):
             lines += _themes_section(cur, resources)
     lines += _sharing_section(conn, warehouse_uri)
+    lines += _quality_section(conn, resources)
     lines += ["", f"Connect: {psql_command(warehouse_uri)}", ""]
     return "\n".join(lines)
+
+
+def _relation_exists(cur, name: str) -> bool:
+    cur.execute("SELECT to_regclass(%s)", (name,))
+    return cur.fetchone()[0] is not None
+
+
+def _quality_section(conn, resources: list[Resource]) -> list[str]:
+    """Where quality officers and the evaluation office look: the trend pages, the returns workbooks,
+    the publications to the evaluation system and the yearly reports. Empty before any of them exists."""
+    from baselib.settings import REPORTS_DIR
+
+    lines = ["", "Quality and evaluation: where to look", "=" * 37]
+    trends = [REPORTS_DIR / r.dag_id / "index.html" for r in resources]
+    trends = [t for t in trends if t.is_file()]
+    if trends:
+        lines.append(f"  quality report of each load: reports/<dag_id>/load-<id>/index.html (above, per resource); "
+                     f"trend pages across runs: {len(trends)}, e.g. {trends[0]}")
+    with conn.cursor() as cur:
+        if _relation_exists(cur, "ops.quality_return"):
+            cur.execute("SELECT provider_code, uri, quarantine_entries, objections FROM ops.quality_return "
+                        "ORDER BY return_id DESC LIMIT 20")
+            returned = cur.fetchall()
+            exports = sorted((REPORTS_DIR / "returns").glob("*.xlsx"))
+            if exports:
+                lines.append(f"  returns workbook (quality export): {exports[-1]}")
+            for provider, uri, entries, objections in returned:
+                lines.append(f"  returned to {provider}: {entries} rejected rows, {objections} objections -> {uri}")
+        if _relation_exists(cur, "evaluation.publication"):
+            cur.execute("SELECT period_kind, period, status, count(*), max(attempts) FROM evaluation.publication "
+                        "GROUP BY 1, 2, 3 ORDER BY 2, 1, 3")
+            for kind, period, status, count, attempts in cur.fetchall():
+                lines.append(f"  evaluation system: {kind} {period}: {count} departments {status} "
+                             f"(at most {attempts} attempts)")
+            cur.execute("SELECT count(*) FROM evaluation.publish_attempt WHERE status <> 'published'")
+            retried = cur.fetchone()[0]
+            if retried:
+                lines.append(f"  failed or retried publish attempts: {retried} "
+                             "(python -m baselib.cli evaluation publications; evaluation.publish_attempt)")
+    for year_dir in sorted((REPORTS_DIR / "yearly").glob("*")):
+        pdfs = sorted(year_dir.glob("*.pdf"))
+        if pdfs:
+            platform = year_dir / "platform.pdf"
+            lines.append(f"  yearly sharing report {year_dir.name}: {len(pdfs)} PDFs and their HTML in {year_dir} "
+                         f"(platform: {platform if platform.is_file() else pdfs[0]})")
+    if len(lines) == 3:
+        return []
+    lines.append("  More: python -m baselib.cli quality scores --provider <code> | evaluation show --period-kind year "
+                 "--period <year>")
+    return lines
 
 
 def consumer_psql_command(uri: str, role: str) -> str:

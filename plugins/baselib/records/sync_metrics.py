@@ -1,5 +1,16 @@
-"""``evaluation.sync_metrics``: what the evaluation system scores a providing department on."""
+"""``evaluation.sync_metrics``: what the evaluation system scores a providing department on.
+
+Timeliness (时效性) is judged when the data was due, not when the platform loaded it
+(include/sql/queries/sync_metrics_record.sql): ``judged_at`` is the run's data interval end (else its
+logical date) when the run finished later, so a backfill, a cleared old scheduled run or a manual run
+of a past day is judged at its own day; ``timeliness_lag_seconds = max(0, judged_at − newest source
+update)`` and ``within_update_cycle`` compares that lag with :data:`CYCLE_SECONDS`. A run on time
+is still late when the provider's newest data was older than its cycle at that day. ``run_type``:
+scheduled / backfill / manual / asset_triggered (the Airflow run id's prefix), else other.
+"""
 from __future__ import annotations
+
+import datetime as dt
 
 from baselib.catalog.model import UpdateCycle
 from baselib.warehouse import sqlfiles
@@ -17,10 +28,17 @@ CYCLE_SECONDS: dict[UpdateCycle, int | None] = {
 }
 
 
-def record(conn, load_id: int, update_cycle: UpdateCycle, newest_source_update) -> None:
+def record(conn, load_id: int, update_cycle: UpdateCycle, newest_source_update: dt.datetime | None, *,
+           delivery_based: bool = False) -> None:
+    """Upsert the load's sync metrics (one row per ``load_id``; a rerun of ``record`` replaces it).
+
+    ``newest_source_update``: the newest source change the run saw (aware datetime, or None when
+    unknown). For a file drop (``delivery_based``) it is ignored: the newest loaded delivery whose
+    modification time is at or before ``judged_at`` counts, so a backfill never counts a file
+    delivered after its day."""
     with conn.cursor() as cur:
         cur.execute(
             sqlfiles.text("queries/sync_metrics_record"),
-            {"load_id": load_id, "newest_source_update": newest_source_update,
+            {"load_id": load_id, "newest_source_update": newest_source_update, "delivery_based": delivery_based,
              "cycle_seconds": CYCLE_SECONDS[update_cycle]},
         )

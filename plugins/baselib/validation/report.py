@@ -15,7 +15,10 @@ Both go to ``REPORTS_DIR/<dag_id>/load-<load id>/``:
      "meta": {"expectation_suite_name", "run_id", "data_asset_name" (the resource's target),
               "provider": {"name", "code"}, "resource_code", "load_id", "mode", "rows": {...},
               "dimensions": {key: {"label", "checks", "elements", "failed", "pass_rate"}},
-              "cross_checks", "blocking", "generated_at"}}
+              "cross_checks", "blocking", "generated_at",
+              "scores" (after scoring): {dimension | "overall": {"label", "checks", "elements", "failed",
+                                                                 "score", "grade"}},
+              "trend_href" (after scoring): the resource's trend page, relative to this page}}
 
   One entry per check of the plan that ran, the engine's table checks included (their ``type``
   is the engine check's name). ``kwargs`` keep ``{"$PARAMETER": …}`` references as the suite
@@ -24,8 +27,9 @@ Both go to ``REPORTS_DIR/<dag_id>/load-<load id>/``:
   ``personal`` in the catalog is masked (first 3 and last 2 characters).
 * ``index.html``: a self-contained page (inline CSS, no script, no external asset; Chinese with
   English labels) rendered from ``templates/report.html.j2``: the provider, the load's counts,
-  the pass rate per quality dimension (GB/T 36344-2018), and each failed check with its count,
-  share and samples.
+  the dimension scores with grades and the overall score (:func:`add_scores`, once the load is
+  scored), the pass rate per quality dimension (GB/T 36344-2018), each failed check with its count,
+  share and samples, and a link to the resource's trend page.
 
 Pass rate of a dimension: 1 − failed / elements over its checks, where a row check contributes
 the rows it judged and those it found unexpected, and a table check one element (failed or not).
@@ -34,6 +38,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import tempfile
 from pathlib import Path
 
 from baselib.catalog.model import Resource
@@ -130,6 +136,36 @@ def render_html(result: dict) -> str:
     return _environment().get_template(TEMPLATE).render(result=result, meta=result["meta"], failed=failed)
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_scores(directory: Path, scores: dict[str, dict], trend_href: str = "../index.html") -> Path:
+    """Put a load's dimension scores (:func:`baselib.quality.scoring.score_load`) into its
+    ``validation_result.json`` (``meta.scores``, ``meta.trend_href``) and re-render ``index.html``
+    from it. Raises FileNotFoundError when the load has no validation result. Returns the page."""
+    directory = Path(directory)
+    result = json.loads((directory / JSON_NAME).read_text(encoding="utf-8"))
+    labels = {key: f"{zh} / {en}" for key, (zh, en) in DIMENSIONS.items()}
+    labels["overall"] = "综合 / overall"
+    result["meta"]["scores"] = {key: {"label": labels[key], **{k: row.get(k) for k in ("checks", "elements",
+                                                                                      "failed", "score", "grade")}}
+                                for key, row in scores.items() if key in labels}
+    result["meta"]["trend_href"] = trend_href
+    _replace(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
+    page = directory / HTML_NAME
+    _replace(page, render_html(result))
+    return page
+
+
 def write(plan: Plan, execution: Execution, resource: Resource, directory: Path, *, load_id: int, run_id: str,
           mode: str) -> Path:
     """Write ``validation_result.json`` and ``index.html`` into ``directory`` (created if
@@ -137,8 +173,7 @@ def write(plan: Plan, execution: Execution, resource: Resource, directory: Path,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     result = validation_result(plan, execution, resource, load_id=load_id, run_id=run_id, mode=mode)
-    (directory / JSON_NAME).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str),
-                                       encoding="utf-8")
+    _replace(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
     page = directory / HTML_NAME
-    page.write_text(render_html(result), encoding="utf-8")
+    _replace(page, render_html(result))
     return page

@@ -1,0 +1,11 @@
+-- Providers with something to send back (数据回退): open quarantine entries of their resources
+-- (provider from catalog.resource), or pending objections (open/confirmed) not yet in any return.
+SELECT r.provider_code
+FROM ops.quarantine AS q
+JOIN catalog.resource AS r ON r.resource_code = q.resource_code
+WHERE q.status = 'open'
+UNION
+SELECT o.provider_code
+FROM sharing.objection AS o
+WHERE o.status IN ('open', 'confirmed') AND o.return_id IS NULL
+ORDER BY 1;

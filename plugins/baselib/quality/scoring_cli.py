@@ -1,0 +1,97 @@
+"""``python -m baselib.cli quality scores``: dimension scores and grades as a table (Chinese labels
+with English).
+
+* ``--resource X`` (catalog code or DAG id): its latest ``--runs`` scored runs, newest first, one line
+  per run (load, data day, status, the six dimensions, overall, grade). Scores are percentages,
+  ``—`` when a dimension was not judged.
+* ``--provider P --period-kind month|quarter|year [--period LABEL]``: the provider's scores over the
+  period (:func:`baselib.quality.scoring.provider_scores`; default: the current period in
+  Asia/Shanghai), one line per dimension with elements, failures, score and grade.
+
+Bad input (unknown resource, malformed period, ``--runs`` < 1): ``error: …`` on stderr, exit 1.
+"""
+from __future__ import annotations
+
+import sys
+
+from baselib.validation.plan import DIMENSIONS
+
+OVERALL_LABEL = ("综合", "overall")
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{float(value) * 100:.2f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    widths = [max(width(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(line, widths)).rstrip()
+             for line in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def resource_table(conn, resource, runs: int) -> str:
+    """The table of ``resource``'s latest ``runs`` scored runs."""
+    from baselib.warehouse import sqlfiles
+
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/quality_resource_runs"), {"resource_code": resource.code, "runs": runs})
+        rows = cur.fetchall()
+    header = ["批次/load", "数据日/data day", "状态/status",
+              *[f"{zh}/{en}" for zh, en in DIMENSIONS.values()], "综合/overall", "等级/grade"]
+    body = [[str(load_id), str(day), status,
+             *[_pct((scores.get(d) or {}).get("score")) for d in DIMENSIONS],
+             _pct((scores.get("overall") or {}).get("score")), (scores.get("overall") or {}).get("grade") or "—"]
+            for load_id, _run_id, status, day, scores in rows]
+    title = f"{resource.name} ({resource.code}) · 提供方/provider: {resource.provider.name} ({resource.provider.code})"
+    return title + "\n" + (_table(header, body) if body else "暂无评分 / no scored runs yet")
+
+
+def provider_table(conn, provider_code: str, period) -> str:
+    """The table of a provider's scores over ``period``."""
+    from baselib.quality import scoring
+
+    scores = scoring.provider_scores(conn, provider_code, period)
+    header = ["维度/dimension", "批次/loads", "检查/checks", "判定/elements", "未通过/failed", "评分/score", "等级/grade"]
+    body = [[f"{zh}/{en}", str(scores[d]["loads"]), str(scores[d]["checks"]), str(scores[d]["elements"]),
+             str(scores[d]["failed"]), _pct(scores[d]["score"]), scores[d]["grade"] or "—"]
+            for d, (zh, en) in DIMENSIONS.items()]
+    body.append([f"{OVERALL_LABEL[0]}/{OVERALL_LABEL[1]}", "", "", "", "", _pct(scores["overall"]["score"]),
+                 scores["overall"]["grade"] or "—"])
+    return f"提供方/provider {provider_code} · {period.kind} {period.label}\n" + _table(header, body)
+
+
+def command_scores(args) -> None:
+    """The ``quality scores`` handler (see the module docstring)."""
+    import datetime as dt
+
+    from baselib.errors import CatalogError
+    from baselib.evaluation import periods
+    from baselib.security import redaction
+    from baselib.warehouse import connections
+
+    if args.resource:
+        if args.runs < 1:
+            sys.exit("error: --runs must be at least 1")
+        from baselib.catalog.loader import find
+
+        try:
+            resource = find(args.resource)
+        except CatalogError as exc:
+            sys.exit(f"error: {redaction.redact(str(exc))}")
+        with connections.transaction() as conn:
+            print(resource_table(conn, resource, args.runs))
+        return
+    try:
+        period = (periods.parse(args.period_kind, args.period) if args.period
+                  else periods.containing(args.period_kind, dt.datetime.now(dt.timezone.utc)))
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    with connections.transaction() as conn:
+        print(provider_table(conn, args.provider, period))

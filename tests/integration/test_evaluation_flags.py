@@ -1,0 +1,227 @@
+"""Zombie and never-used resource flags (僵尸资源, 从未使用) from simulated history
+(baselib_simulators.history), and the simulator's own guarantees (deterministic, idempotent, a zombie
+stops getting runs)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+
+import pytest
+
+from baselib.catalog import load_catalog
+from baselib.catalog.model import UpdateCycle
+from baselib.evaluation import config, indicators, periods
+from baselib_simulators import history
+
+SHANGHAI = periods.TIMEZONE
+NOVEMBER = periods.parse("month", "2026-11")
+PERIOD_END = NOVEMBER.bounds[1]
+
+
+def by_target(target: str):
+    return next(r for r in load_catalog() if r.pipeline.target.qualified == target)
+
+
+def flagged(rows, flag: str) -> dict[str, dict]:
+    return {entry["resource_code"]: entry for row in rows for entry in row["flags"][flag]}
+
+
+def finished_at(dbs, code: str, run_day: dt.date) -> dt.datetime:
+    """The instant of the resource's run on ``run_day`` (its data interval ends at 00:00 local that day)."""
+    return dbs.scalar("SELECT finished_at FROM ops.load_run WHERE resource_code = %s AND data_interval_end = %s",
+                      (code, dt.datetime.combine(run_day, dt.time(), SHANGHAI)))
+
+
+def simulated_digest(dbs) -> list:
+    return dbs.query(
+        "SELECT r.resource_code, r.run_id, r.logical_date, r.data_interval_end, r.finished_at, r.rows_extracted, "
+        "r.rows_inserted, r.rows_updated, r.rows_unchanged, r.rows_quarantined, m.within_update_cycle, "
+        "m.newest_source_update, (SELECT array_agg(q.dimension || '=' || coalesce(q.score::text, '-') ORDER BY "
+        "q.dimension) FROM evaluation.quality_score q WHERE q.load_id = r.load_id) "
+        "FROM ops.load_run r JOIN evaluation.sync_metrics m USING (load_id) ORDER BY 1, 2")
+
+
+@pytest.fixture
+def catalog():
+    population = by_target("base_population.person")                        # 每日
+    legal_entity = by_target("base_legal_entity.legal_entity")              # 每日
+    monthly = by_target("base_macro_economy.indicator_value")               # 每月
+    other = by_target("dept_court.dishonest_debtor").model_copy(update={"update_cycle": UpdateCycle.other})
+    assert (population.update_cycle, legal_entity.update_cycle, monthly.update_cycle) == (
+        UpdateCycle.daily, UpdateCycle.daily, UpdateCycle.monthly)
+    return {"population": population, "legal_entity": legal_entity, "monthly": monthly, "other": other}
+
+
+def test_zombie_flags_count_whole_cycles_since_the_last_delivery(dbs, catalog):
+    resources = list(catalog.values())
+    zombies = {catalog["population"].code: dt.date(2026, 11, 26),     # silent for 4 days by Dec 1
+               catalog["legal_entity"].code: dt.date(2026, 11, 28),   # silent for 2 days
+               catalog["monthly"].code: dt.date(2026, 10, 1),         # silent for 2 months (Nov 1 missed)
+               catalog["other"].code: dt.date(2026, 9, 1)}            # 其他: never judged
+    conn = dbs.warehouse()
+    try:
+        history.simulate(conn, dt.date(2026, 8, 1), dt.date(2026, 12, 1), seed=5, catalog=resources, zombies=zombies)
+        rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END)
+    finally:
+        conn.close()
+
+    # the zombie's last run is its date; none after it
+    for code, last in zombies.items():
+        assert dbs.scalar("SELECT max(data_interval_end) FROM ops.load_run WHERE resource_code = %s",
+                          (code,)) == dt.datetime.combine(last, dt.time(), SHANGHAI)
+    # the healthy resources were delivered on Nov 30 (daily run day), so nothing else is flagged
+    zombie = flagged(rows, "zombie_resources")
+    population = catalog["population"].code
+    assert set(zombie) == {population}
+    last = finished_at(dbs, population, dt.date(2026, 11, 26))
+    expected = math.floor((PERIOD_END - last).total_seconds() / 86_400)
+    assert expected == 4
+    assert zombie[population] == {"resource_code": population, "resource_name": catalog["population"].name,
+                                  "update_cycle": "每日", "last_delivery": last.isoformat(), "cycles_missed": expected}
+    # the department's row carries it; others carry none
+    by_department = {row["department_code"]: row for row in rows}
+    assert by_department[catalog["population"].provider.code]["flags"]["zombie_resources"] == [zombie[population]]
+
+    # the two-day silence is 2 cycles: flagged only when the threshold is below 2
+    legal = catalog["legal_entity"].code
+    legal_cycles = math.floor((PERIOD_END - finished_at(dbs, legal, dt.date(2026, 11, 28))).total_seconds() / 86_400)
+    assert legal_cycles == 2
+    monthly = catalog["monthly"].code
+    monthly_cycles = math.floor((PERIOD_END - finished_at(dbs, monthly, dt.date(2026, 10, 1))).total_seconds()
+                                / (31 * 86_400))
+    assert monthly_cycles == 1
+    strict = copy.deepcopy(config.load_config())
+    strict["flags"]["zombie_cycles"] = 1
+    conn = dbs.warehouse()
+    try:
+        rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END, config=strict)
+    finally:
+        conn.close()
+    zombie = flagged(rows, "zombie_resources")
+    assert set(zombie) == {population, legal}     # monthly: 1 cycle is not more than 1; 其他 never
+    assert zombie[legal]["cycles_missed"] == legal_cycles
+
+
+def test_simulator_is_deterministic_idempotent_and_a_later_zombie_loses_its_runs(dbs, catalog):
+    resources = [catalog["population"], catalog["monthly"]]
+    start, end = dt.date(2026, 10, 1), dt.date(2026, 12, 1)
+    conn = dbs.warehouse()
+    try:
+        first = history.simulate(conn, start, end, seed=9, catalog=resources)
+        before = simulated_digest(dbs)
+        again = history.simulate(conn, start, end, seed=9, catalog=resources)
+        assert simulated_digest(dbs) == before
+        assert again["runs"] == first["runs"] == 61 + 2      # Oct 1..Nov 30 daily, Oct 1 and Nov 1 monthly
+        assert dbs.scalar("SELECT count(*) FROM ops.load_run") == first["runs"]
+        assert dbs.scalar("SELECT count(*) FROM evaluation.sync_metrics") == first["runs"]
+        assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score") == 7 * first["runs"]
+        # every run is accounted and brings new data
+        assert dbs.scalar("SELECT count(*) FROM ops.load_run WHERE rows_extracted <> rows_inserted + rows_updated "
+                          "+ rows_unchanged + rows_quarantined OR rows_inserted + rows_updated < 1") == 0
+        # some loads are late, and the timely dimension says the same as sync_metrics
+        late = dbs.scalar("SELECT count(*) FROM evaluation.sync_metrics WHERE NOT within_update_cycle")
+        assert late == first["late_runs"] > 0
+        assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score q JOIN evaluation.sync_metrics m "
+                          "USING (load_id) WHERE q.dimension = 'timely' AND (q.failed = 1) = m.within_update_cycle") == 0
+        # the population stops on Nov 20: the 10 runs after it go, with their metrics and scores
+        zombie = history.simulate(conn, start, end, seed=9, catalog=resources,
+                                  zombies={catalog["population"].code: dt.date(2026, 11, 20)})
+    finally:
+        conn.close()
+    assert zombie["removed_runs"] == 10
+    assert dbs.scalar("SELECT count(*) FROM ops.load_run") == first["runs"] - 10
+    assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score") == 7 * (first["runs"] - 10)
+    kept = [row for row in before if not (row[0] == catalog["population"].code
+                                          and row[3] > dt.datetime(2026, 11, 20, tzinfo=SHANGHAI))]
+    assert simulated_digest(dbs) == kept
+
+
+def test_unused_flag_lists_shared_resources_nobody_queried_and_one_use_clears_it(dbs):
+    population = by_target("base_population.person")                    # 有条件共享
+    indicator = by_target("base_macro_economy.indicator")                # 无条件共享
+    pension = by_target("dept_human_resources.pension_payment")          # 不予共享: never flagged
+    resources = [population, indicator, pension]
+    assert pension.sharing.type.value == "不予共享"
+    conn = dbs.warehouse()
+    try:
+        history.simulate(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1), seed=2, catalog=resources,
+                         unused={population.code, indicator.code})
+        rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END)
+    finally:
+        conn.close()
+    assert dbs.scalar("SELECT count(*) FROM evaluation.sharing_usage") == 0    # nothing else is shareable
+    unused = flagged(rows, "unused_resources")
+    assert unused == {
+        population.code: {"resource_code": population.code, "resource_name": population.name,
+                          "sharing_type": "有条件共享"},
+        indicator.code: {"resource_code": indicator.code, "resource_name": indicator.name, "sharing_type": "无条件共享"}}
+
+    # a use the day before the period does not count; one query in it clears the flag
+    dbs.query("INSERT INTO evaluation.sharing_usage (usage_date, consumer_code, resource_code, provider_code, queries, "
+              "rows_read) VALUES (%s, 'tax_collection', %s, %s, 7, 70)",
+              (dt.date(2026, 10, 31), population.code, population.provider.code))
+    conn = dbs.warehouse()
+    try:
+        assert set(flagged(indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END),
+                           "unused_resources")) == {population.code, indicator.code}
+        dbs.query("INSERT INTO evaluation.sharing_usage (usage_date, consumer_code, resource_code, provider_code, "
+                  "queries, rows_read) VALUES (%s, 'tax_collection', %s, %s, 1, 3)",
+                  (dt.date(2026, 11, 30), population.code, population.provider.code))
+        rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END)
+    finally:
+        conn.close()
+    assert set(flagged(rows, "unused_resources")) == {indicator.code}
+    conn = dbs.warehouse()
+    try:
+        stored = {r["department_code"]: r for r in indicators.stored(conn, NOVEMBER)}
+    finally:
+        conn.close()
+    assert stored[population.provider.code]["flags"]["unused_resources"] == []
+
+
+def test_simulated_applications_are_decided_and_over_and_feed_application_response(dbs):
+    from baselib.warehouse import schema
+    from tests.integration.sharing_fixtures import register_consumers
+
+    resources = [by_target("base_population.person"), by_target("base_macro_economy.indicator")]
+    conn = dbs.warehouse()
+    try:
+        schema.ensure(conn, [])
+        register_consumers(conn, "civil_affairs_relief", "tax_collection")
+        start, end = dt.date(2026, 1, 1), dt.date(2026, 9, 1)
+        first = history.simulate(conn, start, end, seed=6, catalog=resources)
+        rows = dbs.query("SELECT application_id, consumer_code, resource_code, provider_code, status, submitted_at, "
+                         "due_at, decided_at, period_start, period_end, response_working_days FROM sharing.application "
+                         "ORDER BY submitted_at, consumer_code")
+        again = history.simulate(conn, start, end, seed=6, catalog=resources)
+        quarter = periods.parse("quarter", "2026Q2")
+        computed = indicators.compute(conn, quarter, catalog=resources, as_of=quarter.bounds[1], now=quarter.bounds[1])
+    finally:
+        conn.close()
+    # one per registered consumer and quarter (Q1, Q2, Q3: Q3's periods would run past the range end)
+    assert first["applications"] == again["applications"] == len(rows) > 0
+    assert len(rows) <= 2 * 3
+    for _, consumer, code, provider, status, submitted, due, decided, p_start, p_end, days in rows:
+        assert status in ("expired", "refused") and decided is not None and submitted < due
+        assert p_end < end and start <= submitted.astimezone(SHANGHAI).date() < end
+        assert provider == next(r.provider.code for r in resources if r.code == code)
+    assert dbs.scalar("SELECT count(*) FROM sharing.application") == len(rows)      # replaced, not doubled
+    # application_response of each provider in Q2: limits ending in Q2, decided before them
+    q_start, q_end = quarter.bounds
+    checked = 0
+    for resource in resources:
+        mine = [r for r in rows if r[3] == resource.provider.code and q_start <= r[6] < q_end]
+        indicator = one_department(computed, resource.provider.code)["indicators"]["application_response"]
+        if not mine:
+            assert indicator["applicable"] is False
+            continue
+        on_time = sum(1 for r in mine if r[7] < r[6])
+        assert indicator["value"] == round(on_time / len(mine), 6)
+        assert indicator["detail"]["due"] == len(mine) and indicator["detail"]["on_time"] == on_time
+        checked += 1
+    assert checked > 0
+
+
+def one_department(rows, code):
+    return next(r for r in rows if r["department_code"] == code)
