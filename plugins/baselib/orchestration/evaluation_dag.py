@@ -25,14 +25,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import dag, task
 
-from baselib.orchestration.schedules import TIMEZONE
+from baselib.orchestration.schedules import platform_dag_args
 
 DAG_ID = "evaluation_publish"
+DESCRIPTION = ("Evaluation indicators of the month (quarter, year) that ended, computed and published to the "
+               "evaluation system")
 SCHEDULE = "0 2 1 * *"   # 02:00 on the 1st of every month, Asia/Shanghai
-START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-TAGS = ["evaluation", "data-platform"]
 TASK_RETRIES = 3
 TASK_RETRY_DELAY = dt.timedelta(minutes=10)
 
@@ -97,18 +97,10 @@ def _logical_date(context) -> dt.datetime:
 def build_dag():
     """The ``evaluation_publish`` DAG (see the module docstring)."""
 
-    @dag(
-        dag_id=DAG_ID,
-        description="Evaluation indicators of the month (quarter, year) that ended, computed and published "
-                    "to the evaluation system",
-        doc_md=__doc__,
-        schedule=CronTriggerTimetable(SCHEDULE, timezone=TIMEZONE),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=TAGS,
-        default_args={"owner": "data-platform", "retries": TASK_RETRIES, "retry_delay": TASK_RETRY_DELAY},
-    )
+    @dag(**platform_dag_args(
+        DAG_ID, doc_md=__doc__, cron=SCHEDULE, concern="evaluation",
+        retries=TASK_RETRIES, retry_delay_minutes=TASK_RETRY_DELAY.total_seconds() / 60,
+        description=DESCRIPTION))
     def evaluation_publish():
         @task(task_id="compute")
         def compute_task(**context) -> list[dict]:

@@ -26,17 +26,16 @@ Module level imports only the Task SDK; the engine loads inside the tasks.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import dag, task
 
-from baselib.orchestration.schedules import TIMEZONE
+from baselib.orchestration.schedules import platform_dag_args
 
 DAG_ID = "quality_returns"
+DESCRIPTION = ("Returns to providers (数据回退): open quarantine entries and pending objections as a workbook in each "
+               "provider's return folder")
 SCHEDULE = "0 8 * * *"  # 08:00 every day, Asia/Shanghai
-START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-TAGS = ["quality", "data-platform"]
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +91,9 @@ def summarize(results: list[dict]) -> dict:
 def build_dag():
     """The ``quality_returns`` DAG (see the module docstring)."""
 
-    @dag(
-        dag_id=DAG_ID,
-        description="Returns to providers (数据回退): open quarantine entries and pending objections as a "
-                    "workbook in each provider's return folder",
-        doc_md=__doc__,
-        schedule=CronTriggerTimetable(SCHEDULE, timezone=TIMEZONE),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=TAGS,
-        default_args={
-            "owner": "data-platform",
-            "retries": 1,
-            "retry_delay": dt.timedelta(minutes=1),
-        },
-    )
+    @dag(**platform_dag_args(
+        DAG_ID, doc_md=__doc__, cron=SCHEDULE, concern="quality",
+        description=DESCRIPTION))
     def quality_returns():
         @task(task_id="list_providers")
         def list_providers_task() -> list[str]:

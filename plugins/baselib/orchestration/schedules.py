@@ -18,3 +18,26 @@ TIMEZONE = "Asia/Shanghai"
 
 def cron_for(resource: Resource) -> str | None:
     return resource.pipeline.schedule or CRON[resource.update_cycle]
+
+
+# The platform's own scheduled DAGs (sharing_reconcile, quality_returns, evaluation_publish).
+PLATFORM_START_DATE = (2026, 1, 1)
+
+
+def platform_dag_args(dag_id: str, *, description: str, doc_md: str | None, cron: str, concern: str,
+                      retries: int = 1, retry_delay_minutes: float = 1) -> dict:
+    """The ``@dag`` keyword arguments of a platform DAG: a cron trigger in Asia/Shanghai (``cron``,
+    five fields), no catch-up, one run at a time, tags ``[concern, "data-platform"]``, owner
+    ``data-platform`` and ``retries`` per task, ``retry_delay_minutes`` apart."""
+    import datetime as dt
+
+    from airflow.sdk import CronTriggerTimetable
+
+    return {
+        "dag_id": dag_id, "description": description, "doc_md": doc_md,
+        "schedule": CronTriggerTimetable(cron, timezone=TIMEZONE),
+        "start_date": dt.datetime(*PLATFORM_START_DATE, tzinfo=dt.timezone.utc),
+        "catchup": False, "max_active_runs": 1, "tags": [concern, "data-platform"],
+        "default_args": {"owner": "data-platform", "retries": retries,
+                         "retry_delay": dt.timedelta(minutes=retry_delay_minutes)},
+    }

@@ -42,14 +42,14 @@ import datetime as dt
 import logging
 import os
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import dag, task
 
-from baselib.orchestration.schedules import TIMEZONE
+from baselib.orchestration.schedules import platform_dag_args
 
 DAG_ID = "sharing_reconcile"
+DESCRIPTION = ("Sharing control: consumer roles, expired applications, grants reconciled with the approved "
+               "applications, measured use")
 SCHEDULE = "0 0 * * *"  # midnight every day, Asia/Shanghai
-START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-TAGS = ["sharing", "data-platform"]
 
 log = logging.getLogger(__name__)
 
@@ -188,22 +188,9 @@ def collect_usage(run_id: str, usage_date: dt.date | None = None, *, skip_reason
 def build_dag():
     """The ``sharing_reconcile`` DAG (see the module docstring)."""
 
-    @dag(
-        dag_id=DAG_ID,
-        description="Sharing control: consumer roles, expired applications, grants reconciled with the "
-                    "approved applications, measured use",
-        doc_md=__doc__,
-        schedule=CronTriggerTimetable(SCHEDULE, timezone=TIMEZONE),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=TAGS,
-        default_args={
-            "owner": "data-platform",
-            "retries": 1,
-            "retry_delay": dt.timedelta(minutes=1),
-        },
-    )
+    @dag(**platform_dag_args(
+        DAG_ID, doc_md=__doc__, cron=SCHEDULE, concern="sharing",
+        description=DESCRIPTION))
     def sharing_reconcile():
         @task(task_id="apply_consumers")
         def apply_consumers_task(**context) -> dict:
