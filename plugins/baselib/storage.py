@@ -46,3 +46,32 @@ def remove(prefix: str) -> None:
     fs, path = _fs(prefix)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_dir(path)
+
+
+def replace_local(target, content) -> None:
+    """Write a local file atomically: a reader sees the old file or the new one, never half of it
+    (the reports, trend pages and yearly reports that people open while a run rewrites them).
+
+    ``content``: ``str`` (written as UTF-8), ``bytes``, or a callable ``writer(tmp_path)`` that
+    writes the file itself (e.g. WeasyPrint's ``write_pdf``). The file is made in ``target``'s
+    folder (which must exist), mode 0644, then renamed over ``target``; on any error the temporary
+    file is removed and the error raised."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(content, str):
+                fh.write(content.encode("utf-8"))
+            elif isinstance(content, (bytes, bytearray)):
+                fh.write(content)
+        if callable(content):
+            content(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -150,24 +150,21 @@ def serve(airflow_home: Path, ready_file: Path | None = None, records_file: Path
             server.stop()
 
 
-def start(airflow_home: Path, log_file: Path, records_file: Path = RECORDS_FILE,
-          timeout_seconds: float = START_TIMEOUT_SECONDS, apis: list[tuple[Api, Path]] | None = None) -> Started:
-    """Run :func:`serve` in a new process (output to ``log_file``) for ``apis`` (default: the
-    e-licence API with ``records_file``) and return once each answers this checkout's token.
-    Raises :class:`ServerStartError` with the server's own output when it exits first (e.g. a
-    port is taken), and when it is not ready after ``timeout_seconds``."""
-    apis = apis or [(E_LICENCE, records_file)]
-    label = " and ".join(api.label for api, _ in apis)
+def spawn(command: list[str], airflow_home: Path, log_file: Path, label: str, timeout_seconds: float,
+          check, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, object]:
+    """Run ``command`` (a ``python -m baselib.cli …`` server taking ``--ready-file``, appended here) in
+    a new session with its output in ``log_file``; wait until it writes the ready file, then return
+    the process and ``check(<ready file text>)``. The server is stopped, and :class:`ServerStartError`
+    raised with its own output, when it exits first, is not ready after ``timeout_seconds``, or
+    ``check`` raises."""
     ready = log_file.with_name(log_file.name + ".ready")
     ready.unlink(missing_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home),
+    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home), **(extra_env or {}),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "baselib.cli", "serve-certificates", "--ready-file", str(ready)]
-    command += [arg for api, path in apis for arg in ("--api", f"{api.conn_id}={path}")]
     with log_file.open("wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen([*command, "--ready-file", str(ready)], stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + timeout_seconds
     try:
         while not ready.is_file():
@@ -178,14 +175,33 @@ def start(airflow_home: Path, log_file: Path, records_file: Path = RECORDS_FILE,
                 raise ServerStartError(f"the {label} was not ready after {timeout_seconds:g} s:\n"
                                        f"{_output(log_file)}")
             time.sleep(0.05)
-        uris = dict(line.split(" ", 1) for line in ready.read_text(encoding="utf-8").splitlines())
+        text = ready.read_text(encoding="utf-8")
         ready.unlink()
-        for api, _ in apis:
-            verify(uris[api.conn_id], api)
+        return process, check(text)
     except BaseException:
         process.terminate()
         process.wait()
         raise
+
+
+def start(airflow_home: Path, log_file: Path, records_file: Path = RECORDS_FILE,
+          timeout_seconds: float = START_TIMEOUT_SECONDS, apis: list[tuple[Api, Path]] | None = None) -> Started:
+    """Run :func:`serve` in a new process (output to ``log_file``) for ``apis`` (default: the
+    e-licence API with ``records_file``) and return once each answers this checkout's token.
+    Raises :class:`ServerStartError` with the server's own output when it exits first (e.g. a
+    port is taken), and when it is not ready after ``timeout_seconds``."""
+    apis = apis or [(E_LICENCE, records_file)]
+    label = " and ".join(api.label for api, _ in apis)
+    command = [sys.executable, "-m", "baselib.cli", "serve-certificates"]
+    command += [arg for api, path in apis for arg in ("--api", f"{api.conn_id}={path}")]
+
+    def check(text: str) -> dict[str, str]:
+        uris = dict(line.split(" ", 1) for line in text.splitlines())
+        for api, _ in apis:
+            verify(uris[api.conn_id], api)
+        return uris
+
+    process, uris = spawn(command, airflow_home, log_file, label, timeout_seconds, check)
     return Started(process.pid, uris[apis[0][0].conn_id], uris)
 
 

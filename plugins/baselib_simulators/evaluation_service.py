@@ -43,7 +43,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from baselib.settings import PROJECT_ROOT
-from baselib_simulators.certificates_service import Api, ServerStartError, listen_uri
+from baselib_simulators.certificates_service import Api, ServerStartError, listen_uri, spawn
 
 CONN_ID = "evaluation_api"
 PORT_VARIABLE = "DEMO_EVALUATION_PORT"
@@ -346,34 +346,15 @@ def start(airflow_home: Path, log_file: Path | None = None, timeout_seconds: flo
     ``store`` sets ``BASELIB_EVALUATION_STORE`` for it. Raises :class:`ServerStartError` with the
     server's own output when it exits first (a pinned port taken) or is not ready in time."""
     log_file = log_file or airflow_home / "evaluation-api.log"
-    ready = log_file.with_name(log_file.name + ".ready")
-    ready.unlink(missing_ok=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH")]))}
-    if store is not None:
-        env[STORE_VARIABLE] = str(store)
-    command = [sys.executable, "-m", "baselib.cli", "evaluation", "serve", "--ready-file", str(ready)]
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-    deadline = time.monotonic() + timeout_seconds
-    try:
-        while not ready.is_file():
-            if process.poll() is not None:
-                raise ServerStartError(f"the evaluation system exited with code {process.returncode} before it "
-                                       f"was ready:\n{_output(log_file)}")
-            if time.monotonic() > deadline:
-                raise ServerStartError(f"the evaluation system was not ready after {timeout_seconds:g} s:\n"
-                                       f"{_output(log_file)}")
-            time.sleep(0.05)
-        uri = ready.read_text(encoding="utf-8").strip()
-        ready.unlink()
+    extra = {STORE_VARIABLE: str(store)} if store is not None else None
+
+    def check(text: str) -> str:
+        uri = text.strip()
         verify(uri)
-    except BaseException:
-        process.terminate()
-        process.wait()
-        raise
+        return uri
+
+    process, uri = spawn([sys.executable, "-m", "baselib.cli", "evaluation", "serve"], airflow_home, log_file,
+                         "evaluation system", timeout_seconds, check, extra)
     _children[process.pid] = process
     return Running(process.pid, uri)
 
@@ -422,6 +403,3 @@ def verify(uri: str) -> None:
         raise ServerStartError(f"{conn.base_url} answers HTTP {response.status_code} to this checkout's token: "
                                f"it is not this demo's evaluation system")
 
-
-def _output(log_file: Path) -> str:
-    return log_file.read_text(encoding="utf-8", errors="replace").strip() or "(no output)"

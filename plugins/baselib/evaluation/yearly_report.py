@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from baselib import storage
 from baselib.evaluation import periods
 from baselib.warehouse import sqlfiles
 
@@ -457,19 +456,6 @@ def render_pdf(page_html: str, target: Path) -> None:
     weasyprint.HTML(string=page_html, base_url=str(target.parent)).write_pdf(str(target))
 
 
-def _replace(target: Path, writer) -> None:
-    """Write ``target`` through ``writer(tmp_path)`` and rename it into place (atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _index(year_dir: Path, year: int, names: dict[str, str]) -> str:
     reports = []
     if (year_dir / "platform.html").exists():
@@ -508,13 +494,13 @@ def write(conn, year: int, out_dir: Path | None = None, departments: list[str] |
             page = render_html(ctx)
             stem = code or PLATFORM
             html_path, pdf_path = year_dir / f"{stem}.html", year_dir / f"{stem}.pdf"
-            _replace(html_path, lambda p, page=page: p.write_text(page, encoding="utf-8"))
-            _replace(pdf_path, lambda p, page=page: render_pdf(page, p))
+            storage.replace_local(html_path, page)
+            storage.replace_local(pdf_path, lambda p, page=page: render_pdf(page, p))
             written += [html_path, pdf_path]
             log.info("yearly report %s %s: %s", year, stem, html_path)
         index = year_dir / "index.html"
         names = globals()["departments"](conn, year)
-        _replace(index, lambda p: p.write_text(_index(year_dir, year, names), encoding="utf-8"))
+        storage.replace_local(index, _index(year_dir, year, names))
         written.append(index)
     finally:
         conn.rollback()  # read-only: releases the lock

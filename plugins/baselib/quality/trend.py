@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from baselib import storage
 from baselib.validation.plan import DIMENSIONS
 from baselib.warehouse import sqlfiles
 
@@ -97,14 +97,7 @@ def write(conn, resource, reports_dir: Path | None = None) -> Path:
         cur.execute(sqlfiles.text("queries/quality_trend_lock"), {"resource_code": resource.code})
     html = render(resource, runs(conn, resource.code), directory)
     page = directory / PAGE
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{PAGE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.replace(tmp, page)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    storage.replace_local(page, html)
     return page
 
 

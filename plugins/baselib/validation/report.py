@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from baselib import storage
 from baselib.catalog.model import Resource
 from baselib.validation.executor import CheckResult, Execution
 from baselib.validation.plan import DIMENSIONS, Plan
@@ -136,18 +135,6 @@ def render_html(result: dict) -> str:
     return _environment().get_template(TEMPLATE).render(result=result, meta=result["meta"], failed=failed)
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def add_scores(directory: Path, scores: dict[str, dict], trend_href: str = "../index.html") -> Path:
     """Put a load's dimension scores (:func:`baselib.quality.scoring.score_load`) into its
     ``validation_result.json`` (``meta.scores``, ``meta.trend_href``) and re-render ``index.html``
@@ -160,9 +147,9 @@ def add_scores(directory: Path, scores: dict[str, dict], trend_href: str = "../i
                                                                                       "failed", "score", "grade")}}
                                 for key, row in scores.items() if key in labels}
     result["meta"]["trend_href"] = trend_href
-    _replace(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
+    storage.replace_local(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
     page = directory / HTML_NAME
-    _replace(page, render_html(result))
+    storage.replace_local(page, render_html(result))
     return page
 
 
@@ -173,7 +160,7 @@ def write(plan: Plan, execution: Execution, resource: Resource, directory: Path,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     result = validation_result(plan, execution, resource, load_id=load_id, run_id=run_id, mode=mode)
-    _replace(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
+    storage.replace_local(directory / JSON_NAME, json.dumps(result, ensure_ascii=False, indent=1, default=str))
     page = directory / HTML_NAME
-    _replace(page, render_html(result))
+    storage.replace_local(page, render_html(result))
     return page
