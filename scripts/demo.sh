@@ -79,14 +79,14 @@ trap - EXIT
 # the consumers' passwords (generated when unset, mode 600): the summary names this file
 export BASELIB_CONSUMER_PASSWORDS_FILE="${BASELIB_CONSUMER_PASSWORDS_FILE:-$AIRFLOW_HOME/consumers.env}"
 bash scripts/demo_sharing.sh
+echo "Sharing applications (python -m baselib.cli sharing list):"
+python -m baselib.cli sharing list
 
 # Quality and evaluation: history, trend pages, returns to providers, publishing to the (simulated)
 # evaluation system through Airflow, and the yearly sharing report.
 bash scripts/demo_quality.sh
 
 python -m baselib.cli summary
-echo "Sharing applications (python -m baselib.cli sharing list):"
-python -m baselib.cli sharing list
 if [ -f "$LINEAGE_FILE" ]; then
   echo "Lineage: $(wc -l <"$LINEAGE_FILE") OpenLineage events in $LINEAGE_FILE"
 fi
