@@ -294,7 +294,8 @@ def record(resource: Resource, loaded: dict) -> dict:
 
             newest = manifest.latest_delivery(conn, resource.code)  # sync_metrics keeps those by judged_at
         else:
-            newest = _parse(loaded["max_source_updated_at"]) or load_run.last_watermark(conn, resource.code)
+            # what this run saw; sync_metrics adds what earlier loads saw, all kept by judged_at
+            newest = _parse(loaded["max_source_updated_at"])
         load_run.update(conn, load_id, status="success", error=None, finished_at=dt.datetime.now(dt.timezone.utc))
         sync_metrics.record(conn, load_id, resource.update_cycle, newest, delivery_based=resource.delivery_based)
         summary = load_run.get(conn, load_id)

@@ -1,7 +1,11 @@
 """The demo's evaluation system (考核评价系统): receives each department's indicators per period
 over HTTP on loopback, as the real one would.
 
-API (every request needs ``Authorization: Bearer <token>``, else 401):
+API (every request needs ``Authorization: Bearer <token>``, else 401; the token is checked, in
+constant time, before any body is read, and a refused request's body is never read: the answer
+closes the connection). A body's ``Content-Length`` must be digits (else 400); one over
+``MAX_BODY_BYTES`` is refused from the header, 413, unread; ``Transfer-Encoding`` is refused, 411.
+A client that stalls mid-request is dropped after ``REQUEST_TIMEOUT_SECONDS``.
 
 - ``PUT /api/v1/indicators/{department_code}/{period_kind}/{period}`` with the JSON payload of
   :func:`baselib.evaluation.payload.build` → ``201 {"status": "created", "sha256": …}``, ``200
@@ -17,7 +21,8 @@ API (every request needs ``Authorization: Bearer <token>``, else 401):
 Storage: one JSON file (default ``<Airflow home>/evaluation_service.json``, or
 ``BASELIB_EVALUATION_STORE``), rewritten through a temporary file and ``os.replace`` after each
 change, so a crash leaves the previous or the new state, never half of one. Restarting the server on
-the same file keeps what it holds.
+the same file keeps what it holds; a file that is not such a store (unreadable, not its JSON) stops
+the server from starting (:class:`StoreError`, naming the file, which is left as it is).
 
 Like the e-licence API (:mod:`baselib_simulators.certificates_service`): the token is random per
 checkout, kept in the git-ignored Airflow home (``evaluation_api.token``); the port is a free one,
@@ -29,6 +34,7 @@ baselib.cli evaluation serve --ready-file …``) and returns once it answers thi
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 import os
 import re
@@ -52,6 +58,8 @@ ENDPOINT = "/api/v1/indicators"
 FAULTS_ENDPOINT = "/api/v1/_faults"
 START_TIMEOUT_SECONDS = 60.0
 MAX_BODY_BYTES = 10 * 1024 * 1024
+REQUEST_TIMEOUT_SECONDS = 30.0
+_DIGITS = re.compile(r"[0-9]+")
 API = Api(CONN_ID, "evaluation system", ENDPOINT, "key", Path("evaluation_service.json"), PORT_VARIABLE,
           "indicator sets")
 _KEY_PATH = re.compile(r"^/api/v1/indicators/([^/]+)/([^/]+)/([^/]+)/?$")
@@ -103,15 +111,33 @@ def validate(payload, department_code: str, period_kind: str, period: str) -> st
     return None
 
 
+class StoreError(ServerStartError):
+    """The store file exists but is not the server's store (unreadable, or not its JSON)."""
+
+
 class Store:
-    """The received indicator sets, one per ``department/kind/period`` key, in a JSON file."""
+    """The received indicator sets, one per ``department/kind/period`` key, in a JSON file.
+    Raises :class:`StoreError` naming the file when it exists and cannot be read as a store (the
+    file is not touched)."""
 
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
         self._entries: dict[str, dict] = {}
-        if path.is_file():
-            self._entries = {e["key"]: e for e in json.loads(path.read_text(encoding="utf-8"))["items"]}
+        if path.exists():
+            try:
+                items = json.loads(path.read_text(encoding="utf-8"))["items"]
+                if not isinstance(items, list):
+                    raise TypeError("items is not a list")
+                entries = {e["key"]: e for e in items}
+                for name, e in entries.items():
+                    if not isinstance(name, str) or not isinstance(e.get("received_at"), list) \
+                            or not isinstance(e.get("sha256"), str):
+                        raise TypeError(f"entry {name!r} lacks its sha256 or received_at")
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise StoreError(f"{path}: not an evaluation system store ({type(exc).__name__}: {exc}); "
+                                 f"move it away (or set {STORE_VARIABLE} to another file) and start again") from None
+            self._entries = entries
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,50 +227,95 @@ class EvaluationServer:
 def _handler_for(server: EvaluationServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = REQUEST_TIMEOUT_SECONDS   # a client that stalls mid-request is dropped
 
         def log_message(self, fmt, *args):  # one line per request on stdout, never the headers
             print(f"{self.address_string()} {fmt % args}", flush=True)
 
-        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+        def _send(self, status: int, body: dict, headers: dict | None = None, close: bool = False) -> None:
+            """Answer; ``close``: the request's body (if any) was not read, so the connection ends."""
             data = json.dumps(body, ensure_ascii=False).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(data)
 
+        def _refuse(self, status: int, error: str, headers: dict | None = None) -> None:
+            """Answer without reading the body, and close the connection (its unread bytes must not
+            be taken for the next request)."""
+            self._send(status, {"error": error}, headers, close=True)
+
         def _authorised(self) -> bool:
-            if self.headers.get("Authorization", "") == f"Bearer {server.token}":
+            """Checks the bearer token (constant time) BEFORE any body is read; a refused request is
+            answered 401 and its connection closed, the body never read."""
+            # header values arrive decoded as ISO-8859-1: back to their bytes, compared as bytes
+            given = self.headers.get("Authorization", "").encode("latin-1", "replace")
+            if hmac.compare_digest(given, f"Bearer {server.token}".encode()):
                 return True
-            self._body()  # drain it, so the connection stays usable
-            self._send(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
+            self._refuse(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
             return False
 
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(min(length, MAX_BODY_BYTES)) if length else b""
+        def _length(self) -> int | None:
+            """The declared body length, checked strictly from the headers (nothing read yet):
+            answers 411 (Transfer-Encoding), 400 (not digits, or several different Content-Length)
+            or 413 (over MAX_BODY_BYTES) and returns None; else the length (0 without a header)."""
+            if self.headers.get("Transfer-Encoding") is not None:
+                self._refuse(411, "Transfer-Encoding is not supported: send a Content-Length")
+                return None
+            values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+            if not values:
+                return 0
+            value = values.pop()
+            if values or not _DIGITS.fullmatch(value):
+                self._refuse(400, "Content-Length must be one non-negative decimal number")
+                return None
+            length = int(value)
+            if length > MAX_BODY_BYTES:
+                self._refuse(413, f"the body ({length} bytes) is over {MAX_BODY_BYTES} bytes")
+                return None
+            return length
+
+        def _body(self) -> bytes | None:
+            """The request's body (after :meth:`_authorised`), or None when it was refused (answered)."""
+            length = self._length()
+            if length is None:
+                return None
+            return self.rfile.read(length) if length else b""
 
         def _json(self):
+            """``(value, problem)``; ``(None, None)`` when the body was refused (already answered)."""
+            body = self._body()
+            if body is None:
+                return None, None
             try:
-                return json.loads(self._body().decode("utf-8")), None
+                return json.loads(body.decode("utf-8")), None
             except (UnicodeDecodeError, ValueError) as exc:
                 return None, f"the body is not JSON: {exc}"
+
+        def _has_body(self) -> bool:
+            return bool(self.headers.get("Transfer-Encoding")) or \
+                any(v.strip() not in ("", "0") for v in self.headers.get_all("Content-Length") or [])
 
         def do_GET(self):
             path = urlsplit(self.path).path.rstrip("/")
             if path != ENDPOINT:
-                return self._send(404, {"error": f"no such resource: {path}"})
+                return self._send(404, {"error": f"no such resource: {path}"}, close=self._has_body())
             if self._authorised():
-                self._send(200, {"items": server.store.items()})
+                self._send(200, {"items": server.store.items()}, close=self._has_body())
 
         def do_PUT(self):
             match = _KEY_PATH.match(urlsplit(self.path).path)
             if not match:
-                self._body()
-                return self._send(404, {"error": "PUT /api/v1/indicators/{department_code}/{period_kind}/{period}"})
+                return self._refuse(404, "PUT /api/v1/indicators/{department_code}/{period_kind}/{period}")
             if not self._authorised():
+                return
+            if self._length() is None:   # refused from its headers (answered)
                 return
             payload, problem = self._json()
             fault = server.take_fault()
@@ -263,9 +334,10 @@ def _handler_for(server: EvaluationServer):
 
         def do_POST(self):
             if urlsplit(self.path).path.rstrip("/") != FAULTS_ENDPOINT:
-                self._body()
-                return self._send(404, {"error": "no such resource"})
+                return self._refuse(404, "no such resource")
             if not self._authorised():
+                return
+            if self._length() is None:   # refused from its headers (answered)
                 return
             body, problem = self._json()
             if problem is None:
@@ -290,17 +362,25 @@ def serve(airflow_home: Path, ready_file: Path | None = None, port: int | None =
           store: Path | None = None) -> None:
     """Serve at :func:`listen_uri` (``port``, when given and not 0, wins over the pinned one) until
     SIGTERM or SIGINT. Once listening, writes the connection URI (with the real port and the token)
-    to ``ready_file`` (mode 0600). Raises :class:`ServerStartError` when the address cannot be bound."""
+    to ``ready_file`` (mode 0600). Raises :class:`ServerStartError` when ``port`` is not 0..65535 or
+    the address cannot be bound, :class:`StoreError` (one) when ``store`` exists and is not a store;
+    then nothing is written (no ready file, the store left as it is)."""
+    if port is not None and not 0 <= port <= 65535:
+        raise ServerStartError(f"--port {port}: a TCP port is 0..65535 (0: a free one)")
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
     uri = urlsplit(listen_uri(airflow_home, API))
-    bind_port = port or uri.port or 0
+    try:
+        bind_port = port or uri.port or 0
+    except ValueError as exc:   # a pinned port out of range
+        raise ServerStartError(f"the evaluation system's address has a bad port: {exc}. "
+                               f"Pin a port 1..65535 with {PORT_VARIABLE}, or unset it") from None
     server = EvaluationServer(unquote(uri.password or ""), store or default_store(airflow_home),
                               host=uri.hostname or "127.0.0.1", port=bind_port)
     try:
         server.start()
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         raise ServerStartError(f"the evaluation system cannot listen on {uri.hostname}:{bind_port}: {exc}. "
                                f"Unset {PORT_VARIABLE} to use a free port, or pin another one") from exc
     try:

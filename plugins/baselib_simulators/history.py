@@ -29,6 +29,17 @@ yearly sharing report and the evaluation tests (indicators, zombie and never-use
   ending before both ``end`` and today) or ``refused``. ``decided_by = 'simulator'``. Never an approved
   application whose period covers today (the grant reconcile would build views).
 
+**Never the future**: history is what already happened at ``now`` (default the current time): a run
+that would finish after ``now`` is not written (nor its metrics and scores), measured use covers the
+days before today only (a day's use is collected when it ends), applications are over before today.
+A range reaching past today is cut there. The range is bounded: ``start`` no later than today and no
+more than :data:`MAX_DAYS` days long (ValueError otherwise).
+
+**Publish dates**: history is written from ``start`` whatever a resource's catalog publish date: the
+catalog's publish dates are in 2026 and the demo needs the 2025 yearly report, as if the platform
+delivered the resources before their catalog entries were formally published. The evaluation flags
+judge a resource only from its publish date on (:mod:`baselib.evaluation.indicators`).
+
 ``zombies``: ``{resource_code: date}`` — that resource's last run (its last delivery) is on that run
 day; it gets no run after it.
 ``unused``: resource codes that get no measured use and no application.
@@ -60,6 +71,7 @@ from baselib.warehouse import schema, sqlfiles
 
 RUN_PREFIX = "simulated__"
 ROW_DIMENSIONS = ("normative", "complete", "accurate", "consistent")
+MAX_DAYS = 5 * 366   # the longest range simulate() writes (five years)
 # "simhist" — serialises simulations (and the indicator computation reading them is separate).
 _LOCK_KEY = 0x7369_6D68_6973_74
 
@@ -182,11 +194,22 @@ def _working_days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
 
 
 def simulate(conn, start: dt.date, end: dt.date, *, seed, catalog: list[Resource] | None = None,
-             zombies: dict[str, dt.date] | None = None, unused: set[str] | None = None) -> dict:
-    """Write history for ``[start, end)`` (local dates); see the module docstring for what and how.
-    Raises ValueError for an empty range or unknown resource codes in ``zombies``/``unused``."""
+             zombies: dict[str, dt.date] | None = None, unused: set[str] | None = None,
+             now: dt.datetime | None = None) -> dict:
+    """Write history for ``[start, end)`` (local dates) as it happened by ``now`` (aware; default the
+    current time): nothing after ``now`` is written; see the module docstring for what and how.
+    Raises ValueError for an empty range, a start after today, a range longer than :data:`MAX_DAYS`
+    days, or unknown resource codes in ``zombies``/``unused``."""
     if not start < end:
         raise ValueError(f"simulate: start {start} must be before end {end}")
+    now = now or dt.datetime.now(TIMEZONE)
+    if now.tzinfo is None:
+        raise ValueError(f"simulate: now must be timezone-aware, got {now!r}")
+    today = now.astimezone(TIMEZONE).date()
+    if start > today:
+        raise ValueError(f"simulate: start {start} is after today {today}: history cannot be in the future")
+    if (end - start).days > MAX_DAYS:
+        raise ValueError(f"simulate: the range {start} .. {end} is longer than {MAX_DAYS} days")
     catalog = list(catalog if catalog is not None else load_catalog())
     zombies, unused = dict(zombies or {}), set(unused or ())
     codes = {r.code for r in catalog}
@@ -205,6 +228,8 @@ def simulate(conn, start: dt.date, end: dt.date, *, seed, catalog: list[Resource
         planned, load_values = {}, []
         for resource in catalog:
             for values, newest, late, rnd in _run_rows(resource, seed, start, end, zombies.get(resource.code)):
+                if values[9] > now:   # finished_at: not happened yet
+                    continue
                 planned[(resource.code, values[2])] = (resource, values, newest, late, rnd)
                 load_values.append(values)
         returned = execute_values(cur, sqlfiles.text("queries/evaluation_ind_sim_load_run"), load_values,
@@ -230,7 +255,7 @@ def simulate(conn, start: dt.date, end: dt.date, *, seed, catalog: list[Resource
         shareable = [r for r in catalog if r.sharing.type is not SharingType.not_shared and r.code not in unused]
         usage_rows = []
         if consumer_codes:
-            days = list(_working_days(start, end))
+            days = list(_working_days(start, min(end, today)))   # today's use is not collected yet
             for resource in shareable:
                 rnd = _rng(seed, resource.code, "consumers")
                 users = rnd.sample(consumer_codes, min(len(consumer_codes), 1 + rnd.randrange(3)))
@@ -246,14 +271,15 @@ def simulate(conn, start: dt.date, end: dt.date, *, seed, catalog: list[Resource
 
         # past applications, decided and over
         applications = _applications(cur, seed, start, end, shareable,
-                                     [c for c in consumer_codes if c in stored_consumers])
+                                     [c for c in consumer_codes if c in stored_consumers], today)
     conn.commit()
     return {"runs": len(returned), "late_runs": late_runs, "removed_runs": len(stale),
             "quality_scores": len(score_rows), "usage_rows": len(usage_rows), "applications": applications,
             "resources": sorted(codes), "consumers": consumer_codes}
 
 
-def _applications(cur, seed, start: dt.date, end: dt.date, shareable: list[Resource], consumers: list[str]) -> int:
+def _applications(cur, seed, start: dt.date, end: dt.date, shareable: list[Resource], consumers: list[str],
+                  today: dt.date) -> int:
     from baselib.sharing import policy
 
     pol = policy.load()
@@ -262,7 +288,6 @@ def _applications(cur, seed, start: dt.date, end: dt.date, shareable: list[Resou
                 {"range_start": _local(start), "range_end": _local(end)})
     if not shareable or not consumers:
         return 0
-    today = dt.datetime.now(TIMEZONE).date()
     limit_day = min(end, today)
     written = 0
     quarter = dt.date(start.year, 3 * ((start.month - 1) // 3) + 1, 1)

@@ -133,3 +133,30 @@ def test_a_file_drop_backfill_counts_only_deliveries_made_by_its_day(dbs, landin
     assert (m["run_type"], m["judged_at"], m["newest_source_update"]) == ("backfill", DAY1[1], old_at)
     assert m["timeliness_lag_seconds"] == (DAY1[1] - old_at).total_seconds() <= cycle
     assert m["within_update_cycle"] is True
+
+
+def test_a_reconcile_backfill_that_sees_later_updates_is_judged_on_the_data_of_its_day(dbs, population):
+    """A reconcile extract has no upper bound: it reads rows the provider changed after the day it
+    backfills. Timeliness still takes the newest update the provider had by that day (what earlier
+    loads saw), never the later one."""
+    from tests.conftest import DAY2
+
+    fill_source(dbs, rows=300)
+    change_source(dbs, at=CHANGED_AT, new=5, changed=5)
+    _run(population, f"scheduled__{DAY1[0].isoformat()}", DAY1)
+    later_change = DAY1[1] + dt.timedelta(days=6)
+    change_source(dbs, at=later_change, new=2, changed=2, seed=7)
+
+    info = pipeline.RunInfo(dag_id=population.dag_id, run_id=f"backfill__{DAY2[0].isoformat()}",
+                            logical_date=DAY2[0], data_interval_start=DAY2[0], data_interval_end=DAY2[1],
+                            mode="reconcile")
+    summary = pipeline.run(population, info)
+
+    assert dbs.scalar("SELECT max_source_updated_at FROM ops.load_run WHERE load_id = %s",
+                      (summary["load_id"],)) == later_change         # it did read the later rows
+    m = _metrics(dbs, summary["load_id"])
+    assert m["judged_at"] == DAY2[1]
+    assert m["newest_source_update"] == CHANGED_AT
+    assert m["timeliness_lag_seconds"] == (DAY2[1] - CHANGED_AT).total_seconds()
+    assert m["timeliness_lag_seconds"] > CYCLE_SECONDS[population.update_cycle] and m["within_update_cycle"] is False
+    assert _timely(dbs, summary["load_id"]) == (1, 1)

@@ -33,6 +33,14 @@ def finished_at(dbs, code: str, run_day: dt.date) -> dt.datetime:
                       (code, dt.datetime.combine(run_day, dt.time(), SHANGHAI)))
 
 
+def delivered_at(dbs, code: str, run_day: dt.date) -> dt.datetime:
+    """The provider's delivery by the resource's run on ``run_day``: its judged_at (the data interval end,
+    00:00 local that day, when the run finished after it), never the platform's load time."""
+    return dbs.scalar("SELECT m.judged_at FROM evaluation.sync_metrics m JOIN ops.load_run r USING (load_id) "
+                      "WHERE r.resource_code = %s AND r.data_interval_end = %s",
+                      (code, dt.datetime.combine(run_day, dt.time(), SHANGHAI)))
+
+
 def simulated_digest(dbs) -> list:
     return dbs.query(
         "SELECT r.resource_code, r.run_id, r.logical_date, r.data_interval_end, r.finished_at, r.rows_extracted, "
@@ -55,8 +63,8 @@ def catalog():
 
 def test_zombie_flags_count_whole_cycles_since_the_last_delivery(dbs, catalog):
     resources = list(catalog.values())
-    zombies = {catalog["population"].code: dt.date(2026, 11, 26),     # silent for 4 days by Dec 1
-               catalog["legal_entity"].code: dt.date(2026, 11, 28),   # silent for 2 days
+    zombies = {catalog["population"].code: dt.date(2026, 11, 26),     # silent for 5 days by Dec 1
+               catalog["legal_entity"].code: dt.date(2026, 11, 28),   # silent for 3 days
                catalog["monthly"].code: dt.date(2026, 10, 1),         # silent for 2 months (Nov 1 missed)
                catalog["other"].code: dt.date(2026, 9, 1)}            # 其他: never judged
     conn = dbs.warehouse()
@@ -74,21 +82,22 @@ def test_zombie_flags_count_whole_cycles_since_the_last_delivery(dbs, catalog):
     zombie = flagged(rows, "zombie_resources")
     population = catalog["population"].code
     assert set(zombie) == {population}
-    last = finished_at(dbs, population, dt.date(2026, 11, 26))
+    last = delivered_at(dbs, population, dt.date(2026, 11, 26))
+    assert last == dt.datetime(2026, 11, 26, tzinfo=SHANGHAI) < finished_at(dbs, population, dt.date(2026, 11, 26))
     expected = math.floor((PERIOD_END - last).total_seconds() / 86_400)
-    assert expected == 4
+    assert expected == 5
     assert zombie[population] == {"resource_code": population, "resource_name": catalog["population"].name,
                                   "update_cycle": "每日", "last_delivery": last.isoformat(), "cycles_missed": expected}
     # the department's row carries it; others carry none
     by_department = {row["department_code"]: row for row in rows}
     assert by_department[catalog["population"].provider.code]["flags"]["zombie_resources"] == [zombie[population]]
 
-    # the two-day silence is 2 cycles: flagged only when the threshold is below 2
+    # the three-day silence is 3 cycles: flagged only when the threshold is below 3
     legal = catalog["legal_entity"].code
-    legal_cycles = math.floor((PERIOD_END - finished_at(dbs, legal, dt.date(2026, 11, 28))).total_seconds() / 86_400)
-    assert legal_cycles == 2
+    legal_cycles = math.floor((PERIOD_END - delivered_at(dbs, legal, dt.date(2026, 11, 28))).total_seconds() / 86_400)
+    assert legal_cycles == 3
     monthly = catalog["monthly"].code
-    monthly_cycles = math.floor((PERIOD_END - finished_at(dbs, monthly, dt.date(2026, 10, 1))).total_seconds()
+    monthly_cycles = math.floor((PERIOD_END - delivered_at(dbs, monthly, dt.date(2026, 10, 1))).total_seconds()
                                 / (31 * 86_400))
     assert monthly_cycles == 1
     strict = copy.deepcopy(config.load_config())
@@ -147,6 +156,12 @@ def test_unused_flag_lists_shared_resources_nobody_queried_and_one_use_clears_it
     try:
         history.simulate(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1), seed=2, catalog=resources,
                          unused={population.code, indicator.code})
+        # use was measured in November (a collection ran and counted nothing): unused is known
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO sharing.usage_collection (collected_at, usage_date, reset_detected, statements, "
+                        "counted, skipped, usage_rows) VALUES (%s, %s, false, 0, 0, 0, 0)",
+                        (dt.datetime(2026, 11, 30, 1, tzinfo=SHANGHAI), dt.date(2026, 11, 29)))
+        conn.commit()
         rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END)
     finally:
         conn.close()
@@ -225,3 +240,134 @@ def test_simulated_applications_are_decided_and_over_and_feed_application_respon
 
 def one_department(rows, code):
     return next(r for r in rows if r["department_code"] == code)
+
+
+# -- fix-indicators (issue 12): flags judge a resource from its publish date; the simulator never writes
+# the future; targets scale with the period; loads counted by one rule ---------------------------------
+
+
+def test_a_year_before_the_resource_was_published_flags_no_zombie(dbs):
+    """The population resource is published on 2026-01-15: in 2025 it was not in the catalog, so a
+    history that stops in June 2025 does not make it a zombie of the year 2025 — but it is one in
+    February 2026, counted from its publish date (not from its last pre-publish run)."""
+    population = by_target("base_population.person")
+    assert population.publish_date == dt.date(2026, 1, 15)
+    conn = dbs.warehouse()
+    try:
+        history.simulate(conn, dt.date(2025, 5, 1), dt.date(2025, 6, 1), seed=3, catalog=[population])
+        year = periods.parse("year", "2025")
+        rows = indicators.compute(conn, year, catalog=[population], as_of=year.bounds[1], now=year.bounds[1])
+        february = periods.parse("month", "2026-02")
+        later = indicators.compute(conn, february, catalog=[population], as_of=february.bounds[1],
+                                   now=february.bounds[1])
+    finally:
+        conn.close()
+    assert flagged(rows, "zombie_resources") == {}
+    zombie = flagged(later, "zombie_resources")[population.code]
+    published = dt.datetime(2026, 1, 15, tzinfo=SHANGHAI)
+    assert zombie["cycles_missed"] == math.floor((february.bounds[1] - published).total_seconds() / 86_400) == 45
+    assert dt.datetime.fromisoformat(zombie["last_delivery"]) == dt.datetime(2025, 5, 31, tzinfo=SHANGHAI)
+
+
+def test_never_used_judges_only_resources_published_by_the_last_day_use_was_measured(dbs):
+    population = by_target("base_population.person")
+    early = population.model_copy(update={"publish_date": dt.date(2026, 11, 5)})
+    late = by_target("base_macro_economy.indicator").model_copy(update={"publish_date": dt.date(2026, 11, 20)})
+    conn = dbs.warehouse()
+    try:
+        from baselib.warehouse import schema
+
+        schema.ensure(conn, [])
+        with conn.cursor() as cur:   # use measured on Nov 10 only
+            cur.execute("INSERT INTO sharing.usage_collection (collected_at, usage_date, reset_detected, statements, "
+                        "counted, skipped, usage_rows) VALUES (%s, %s, false, 0, 0, 0, 0)",
+                        (dt.datetime(2026, 11, 11, 1, tzinfo=SHANGHAI), dt.date(2026, 11, 10)))
+        conn.commit()
+        rows = indicators.compute(conn, NOVEMBER, catalog=[early, late], as_of=PERIOD_END, now=PERIOD_END)
+    finally:
+        conn.close()
+    assert set(flagged(rows, "unused_resources")) == {early.code}
+
+
+def test_use_targets_are_per_month_and_scale_with_the_period(dbs):
+    population = by_target("base_population.person")
+    cfg = config.load_config()
+    monthly = (cfg["use"]["applications_made"]["target"], cfg["use"]["measured_use"]["target"])
+    conn = dbs.warehouse()
+    try:
+        from baselib.warehouse import schema
+
+        schema.ensure(conn, [])
+        targets = {}
+        for kind, label, months in (("month", "2026-10", 1), ("quarter", "2026Q3", 3), ("year", "2025", 12)):
+            period = periods.parse(kind, label)
+            rows = indicators.compute(conn, period, catalog=[population], as_of=period.bounds[1], now=PERIOD_END)
+            users = [r for r in rows if r["indicators"]["applications_made"]["applicable"]]
+            assert users
+            targets[kind] = {(r["indicators"]["applications_made"]["detail"]["target"],
+                              r["indicators"]["measured_use"]["detail"]["target"]) for r in users}
+            assert targets[kind] == {(monthly[0] * months, monthly[1] * months)}
+    finally:
+        conn.close()
+
+
+def test_counted_loads_replace_a_rerun_full_extract_but_count_each_incremental_load(dbs):
+    """One rule for the indicators and the yearly report: one timeliness judgement per resource and data
+    day (the latest load); rows of a full extract rerun replace the day's, incremental loads each count."""
+    population = by_target("base_population.person")
+    day = dt.datetime(2026, 11, 10, tzinfo=SHANGHAI)
+    conn = dbs.warehouse()
+    try:
+        from baselib.records import sync_metrics
+        from baselib.warehouse import schema
+
+        history.simulate(conn, dt.date(2026, 11, 1), dt.date(2026, 11, 2), seed=1, catalog=[population])
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM evaluation.quality_score; DELETE FROM evaluation.sync_metrics; "
+                        "DELETE FROM ops.load_run")
+        ids = []
+        for n, (mode, extracted, quarantined) in enumerate((("incremental", 10, 1), ("incremental", 20, 2),
+                                                            ("full", 100, 5), ("full", 100, 3))):
+            with conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO ops.load_run (resource_code, dag_id, run_id, logical_date, data_interval_start, "
+                    "data_interval_end, mode, status, started_at, finished_at, rows_extracted, rows_inserted, "
+                    "rows_updated, rows_unchanged, rows_quarantined, rows_deleted, rows_warned, files_new, "
+                    "files_unchanged, files_rejected) VALUES (%s, %s, %s, %s, %s, %s, %s, 'success', %s, %s, %s, 1, 0, "
+                    "%s, %s, 0, 0, 0, 0, 0) RETURNING load_id",
+                    (population.code, population.dag_id, f"manual__{n}", day + dt.timedelta(days=n // 2),
+                     day + dt.timedelta(days=n // 2), day + dt.timedelta(days=n // 2 + 1),
+                     mode, day + dt.timedelta(days=n // 2 + 1, hours=n), day + dt.timedelta(days=n // 2 + 1, hours=n, minutes=5),
+                     extracted, extracted - 1 - quarantined, quarantined))
+                ids.append(cur.fetchone()[0])
+            sync_metrics.record(conn, ids[-1], population.update_cycle, day + dt.timedelta(days=n // 2))
+        conn.commit()
+        schema.ensure(conn, [])
+        with conn.cursor() as cur:
+            loads = indicators.counted_loads(cur, *NOVEMBER.bounds, population.provider.code)
+        rows = indicators.compute(conn, NOVEMBER, departments=[population.provider.code], catalog=[population],
+                                  as_of=PERIOD_END, now=PERIOD_END)
+    finally:
+        conn.close()
+    assert [(load["load_id"], load["latest_of_day"], load["counts_rows"]) for load in loads] == [
+        (ids[0], False, True), (ids[1], True, True), (ids[2], False, False), (ids[3], True, True)]
+    assert indicators.summarize_loads(loads) == {"loads": 2, "resources": 1, "judged": 2, "on_time": 2,
+                                                 "rows_extracted": 130, "rows_quarantined": 6, "rows_loaded": 3}
+    quarantine = rows[0]["indicators"]["quarantine_rate"]
+    assert quarantine["value"] == round(6 / 130, 6)
+    assert rows[0]["indicators"]["timeliness"]["detail"]["loads"] == 2
+
+
+def test_the_simulator_range_is_bounded(dbs):
+    population = by_target("base_population.person")
+    today = dt.datetime.now(SHANGHAI).date()
+    conn = dbs.warehouse()
+    try:
+        with pytest.raises(ValueError, match="after today"):
+            history.simulate(conn, today + dt.timedelta(days=1), today + dt.timedelta(days=3), seed=1,
+                             catalog=[population])
+        with pytest.raises(ValueError, match="longer than"):
+            history.simulate(conn, dt.date(2000, 1, 1), today, seed=1, catalog=[population])
+    finally:
+        conn.close()
+    assert dbs.scalar("SELECT to_regclass('ops.load_run') IS NULL")   # refused before anything is written

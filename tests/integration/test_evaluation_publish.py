@@ -347,3 +347,201 @@ def test_the_server_keeps_its_token_and_a_pinned_port_that_is_taken_fails_at_onc
     finally:
         assert evaluation_service.stop(running)
     assert not evaluation_service.stop(running)      # already ended
+
+
+# -- issue 12 review fixes (fix-publish): stale rows, unusable tokens, request failures, the server's input --
+
+def _current_digest(dbs, code: str) -> str:
+    import psycopg2.extras
+
+    conn = dbs.warehouse()
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SELECT department_code, department_name, period_kind, period, period_start, period_end, "
+                        "indicators, flags, score, grade FROM evaluation.indicator WHERE department_code = %s "
+                        "AND period_kind = %s AND period = %s", (code, PERIOD.kind, PERIOD.label))
+            return payloads.digest(payloads.build(dict(cur.fetchone())))
+    finally:
+        conn.close()
+
+
+def test_a_row_changed_or_removed_after_it_was_read_is_sent_as_it_is_now(dbs, server, departments, monkeypatch):
+    """publish reads the period's rows first; each key's row is read again under its lock: a row
+    recomputed in between is sent (and recorded) as it is now, one removed is skipped, unsent."""
+    expected = _compute(dbs, departments)
+    changed, removed = departments
+    original = pub._publish_key
+    seen = []
+
+    def late(client, base_url, token, cfg, row, run_id, record_conn):
+        seen.append(row["department_code"])
+        if row["department_code"] == changed:
+            dbs.query("UPDATE evaluation.indicator SET score = 33.5, grade = '差' WHERE department_code = %s "
+                      "AND period_kind = %s AND period = %s RETURNING 1", (changed, PERIOD.kind, PERIOD.label))
+        else:
+            dbs.query("DELETE FROM evaluation.indicator WHERE department_code = %s AND period_kind = %s "
+                      "AND period = %s RETURNING 1", (removed, PERIOD.kind, PERIOD.label))
+        return original(client, base_url, token, cfg, row, run_id, record_conn)
+
+    monkeypatch.setattr(pub, "_publish_key", late)
+    results = pub.publish(PERIOD, run_id="late")
+    assert seen == sorted(departments)
+    current = _current_digest(dbs, changed)
+    assert current != payloads.digest(expected[f"{changed}/month/2026-10"])
+    key = f"{changed}/month/2026-10"
+    assert [(r["key"], r["status"], r["outcome"], r["payload_sha256"]) for r in results] == \
+        [(key, "published", "created", current)]
+    assert {k: v["sha256"] for k, v in _held(server).items()} == {key: current}
+    assert _publications(dbs)[key][4] == current
+    assert f"{removed}/month/2026-10" not in _publications(dbs)
+    assert _attempts(dbs, f"{removed}/month/2026-10") == []
+
+
+@pytest.mark.parametrize("encoded", ["t%C3%B6ken-0123456789-secret", "tok%20en-0123456789-secret",
+                                     "tok%0Aen-0123456789-secret", "tok%7Fen-0123456789-secret"])
+def test_a_token_that_cannot_be_a_header_is_a_configuration_error(dbs, server, departments, monkeypatch, encoded):
+    from urllib.parse import unquote
+
+    _compute(dbs, departments[:1])
+    base = parse_connection(server.uri).base_url
+    monkeypatch.setenv("AIRFLOW_CONN_EVALUATION_API", f"http://:{encoded}@{base.split('://', 1)[1]}/")
+    with pytest.raises(pub.ConfigurationError) as raised:
+        pub.publish(PERIOD, run_id="bad-token")
+    assert isinstance(raised.value, LookupError)
+    assert "'evaluation_api'" in str(raised.value)
+    assert unquote(encoded) not in str(raised.value) and "0123456789-secret" not in str(raised.value)
+    assert dbs.scalar("SELECT count(*) FROM evaluation.publish_attempt") == 0
+    assert _held(server) == {}
+
+
+def test_a_request_that_cannot_be_built_is_a_recorded_failed_attempt_not_retried(dbs, server, departments):
+    """Past the token check (called directly): httpx cannot encode the header. The key fails after
+    one attempt, recorded with a redacted error; nothing escapes."""
+    import httpx
+
+    from baselib.warehouse import connections
+
+    expected = _compute(dbs, departments[:1])
+    (key,) = expected
+    row = {"department_code": departments[0], "period_kind": PERIOD.kind, "period": PERIOD.label}
+    token = "t\u00f6ken-0123456789-secret"
+    record_conn = connections.connect("warehouse")
+    record_conn.autocommit = True
+    try:
+        with httpx.Client(timeout=5) as client:
+            result = pub._publish_key(client, parse_connection(server.uri).base_url, token, pub.settings(), row,
+                                      "unbuildable", record_conn)
+    finally:
+        record_conn.close()
+    assert (result["status"], result["attempts"], result["http_status"]) == ("failed", 1, None)
+    assert result["error"].startswith("UnicodeEncodeError: PUT ")
+    assert _attempts(dbs, key) == [(1, "failed", None, "unbuildable")]
+    assert _publications(dbs)[key][:3] == ("failed", 1, None)
+    assert token not in result["error"] and "0123456789-secret" not in result["error"]
+    assert _held(server) == {}
+
+
+def test_cli_publish_of_a_department_with_nothing_stored_is_an_error(dbs, server, departments):
+    expected = _compute(dbs, departments[:1])
+    done = _cli(dbs, "publish", "--period", "2026-10", "--department", departments[0],
+                "--department", departments[1])
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stdout == f"{departments[0]}/month/2026-10: published after 1 attempt(s) (created)\n"
+    assert done.stderr == (f"error: no indicators stored for month 2026-10 for department(s) {departments[1]}: "
+                           f"not published; run `evaluation compute` for them first\n")
+    assert sorted(_held(server)) == sorted(expected)
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    running = evaluation_service.EvaluationServer("local-token-0123456789", tmp_path / "store.json").start()
+    yield running
+    running.stop()
+
+
+def _exchange(running, request: bytes, wait: float = 3.0) -> tuple[int | None, bytes, bool]:
+    """``request`` on a fresh connection: (status, answer, whether the server closed it)."""
+    import socket
+
+    host, port = running._httpd.server_address[:2]
+    with socket.create_connection((host, port)) as conn:
+        conn.settimeout(wait)
+        conn.sendall(request)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return _first_status(answer), answer, True
+                answer += chunk
+            more = conn.recv(1)
+            return _first_status(answer), answer, more == b""
+        except socket.timeout:
+            return _first_status(answer), answer, False
+
+
+def _first_status(answer: bytes) -> int | None:
+    first = answer.split(b"\r\n", 1)[0].split()
+    return int(first[1]) if len(first) >= 2 and first[0].startswith(b"HTTP/") else None
+
+
+PUT_LINE = b"PUT /api/v1/indicators/a/month/2026-10 HTTP/1.1\r\nHost: x\r\n"
+AUTH = b"Authorization: Bearer local-token-0123456789\r\n"
+
+
+@pytest.mark.parametrize("headers, status", [
+    (b"Content-Length: -1\r\n", 400), (b"Content-Length: +5\r\n", 400), (b"Content-Length: 5x\r\n", 400),
+    (b"Content-Length: \r\n", 400), (b"Content-Length: 0x10\r\n", 400),
+    (b"Content-Length: 2\r\nContent-Length: 3\r\n", 400),
+    (b"Transfer-Encoding: chunked\r\n", 411),
+    (b"Content-Length: " + str(evaluation_service.MAX_BODY_BYTES + 1).encode() + b"\r\n", 413),
+    (b"Content-Length: 99999999999999999999999\r\n", 413),
+])
+def test_the_server_judges_the_declared_body_from_its_headers_and_closes(local_server, headers, status):
+    got, answer, closed = _exchange(local_server, PUT_LINE + AUTH + headers + b"\r\n{")
+    assert (got, closed) == (status, True), answer[:300]
+    assert local_server.store.items() == []
+
+
+@pytest.mark.parametrize("auth", [b"", b"Authorization: Bearer wrong\r\n",
+                                  b"Authorization: Bearer local-token-012345678\r\n",
+                                  b"Authorization: Bearer local-token-0123456789x\r\n",
+                                  b"Authorization: Bearer \xc3\xb6\r\n"])
+def test_a_wrong_token_is_answered_401_before_the_body_is_read(local_server, auth):
+    """A declared 5 MiB body that never comes: the 401 comes at once, the connection is closed."""
+    got, answer, closed = _exchange(local_server, PUT_LINE + auth + b"Content-Length: 5242880\r\n\r\n{")
+    assert (got, closed) == (401, True), answer[:300]
+    got, _, closed = _exchange(local_server, b"POST /api/v1/_faults HTTP/1.1\r\nHost: x\r\n" + auth +
+                               b"Content-Length: abc\r\n\r\n")
+    assert (got, closed) == (401, True)
+
+
+def test_the_server_keeps_a_connection_after_a_body_it_read(local_server):
+    body = b"{not json"
+    request = PUT_LINE + AUTH + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    got, answer, closed = _exchange(local_server, request)
+    assert (got, closed) == (422, False), answer[:300]
+
+
+@pytest.mark.parametrize("content", [b'{"items": [', b"[]", b'{"items": {}}', b'{"items": [{"nokey": 1}]}',
+                                     b'{"items": [{"key": "a/month/2026-10"}]}', b"\xff\xfe not utf-8", b""])
+def test_a_store_that_is_not_the_servers_is_refused_and_left_as_it_is(tmp_path, content):
+    store = tmp_path / "store.json"
+    store.write_bytes(content)
+    with pytest.raises(evaluation_service.StoreError) as raised:
+        evaluation_service.EvaluationServer("t", store)
+    assert isinstance(raised.value, evaluation_service.ServerStartError)
+    assert str(raised.value).startswith(f"{store}: not an evaluation system store (")
+    assert store.read_bytes() == content
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(evaluation_service.StoreError):
+        evaluation_service.Store(tmp_path / "dir.json")
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 10 ** 30])
+def test_serve_on_a_port_out_of_range_is_refused_before_anything(tmp_path, port):
+    with pytest.raises(evaluation_service.ServerStartError) as raised:
+        evaluation_service.serve(tmp_path / "home", tmp_path / "ready", port=port, store=tmp_path / "store.json")
+    assert str(raised.value) == f"--port {port}: a TCP port is 0..65535 (0: a free one)"
+    assert not (tmp_path / "ready").exists() and not (tmp_path / "store.json").exists()
+    assert not (tmp_path / "home").exists()

@@ -403,3 +403,140 @@ def test_cells_that_look_like_formulas_or_numbers_stay_text():
     sheet = saved(book)["t"]
     assert [(c.value, c.data_type) for c in sheet["A"][1:]] == [(v, "s") for v in values]
     assert [c.value for c in sheet["B"][1:]] == list(range(len(values)))
+
+
+# -- theme resources are not deliveries: never returned ------------------------------------------------------
+
+PLATFORM = "11360000014400996W"  # 省政务服务数据管理局, catalog provider of the theme resources
+
+
+def _theme_entry(dbs, code: str, row: dict, key: str) -> int:
+    """A published theme resource with one open quarantine entry holding ``row``; its id."""
+    from baselib.catalog.loader import find
+    from baselib.catalog.publish import publish
+    from baselib.warehouse import schema
+
+    theme = find(code)
+    conn = dbs.warehouse()
+    try:
+        schema.ensure(conn, [])
+        publish(conn, theme)
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO ops.load_run (resource_code, dag_id, run_id, mode, status) "
+                        "VALUES (%s, %s, 'theme', 'full', 'success') RETURNING load_id", (code, theme.dag_id))
+            load_id = cur.fetchone()[0]
+            cur.execute(
+                "INSERT INTO ops.quarantine (resource_code, load_id, last_load_id, record_key, source_row, "
+                "failed_expectations, reason, row_fingerprint) VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s) "
+                "RETURNING quarantine_id",
+                (code, load_id, load_id, key, json.dumps(row, ensure_ascii=False),
+                 '[{"check": "theme_check", "severity": "critical", "reason": "bad"}]', "bad", f"fp-{key}"))
+            qid = cur.fetchone()[0]
+        conn.commit()
+    finally:
+        conn.close()
+    return qid
+
+
+def test_theme_resources_are_never_returned_nor_listed(dbs, landing, tmp_path):
+    """Every sql_model resource of the catalog (all catalogued under the platform's bureau here) is
+    left out of returns: not in the workbook, not a reason to list its provider, never marked;
+    a delivering provider's return in the same run is unaffected. The About sheet says so."""
+    from baselib.catalog import load_catalog
+
+    themes = sorted(r.code for r in load_catalog() if r.pipeline.source.kind == "sql_model")
+    assert returns.theme_codes() == themes and len(themes) >= 3
+    ids = [_theme_entry(dbs, code, {"citizen_id": "36010219800101123X", "name": "张三丰"}, f"k{i}")
+           for i, code in enumerate(themes)]
+    statistics_with_bad_rows(landing)
+
+    conn = dbs.warehouse()
+    try:
+        assert returns.providers_to_return(conn) == [STATISTICS]
+        book, quarantine_ids, objection_ids = returns.workbook(conn, PLATFORM)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert (quarantine_ids, objection_ids) == ([], [])
+    book = saved(book)
+    assert sheet_rows(book, "退回数据 Rejected rows")[1] == []
+    _, about = sheet_rows(book, "说明 About")
+    about = {label.split("\n")[0]: value for label, value in about}
+    assert about["退回数据条数"] == 0 and about["数据说明"] == returns.ABOUT_THE_DATA
+    assert "主题库" in about["数据说明"] and "never returned" in about["数据说明"]
+
+    assert returns.drop(dbs.warehouse, PLATFORM, returns_root=(tmp_path / "r").as_uri()) is None
+    sent = returns.drop(dbs.warehouse, STATISTICS, returns_root=(tmp_path / "r").as_uri())
+    assert sent["quarantine_entries"] == len(BAD)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [STATISTICS]
+    assert dbs.query("SELECT quarantine_id, status, return_id FROM ops.quarantine WHERE quarantine_id = ANY(%s) "
+                     "ORDER BY quarantine_id", (ids,)) == [(i, "open", None) for i in sorted(ids)]
+
+
+def test_a_theme_gone_from_the_catalog_files_is_still_not_returned(dbs, landing, monkeypatch):
+    """A theme that has refreshed (``ops.theme_input_load``) but whose entry has left the catalog
+    files (so :func:`returns.theme_codes` no longer names it) is still no delivery."""
+    theme = returns.theme_codes()[0]
+    qid = _theme_entry(dbs, theme, {"citizen_id": "36010219800101123X"}, "k")
+    statistics_with_bad_rows(landing)
+    load_id = dbs.scalar("SELECT load_id FROM ops.quarantine WHERE quarantine_id = %s", (qid,))
+    input_load = dbs.scalar("SELECT max(load_id) FROM ops.load_run WHERE resource_code = %s", (VALUES,))
+    dbs.query("INSERT INTO ops.theme_input_load (theme_code, input_load_id, input_code, consumed_by_load_id) "
+              "VALUES (%s, %s, %s, %s) RETURNING 1", (theme, input_load, VALUES, load_id))
+    monkeypatch.setattr(returns, "theme_codes", lambda catalog=None: [])
+
+    conn = dbs.warehouse()
+    try:
+        assert returns.providers_to_return(conn) == [STATISTICS]
+        _, quarantine_ids, _ = returns.workbook(conn, PLATFORM)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert quarantine_ids == []
+
+
+# -- a return folder that cannot be written -----------------------------------------------------------------
+
+def test_cli_return_to_an_unwritable_folder_is_an_error_per_provider_and_the_others_still_go(
+        dbs, landing, tmp_path, objections):
+    """The police's folder is a file: an ``error: provider …`` line, nothing of the police marked
+    and no file; the statistics bureau's return is written and marked; exit 1 at the end."""
+    statistics_with_bad_rows(landing)
+    root = tmp_path / "returns"
+    root.mkdir()
+    (root / POLICE).write_text("a file where the provider's folder should be")
+
+    done = cli("return", env={"BASELIB_RETURNS_URL": root.as_uri()})
+
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: provider {POLICE}: cannot write the return workbook under "
+                               f"{root.as_uri()}/{POLICE}: ")
+    assert lines[-1] == f"error: 1 of 2 return(s) not written ({POLICE}); nothing of theirs was marked"
+    uri = dbs.scalar("SELECT uri FROM ops.quality_return WHERE provider_code = %s", (STATISTICS,))
+    assert done.stdout.startswith(f"{STATISTICS}: {uri} ({len(BAD)} rejected row(s), 1 objection(s), return ")
+    assert dbs.query("SELECT provider_code FROM ops.quality_return") == [(STATISTICS,)]
+    assert dbs.query("SELECT objection_id FROM sharing.objection WHERE provider_code = %s AND return_id IS NULL "
+                     "AND status IN ('open', 'confirmed') ORDER BY objection_id", (POLICE,)) == \
+        sorted([(objections["open"],), (objections["confirmed"],)])
+    assert (root / POLICE).read_text() == "a file where the provider's folder should be"
+    assert len(list((root / STATISTICS).iterdir())) == 1
+
+
+def test_an_export_that_fails_midway_leaves_no_part_file_and_no_folder(tmp_path, monkeypatch):
+    """The rename fails after the folders were created and the .part written (disk full, a
+    concurrent rmdir): the .part and the folders the export created are removed, the error is raised."""
+    target = tmp_path / "new" / "deeper" / "out.xlsx"
+
+    def refuse(self, other):
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(OSError) as caught:
+        returns._write_atomically(target, b"workbook")
+    assert caught.value.errno == 28
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    returns._write_atomically(target, b"workbook")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.xlsx"] and target.read_bytes() == b"workbook"

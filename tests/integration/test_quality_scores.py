@@ -107,14 +107,14 @@ def test_a_run_whose_source_cannot_be_read_is_an_accessible_failure(dbs, populat
     assert scores["overall"]["score"] == 0.0
 
 
-def test_provider_scores_take_the_latest_load_per_resource_and_data_day(dbs, population):
+def test_provider_scores_take_the_latest_full_load_per_resource_and_data_day(dbs, population):
     from baselib.evaluation import periods
     from baselib.warehouse import connections
 
     fill_source(dbs, rows=600, rates=HIGH_RATES)
-    first = run(population, DAY1)
-    rerun = run(population, DAY1)      # a rerun of the same data day replaces it
-    second = run(population, DAY2)
+    first = run(population, DAY1, mode="full")
+    rerun = run(population, DAY1, mode="full")      # a full rerun of the same data day re-judges it: replaces it
+    second = run(population, DAY2, mode="full")
     period = periods.containing("month", DAY1[1])
     assert periods.containing("month", DAY2[0]) == period
 
@@ -130,6 +130,27 @@ def test_provider_scores_take_the_latest_load_per_resource_and_data_day(dbs, pop
         assert got[dimension]["loads"] == 2
         assert got[dimension]["score"] == (round(1 - failed / elements, 6) if elements else None)
     assert got["overall"]["score"] == scoring.overall({d: got[d]["score"] for d in DIMENSIONS})
+
+
+def test_provider_scores_count_every_incremental_load_of_a_day(dbs, population):
+    """An incremental run judges only the rows it read: a later one of the same day judged other
+    rows, so both count (only a full or reconcile extract replaces its day)."""
+    from baselib.evaluation import periods
+    from baselib.warehouse import connections
+
+    fill_source(dbs, rows=600, rates=HIGH_RATES)
+    first = run(population, DAY1, mode="full")
+    later = run(population, DAY1)                   # incremental: the rows changed since the first
+    assert dbs.scalar("SELECT mode FROM ops.load_run WHERE load_id = %s", (later["load_id"],)) == "incremental"
+
+    with connections.transaction() as conn:
+        got = scoring.provider_scores(conn, population.provider.code, periods.containing("month", DAY1[1]))
+
+    both = [_scores(dbs, first["load_id"]), _scores(dbs, later["load_id"])]
+    for dimension in DIMENSIONS:
+        assert got[dimension]["elements"] == sum(s[dimension]["elements"] for s in both)
+        assert got[dimension]["failed"] == sum(s[dimension]["failed"] for s in both)
+        assert got[dimension]["loads"] == 2
 
 
 def _cli(*args):
@@ -195,3 +216,113 @@ def test_each_delivered_file_is_an_accessible_element_and_a_rejected_file_fails_
     accessible = _scores(dbs, summary["load_id"])["accessible"]
     assert (accessible["elements"], accessible["failed"]) == (1 + delivered, rejected)
     assert accessible["score"] == pytest.approx(1 - rejected / (1 + delivered), abs=1e-6)
+
+
+
+def test_a_later_file_drop_run_of_the_day_with_new_files_keeps_the_earlier_runs_files(dbs, landing):
+    """A file drop is keyed by delivery: each run judged the files it found new, so a later run of
+    the same day that found another file does not replace the earlier run's (rejected) files."""
+    from baselib.evaluation import periods
+    from baselib.warehouse import connections
+    from baselib_simulators import macro_economy
+    from baselib_simulators.delivery import deliver
+    from tests.integration.pipeline_helpers import catalog_entry
+
+    macro_economy.write_indicators(landing)
+    indicators = run(catalog_entry("base_macro_economy.indicator"), DAY1)  # the same provider's other resource
+    folder = landing / "statistics" / "indicator_value"
+    folder.mkdir(parents=True)
+    header = "indicator_code,region_code,period,value,unit\n"
+    deliver(folder / "good.csv", header + "A0201,360100,2024,1.5,亿元\n", encoding="utf-8")
+    deliver(folder / "scan.pdf", b"%PDF-1.7 not a data file")
+    resource = catalog_entry("base_macro_economy.indicator_value")
+    first = run(resource, DAY1)
+    deliver(folder / "more.csv", header + "A0201,360200,2024,2.5,亿元\n", encoding="utf-8")
+    second = run(resource, DAY1)
+    assert (_scores(dbs, first["load_id"])["accessible"]["elements"],
+            _scores(dbs, first["load_id"])["accessible"]["failed"]) == (3, 1)
+    assert (_scores(dbs, second["load_id"])["accessible"]["elements"],
+            _scores(dbs, second["load_id"])["accessible"]["failed"]) == (2, 0)
+
+    with connections.transaction() as conn:
+        got = scoring.provider_scores(conn, resource.provider.code, periods.containing("month", DAY1[1]))
+
+    other = _scores(dbs, indicators["load_id"])["accessible"]
+    assert (other["elements"], other["failed"]) == (2, 0)  # its one file, read
+    assert (got["accessible"]["elements"], got["accessible"]["failed"], got["accessible"]["loads"]) == (7, 1, 3)
+    assert got["accessible"]["score"] == round(1 - 1 / 7, 6)
+
+# -- report samples: the catalog mask, exactly as the database applies it ------------------------------
+
+_COMPOUND = ["欧阳", "司马", "诸葛", "百里"]
+
+
+@pytest.fixture(scope="module")
+def masking_sql(pg_server):
+    """A cursor with include/sql/ddl/050_masking.sql applied in a transaction that is rolled back."""
+    import psycopg2
+
+    from baselib.settings import SQL_DIR
+
+    conn = psycopg2.connect(pg_server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute((SQL_DIR / "ddl" / "050_masking.sql").read_text(encoding="utf-8"))
+            yield cur
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_the_python_masking_rules_give_what_the_database_functions_give(masking_sql):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from baselib.security import masking
+
+    han = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
+    values = st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+        st.text(han, max_size=12),
+        st.builds(lambda s, rest: s + rest, st.sampled_from(_COMPOUND), st.text(han, max_size=4)),
+        st.text("0123456789X", min_size=8, max_size=20))
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.sampled_from(sorted(masking.RULES)), values)
+    def same(rule, value):
+        masking_sql.execute(f"SELECT masking.{rule}(%s)", (value,))  # rule: one of masking.RULES
+        assert masking.mask(rule, value) == masking_sql.fetchone()[0]
+
+    same()
+    assert masking.mask("name", None) is None and masking.mask(None, None) is None
+    assert masking.mask(None, "1990-05-17") == masking.HIDDEN == "***"
+    with pytest.raises(ValueError, match="unknown mask rule 'initials'"):
+        masking.mask("initials", "张三")
+
+
+def test_report_samples_mask_key_and_values_by_their_catalog_rule(population):
+    """The samples of a check show a personal key (id_number: rule citizen_id) and personal values
+    as the masked view would, a personal item without a rule as ***, other items as they are."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from baselib.validation.executor import CheckResult, Samples
+    from baselib.validation.plan import Check
+
+    frame = pd.DataFrame({"id_number": ["360102199001011234", "G1234567"], "name": ["欧阳娜娜", "李"],
+                          "birth_date": [dt.date(1990, 1, 1), None], "sex": ["1", "2"],
+                          "address": ["江西省南昌市东湖区八一大道1号", "南昌"]})
+    check = Check(index=0, name="expect_compound_columns_to_be_unique", type="expect_compound_columns_to_be_unique",
+                  kwargs={"column_list": ["name", "birth_date", "sex", "address"]}, severity="warning",
+                  dimension="consistent", level="row", origin="suite", reason="review")
+    result = CheckResult(check=check)
+
+    Samples(population).take(result, frame, np.array([True, True]))
+
+    assert result.samples == [
+        {"key": "360102********1234",
+         "values": {"name": "欧阳**", "birth_date": "***", "sex": "1", "address": "江西省南昌市****"}},
+        {"key": "********", "values": {"name": "*", "birth_date": None, "sex": "2", "address": "****"}},
+    ]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 
 from baselib.catalog import load_catalog
 from baselib.evaluation import indicators, periods

@@ -24,16 +24,19 @@ def _write(tmp_path, data, name="scoring.yaml"):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"weights": {"speed": 1}}, "unknown dimensions ['speed']"),
-    ({"weights": {"timely": -1}}, "every weight must be a number >= 0"),
-    ({"weights": {"timely": "high"}}, "every weight must be a number >= 0"),
+    ({"weights": {"timely": -1}}, "weights.timely must be a number >= 0"),
+    ({"weights": {"timely": "high"}}, "weights.timely must be a number >= 0"),
+    ({"weights": {"accessible": True}}, "weights.accessible must be a number >= 0"),
+    ({"weights": [1, 2]}, "weights must be a mapping"),
     ({"weights": {d: 0 for d in DIMENSIONS}}, "at least one weight must be > 0"),
-    ({"grades": []}, "grades must be a list"),
-    ({"grades": [{"grade": "A", "min": "high"}]}, "grades must be a list"),
+    ({"grades": []}, "grades must be a non-empty list"),
+    ({"grades": {"A": 0}}, "grades must be a non-empty list"),
+    ({"grades": [{"grade": "A", "min": "high"}]}, "grades[0] must be a mapping {grade, min} with a numeric min"),
     ({"grades": [{"grade": "A", "min": 0.5}, {"grade": "B", "min": 0.9}, {"grade": "C", "min": 0}]},
      "ordered best first"),
     ({"grades": [{"grade": "A", "min": 0.9}, {"grade": "B", "min": 0.2}]}, "the last must have min 0"),
-], ids=["unknown-dimension", "negative-weight", "text-weight", "all-zero", "no-grades", "text-min", "unordered",
-        "no-floor"])
+], ids=["unknown-dimension", "negative-weight", "text-weight", "bool-weight", "list-weights", "all-zero",
+        "no-grades", "mapping-grades", "text-min", "unordered", "no-floor"])
 def test_a_broken_config_is_refused_naming_the_file(tmp_path, change, message):
     path = _write(tmp_path, {**GOOD, **change})
     with pytest.raises(CatalogError) as raised:
@@ -71,7 +74,7 @@ def test_run_elements_follow_the_rules_of_each_dimension():
                                       "complete": {"checks": 2, "elements": 101, "failed": 1},
                                       "accurate": {"checks": 1, "elements": 1, "failed": 0},
                                       "consistent": {"checks": 0, "elements": 0, "failed": 0}}}}
-    facts = {"extract_failed": False, "files_delivered": 3, "files_rejected": 1, "within_update_cycle": False}
+    facts = {"extract_failed": False, "files_delivered": 3, "files_unreadable": 1, "within_update_cycle": False}
     counts = scoring.run_elements(facts, result)
     assert counts["normative"] == {"checks": 3, "elements": 200, "failed": 7}
     assert counts["timely"] == {"checks": 1, "elements": 1, "failed": 1}

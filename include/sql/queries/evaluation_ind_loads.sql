@@ -1,22 +1,31 @@
--- A provider's loads over a period for the timeliness and quarantine-rate indicators: the latest load per
--- resource and data day (a rerun or a backfill replaces its day, as quality_provider_scores), the data day
--- being the run's logical date, else the day it started, in Asia/Shanghai.
--- Parameters: provider_code, period_start, period_end (aware timestamps, [start, end)).
-WITH latest AS (
-    SELECT DISTINCT ON (m.resource_code, (coalesce(r.logical_date, r.started_at) AT TIME ZONE 'Asia/Shanghai')::date)
-           m.resource_code, m.within_update_cycle, m.rows_extracted, m.rows_quarantined
+-- The loads the evaluation counts (timeliness, quarantine rate, and the yearly report's loads and volumes
+-- by month and provider: one rule, this query), one row per load whose data day falls in a period.
+-- Data day: the run's logical date, else the day it started, in Asia/Shanghai (a manual run started at
+-- 23:30 on the last day of a month belongs to that month, whenever it finished).
+--   latest_of_day: the latest load of its resource and data day (a rerun or a backfill replaces its day):
+--     timeliness judges the provider once per resource and data day, on this load.
+--   counts_rows: its rows count (extracted, quarantined, loaded): a full extract (mode full/reconcile)
+--     re-reads the same data, so only the latest of the day counts; incremental loads each bring their
+--     own rows and each count, and so does a load that judged delivered files (a file drop's rows come
+--     from its deliveries, whatever the mode) (the quality scores' rule).
+-- Parameters: provider_code (NULL: every provider), period_start, period_end (aware timestamps, [start, end)).
+WITH l AS (
+    SELECT m.load_id, m.provider_code, m.resource_code, m.within_update_cycle, m.rows_extracted,
+           m.rows_quarantined, m.rows_inserted + m.rows_updated AS rows_loaded, r.mode,
+           (coalesce(r.logical_date, r.started_at) AT TIME ZONE 'Asia/Shanghai')::date AS data_day
     FROM evaluation.sync_metrics m
     JOIN ops.load_run r ON r.load_id = m.load_id
-    WHERE m.provider_code = %(provider_code)s
+    WHERE (%(provider_code)s::text IS NULL OR m.provider_code = %(provider_code)s::text)
       AND coalesce(r.logical_date, r.started_at) >= %(period_start)s
       AND coalesce(r.logical_date, r.started_at) < %(period_end)s
-    ORDER BY m.resource_code, (coalesce(r.logical_date, r.started_at) AT TIME ZONE 'Asia/Shanghai')::date,
-             m.load_id DESC
+), ranked AS (
+    SELECT l.*, row_number() OVER (PARTITION BY l.resource_code, l.data_day ORDER BY l.load_id DESC) = 1
+                    AS latest_of_day
+    FROM l
 )
-SELECT count(*)                                               AS loads,
-       count(DISTINCT resource_code)                          AS resources,
-       count(*) FILTER (WHERE within_update_cycle IS NOT NULL) AS judged,
-       count(*) FILTER (WHERE within_update_cycle)            AS on_time,
-       coalesce(sum(rows_extracted), 0)::bigint               AS rows_extracted,
-       coalesce(sum(rows_quarantined), 0)::bigint             AS rows_quarantined
-FROM latest;
+SELECT load_id, provider_code, resource_code, data_day, to_char(data_day, 'YYYY-MM') AS month,
+       within_update_cycle, rows_extracted, rows_quarantined, rows_loaded, latest_of_day,
+       latest_of_day OR mode NOT IN ('full', 'reconcile')
+           OR EXISTS (SELECT 1 FROM ops.file_delivery d WHERE d.load_id = ranked.load_id) AS counts_rows
+FROM ranked
+ORDER BY provider_code, resource_code, data_day, load_id;

@@ -2,8 +2,13 @@
 -- Timeliness is judged at the time the data was due, never at the time the platform happened to load it
 -- (a backfill, a cleared old run or a manual run of a past day is judged at its own day):
 --   judged_at = least(finished_at, coalesce(data_interval_end, logical_date)), else finished_at;
---   newest    = %(newest_source_update)s, or for a file drop (%(delivery_based)s) the newest loaded
---               delivery whose modification time (else first sight) is at or before judged_at;
+--   newest    = the newest source update the provider had by judged_at, never a later one:
+--               for a file drop (%(delivery_based)s) the newest loaded delivery whose modification time
+--               (else first sight) is at or before judged_at; for a table, API or model source the
+--               newest of %(newest_source_update)s (what this run saw), the newest source update any
+--               load of the resource saw (ops.load_run.max_source_updated_at) and its watermark, among
+--               those at or before judged_at (a backfill of a quiet day gets the data of that day,
+--               not the watermark of days loaded since);
 --   timeliness_lag_seconds = greatest(0, judged_at - newest); within_update_cycle = lag <= the cycle.
 -- run_type: the Airflow run id's prefix (scheduled__ / backfill__ / manual__ / asset_triggered__, Airflow 2's
 -- dataset_triggered__ counted as asset_triggered), else 'other'.
@@ -27,7 +32,14 @@ WITH r AS (
                 THEN (SELECT max(coalesce(d.modified_at, d.first_seen_at)) FROM ops.file_delivery d
                       WHERE d.resource_code = r.resource_code AND d.status = 'loaded'
                         AND coalesce(d.modified_at, d.first_seen_at) <= r.judged_at)
-                ELSE %(newest_source_update)s::timestamptz END AS newest
+                ELSE (SELECT max(seen.at) FROM (
+                          SELECT %(newest_source_update)s::timestamptz AS at
+                          UNION ALL
+                          SELECT l.max_source_updated_at FROM ops.load_run l
+                          WHERE l.resource_code = r.resource_code
+                          UNION ALL
+                          SELECT w.value FROM ops.watermark w WHERE w.resource_code = r.resource_code
+                      ) seen WHERE seen.at <= r.judged_at) END AS newest
     FROM r
 ), j AS (
     SELECT n.*, greatest(0, extract(epoch FROM n.judged_at - n.newest))::double precision AS lag

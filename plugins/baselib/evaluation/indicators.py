@@ -12,17 +12,21 @@ department, every indicator of include/evaluation/indicators.yaml (:mod:`baselib
 
 Provision (departments that provide at least one catalog resource):
 
-* ``catalog_completeness`` (unit ``ratio``): over the department's resources whose warehouse table
-  exists, catalogued items holding a value (non-null) in at least one row live at the period's end
-  (or ``now``, if earlier) / catalogued items. A resource with no live rows delivers none of its
-  items. Not applicable when none of its resources has a table. score = 100 x value.
+* ``catalog_completeness`` (unit ``ratio``): over the department's resources catalogued (publish date,
+  00:00 local) by the period's end (or ``now``, if earlier), catalogued items holding a value
+  (non-null) in at least one row live at that instant / catalogued items. A resource never delivered
+  (no warehouse table) or with no live rows delivers none of its items but counts in the denominator.
+  Not applicable when none of its resources was catalogued yet. score = 100 x value.
 * ``timeliness`` (``ratio``): loads whose data was within the update cycle when due
-  (``evaluation.sync_metrics.within_update_cycle``) / loads judged (其他 is not judged); the latest load
-  per resource and data day (data day = the run's logical date, Asia/Shanghai) in the period.
+  (``evaluation.sync_metrics.within_update_cycle``) / loads judged (其他 is not judged); one judgement
+  per resource and data day, on its latest load (data day = the run's logical date, else the day it
+  started, Asia/Shanghai) in the period. The loads come from :func:`counted_loads`, the one rule the
+  yearly report uses too.
 * ``quality`` (``ratio``): :func:`baselib.quality.scoring.provider_scores` ``["overall"]``; detail: the
   six dimension scores (0..1) and grades. score = 100 x value.
-* ``quarantine_rate`` (``ratio``): rows quarantined / rows extracted over the same loads as timeliness.
-  score = 100 x max(0, 1 - rate / max_rate).
+* ``quarantine_rate`` (``ratio``): rows quarantined / rows extracted over the loads of
+  :func:`counted_loads` whose rows count (a full extract rerun of a day replaces that day's rows;
+  incremental loads each count: the quality scores' rule). score = 100 x max(0, 1 - rate / max_rate).
 * ``objections_on_time`` (``ratio``): objection limits whose deadline falls in the period, met /
   judged; each answer limit and each correction limit of a confirmed objection counts once, on time as
   ``evaluation.objection_outcome`` counts it (answered_at <= answer_due_at, resolved_at <=
@@ -34,10 +38,12 @@ Provision (departments that provide at least one catalog resource):
 Use (departments with consumer systems):
 
 * ``applications_made`` (``applications``): applications its systems filed in the period.
-  score = 100 x min(1, n / target).
+  score = 100 x min(1, n / target); the file's target is per month, the period's target is it times
+  the period's months (a quarter 3x, a year 12x; ``detail.target``).
 * ``measured_use`` (``queries``): queries its systems ran on shared views in the period
-  (``evaluation.sharing_usage``); detail rows read, resources, days. score = 100 x min(1, n / target).
-  Not applicable when the platform measured no use at all in the period.
+  (``evaluation.sharing_usage``); detail rows read, resources, days. score = 100 x min(1, n / target),
+  target per month scaled as above. Not applicable when the platform measured no use at all in the
+  period.
 
 An indicator with no data in the period (nothing judged) has ``applicable: false``, ``value`` and
 ``score`` None, and is left out of the department's score: the weighted mean (0..100, 3 places) of the
@@ -46,15 +52,20 @@ scored on use only, and the other way round (the other group is present but not 
 
 Flags (``{"zombie_resources": [...], "unused_resources": [...]}``):
 
-* ``zombie_resources``: the department's resources (update cycle not 其他) whose last load bringing new
-  data (rows inserted, updated or deleted; ``evaluation.sync_metrics.loaded_at``) by ``as_of`` — or,
-  never loaded, the catalog's publish date (00:00 local) — lies more than ``flags.zombie_cycles`` whole
-  update cycles back: ``cycles_missed = floor((as_of - last_delivery) / cycle)`` with the cycle lengths
+* ``zombie_resources``: the department's resources (update cycle not 其他) catalogued by ``as_of``
+  whose provider's last delivery — the latest ``evaluation.sync_metrics.judged_at`` (when the load's
+  data was due: a backfill or rerun of an old data day delivers at that day, never at the platform's
+  load time) of a load bringing new data (rows inserted, updated or deleted), at or before ``as_of`` —
+  or the catalog's publish date (00:00 local) if later or never delivered, lies more than
+  ``flags.zombie_cycles`` whole update cycles back:
+  ``cycles_missed = floor((as_of - max(last_delivery, publish)) / cycle)`` with the cycle lengths
   of :data:`baselib.records.sync_metrics.CYCLE_SECONDS` (每日 1 day, 每月 31 days, ...), flagged when
   ``cycles_missed > zombie_cycles``. Entry: ``{"resource_code", "resource_name", "update_cycle",
   "last_delivery" (ISO instant or None), "cycles_missed"}``.
 * ``unused_resources`` (when ``flags.unused``): its resources shared (not 不予共享) that no consumer
-  queried in the period. Entry: ``{"resource_code", "resource_name", "sharing_type"}``.
+  queried in the period; only when use was measured in the period at all, and only resources whose
+  publish date is on or before the last day use was measured (a resource not yet catalogued could not
+  be used). Entry: ``{"resource_code", "resource_name", "sharing_type"}``.
 
 ``as_of`` defaults to min(now, the period's end). Rows are stored in ``evaluation.indicator`` (upsert,
 ``payload_sha256 = payload.digest(payload.build(row))``) in one transaction under an advisory lock per
@@ -131,13 +142,24 @@ def list_departments(conn, catalog: list[Resource] | None = None) -> dict[str, d
 # --- provision -------------------------------------------------------------------------------------------
 
 
+def _published_at(resource: Resource) -> dt.datetime:
+    """When ``resource`` entered the catalog: its publish date (发布日期) at 00:00 Asia/Shanghai."""
+    return dt.datetime.combine(resource.publish_date, dt.time(), periods.TIMEZONE)
+
+
 def _completeness(cur, resources: list[Resource], at: dt.datetime, cfg: dict) -> dict:
     catalogued = delivered = judged_resources = 0
     per_resource = {}
     for resource in resources:
+        if _published_at(resource) >= at:
+            continue  # not catalogued yet at that instant
         history = schema.history_table(resource)
         cur.execute(sqlfiles.text("queries/evaluation_ind_relation_exists"), {"name": history})
         if not cur.fetchone()[0]:
+            # catalogued but never delivered (no warehouse table): none of its items is delivered
+            judged_resources += 1
+            catalogued += len(resource.items)
+            per_resource[resource.code] = {"items": len(resource.items), "delivered": 0, "live_rows": 0}
             continue
         counts = sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(i.name)) for i in resource.items)
         cur.execute(sqlfiles.compose("queries/evaluation_ind_completeness", counts=counts,
@@ -152,14 +174,43 @@ def _completeness(cur, resources: list[Resource], at: dt.datetime, cfg: dict) ->
                             {"items": catalogued, "delivered": delivered, "resources": per_resource, "at": at.isoformat()})
 
 
+def counted_loads(cur, period_start: dt.datetime, period_end: dt.datetime,
+                  provider_code: str | None = None) -> list[dict]:
+    """The loads the evaluation counts whose data day lies in ``[period_start, period_end)`` (aware),
+    of one provider or (``None``) every provider: one dict per load with ``load_id``,
+    ``provider_code``, ``resource_code``, ``data_day`` (local date), ``month`` (``YYYY-MM``),
+    ``within_update_cycle`` (bool | None: not judged), ``rows_extracted``, ``rows_quarantined``,
+    ``rows_loaded`` (inserted + updated), ``latest_of_day`` and ``counts_rows`` (the rule:
+    include/sql/queries/evaluation_ind_loads.sql). The timeliness and quarantine indicators and the
+    yearly report count loads only through this function (:func:`summarize_loads`)."""
+    cur.execute(sqlfiles.text("queries/evaluation_ind_loads"),
+                {"provider_code": provider_code, "period_start": period_start, "period_end": period_end})
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def summarize_loads(loads: list[dict]) -> dict:
+    """Totals of :func:`counted_loads` rows: ``{"loads"`` (resource data days, each judged on its
+    latest load), ``"resources"``, ``"judged"``, ``"on_time"`` (of those loads), ``"rows_extracted"``,
+    ``"rows_quarantined"``, ``"rows_loaded"`` (over the loads whose rows count)``}``, all ints."""
+    latest = [load for load in loads if load["latest_of_day"]]
+    rows = [load for load in loads if load["counts_rows"]]
+    return {"loads": len(latest), "resources": len({load["resource_code"] for load in loads}),
+            "judged": sum(1 for load in latest if load["within_update_cycle"] is not None),
+            "on_time": sum(1 for load in latest if load["within_update_cycle"]),
+            "rows_extracted": int(sum(load["rows_extracted"] or 0 for load in rows)),
+            "rows_quarantined": int(sum(load["rows_quarantined"] or 0 for load in rows)),
+            "rows_loaded": int(sum(load["rows_loaded"] or 0 for load in rows))}
+
+
 def _provision(conn, cur, department: dict, period: periods.Period, now: dt.datetime, cfg: dict) -> dict:
     start, end = period.bounds
     code = department["code"]
     out = {"catalog_completeness": _completeness(cur, department["resources"], min(end, now), cfg)}
 
-    cur.execute(sqlfiles.text("queries/evaluation_ind_loads"),
-                {"provider_code": code, "period_start": start, "period_end": end})
-    loads, resources, judged, on_time, extracted, quarantined = cur.fetchone()
+    summary = summarize_loads(counted_loads(cur, start, end, code))
+    loads, resources, judged, on_time = summary["loads"], summary["resources"], summary["judged"], summary["on_time"]
+    extracted, quarantined = summary["rows_extracted"], summary["rows_quarantined"]
     out["timeliness"] = _ratio_indicator("timeliness", cfg, on_time, judged,
                                          {"loads": loads, "judged": judged, "on_time": on_time,
                                           "late": judged - on_time, "resources": resources})
@@ -209,11 +260,12 @@ def _use(cur, department: dict, period: periods.Period, measured: bool, cfg: dic
                 {"consumer_codes": department["consumers"], "period_start": start, "period_end": end,
                  "first_day": period.start, "end_day": period.end})
     applications, refused, queries, rows_read, resources, days = cur.fetchone()
-    target = evaluation_config.settings(cfg, "applications_made")["target"]
+    months = len(period.months())  # targets are per month: a quarter's is 3x, a year's 12x
+    target = evaluation_config.settings(cfg, "applications_made")["target"] * months
     out = {"applications_made": _indicator(
         "applications_made", cfg, applications, 100 * min(1.0, applications / target),
         {"refused": refused, "target": target, "consumers": list(department["consumers"])})}
-    target = evaluation_config.settings(cfg, "measured_use")["target"]
+    target = evaluation_config.settings(cfg, "measured_use")["target"] * months
     out["measured_use"] = _indicator(
         "measured_use", cfg, queries if measured else None, 100 * min(1.0, queries / target) if measured else None,
         {"rows_read": rows_read, "resources": resources, "days": days, "target": target, "measured": measured})
@@ -224,7 +276,8 @@ def _use(cur, department: dict, period: periods.Period, measured: bool, cfg: dic
 
 
 def _zombies(cur, resources: list[Resource], as_of: dt.datetime, cycles: int) -> list[dict]:
-    judged = [r for r in resources if CYCLE_SECONDS[r.update_cycle] is not None]
+    # judged from its publish date on: a resource not yet catalogued at as_of is not judged
+    judged = [r for r in resources if CYCLE_SECONDS[r.update_cycle] is not None and _published_at(r) <= as_of]
     if not judged:
         return []
     cur.execute(sqlfiles.text("queries/evaluation_ind_last_delivery"),
@@ -233,7 +286,7 @@ def _zombies(cur, resources: list[Resource], as_of: dt.datetime, cycles: int) ->
     out = []
     for resource in judged:
         delivered = last.get(resource.code)
-        since = delivered or dt.datetime.combine(resource.publish_date, dt.time(), periods.TIMEZONE)
+        since = max(delivered, _published_at(resource)) if delivered else _published_at(resource)
         missed = max(0, math.floor((as_of - since).total_seconds() / CYCLE_SECONDS[resource.update_cycle]))
         if missed > cycles:
             out.append({"resource_code": resource.code, "resource_name": resource.name,
@@ -242,8 +295,13 @@ def _zombies(cur, resources: list[Resource], as_of: dt.datetime, cycles: int) ->
     return out
 
 
-def _unused(cur, resources: list[Resource], period: periods.Period) -> list[dict]:
-    shared = [r for r in resources if r.sharing.type is not SharingType.not_shared]
+def _unused(cur, resources: list[Resource], period: periods.Period, last_measured: dt.date | None) -> list[dict]:
+    # only what use was measured for: nothing when no use was measured in the period, and only resources
+    # catalogued (publish date) on or before the last day use was measured
+    if last_measured is None:
+        return []
+    shared = [r for r in resources if r.sharing.type is not SharingType.not_shared
+              and r.publish_date <= last_measured]
     if not shared:
         return []
     cur.execute(sqlfiles.text("queries/evaluation_ind_used_resources"),
@@ -285,7 +343,8 @@ def compute(conn, period: periods.Period, *, departments: list[str] | None = Non
         cur.execute(sqlfiles.text("queries/evaluation_ind_lock"), {"period_kind": period.kind, "period": period.label})
         cur.execute(sqlfiles.text("queries/evaluation_ind_use_measured"),
                     {"first_day": period.start, "end_day": period.end})
-        measured = cur.fetchone()[0]
+        last_measured = cur.fetchone()[0]
+        measured = last_measured is not None
         for department in known.values():
             indicators = {}
             if department["resources"]:
@@ -301,7 +360,7 @@ def compute(conn, period: periods.Period, *, departments: list[str] | None = Non
             total = sum(w for w, _ in scored)
             score = round(sum(w * s for w, s in scored) / total, 3) if total else None
             flags = {"zombie_resources": _zombies(cur, department["resources"], as_of, cfg["flags"]["zombie_cycles"]),
-                     "unused_resources": _unused(cur, department["resources"], period) if cfg["flags"]["unused"] else []}
+                     "unused_resources": _unused(cur, department["resources"], period, last_measured) if cfg["flags"]["unused"] else []}
             row = {"department_code": department["code"], "department_name": department["name"],
                    "period_kind": period.kind, "period": period.label, "period_start": period.start,
                    "period_end": period.end, "indicators": indicators, "flags": flags, "score": score,

@@ -16,9 +16,15 @@ token>@host:port/``; the password is the token).
   ``failed``, ``refused`` or ``published``); the final state of each key is upserted into
   ``evaluation.publication`` (``published``, ``refused`` or ``failed``, attempts, HTTP status, error).
   Errors are redacted (:mod:`baselib.security.redaction`) and never hold the token.
-- Single flight per key: a transaction-scoped advisory lock on the key is held from the first
-  attempt until its final state is committed; a second publisher of the same key waits, then sends
-  (and is answered ``unchanged``).
+- Single flight per key: a transaction-scoped advisory lock on the key is taken, then the key's
+  row is read AGAIN under it (what is sent and recorded is the newest committed row, never one read
+  before another publisher's recompute), and the lock is held until the key's final state is
+  committed; a second publisher of the same key waits, then sends (and is answered ``unchanged``).
+  A key whose row was removed meanwhile is skipped (not sent, not in the results).
+- Any failure building or sending a request that is not a transient transport error (a bad URL,
+  an unencodable header…) is recorded as a ``failed`` attempt with a redacted error and not
+  retried. A token that cannot be an HTTP header value (not printable ASCII) is refused before
+  anything is sent: :class:`ConfigurationError` naming the connection, never the token.
 - Every key is tried; then :class:`PublishError` names the keys that were refused or failed (so an
   Airflow task fails and is retried), with everything recorded.
 """
@@ -28,6 +34,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -40,6 +47,28 @@ from baselib.security.redaction import MASK, redact
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = frozenset({408, 429})   # and every 5xx
+
+
+class ConfigurationError(BaselibError, LookupError):
+    """The connection ``evaluation_api`` cannot be used as configured (its token cannot be an HTTP
+    header value). The message names the connection, never the token."""
+
+
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def check_token(conn_id: str, token: str | None) -> str:
+    """``token`` when it can be sent as ``Authorization: Bearer <token>`` (printable ASCII, no
+    spaces or control characters). Raises :class:`ConfigurationError` naming ``conn_id`` (never the
+    token) when it is empty or cannot."""
+    if not token:
+        raise ConfigurationError(f"the connection {conn_id!r} has no token: give it as the password "
+                                 f"(http://:<token>@host:port/)")
+    if not _HEADER_TOKEN.fullmatch(token):
+        raise ConfigurationError(f"the token of the connection {conn_id!r} cannot be sent in an HTTP header: "
+                                 f"once decoded from the connection URI it must be printable ASCII without spaces "
+                                 f"or control characters; set a token the evaluation system issued")
+    return token
 
 
 class PublishError(BaselibError):
@@ -148,13 +177,45 @@ def _wait(cfg: Settings):
 
 
 def _publish_key(client, base_url: str, token: str, cfg: Settings, row: dict, run_id: str | None,
-                 record_conn) -> dict:
-    """Send one row's payload with retries; every attempt recorded through ``record_conn``
-    (autocommit), the final state under the key's advisory lock. Returns the key's result dict."""
+                 record_conn) -> dict | None:
+    """Send one key's payload with retries: ``row`` names the key (department_code, period_kind,
+    period); its row is read again once the key's advisory lock is held, and THAT row is sent and
+    recorded. Every attempt is recorded through ``record_conn`` (autocommit), the final state under
+    the lock. Returns the key's result dict, or None when the key's row no longer exists."""
+    import psycopg2.extras
+
+    from baselib.warehouse import connections, sqlfiles
+
+    key = _key(row)
+    ident = {"department_code": row["department_code"], "period_kind": row["period_kind"], "period": row["period"]}
+    lock_conn = connections.connect("warehouse")
+    try:
+        with lock_conn.cursor() as cur:
+            cur.execute(sqlfiles.text("queries/evaluation_pub_lock"), {"key": key})
+        # under the lock: the newest committed row (READ COMMITTED: this statement sees every commit
+        # made before it, including a recompute another publisher has already sent)
+        with lock_conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(sqlfiles.text("queries/evaluation_pub_row"), ident)
+            fresh = cur.fetchone()
+        if fresh is None:
+            lock_conn.rollback()
+            log.warning("publish %s: its indicators were removed meanwhile: skipped", key)
+            return None
+        result = _send_locked(client, base_url, token, cfg, dict(fresh), run_id, record_conn, lock_conn)
+        lock_conn.commit()   # releases the key's lock
+    finally:
+        lock_conn.close()
+    return result
+
+
+def _send_locked(client, base_url: str, token: str, cfg: Settings, row: dict, run_id: str | None,
+                 record_conn, lock_conn) -> dict:
+    """Send ``row`` (read under its key's lock, held by ``lock_conn``) with retries and upsert its
+    final state on ``lock_conn`` (not committed here). Returns the key's result dict."""
     import httpx
     import tenacity
 
-    from baselib.warehouse import connections, sqlfiles
+    from baselib.warehouse import sqlfiles
 
     body = payloads.build(row)
     sha256 = payloads.digest(body)
@@ -180,11 +241,21 @@ def _publish_key(client, base_url: str, token: str, cfg: Settings, row: dict, ru
             response = client.put(url, content=payloads.canonical(body),
                                   headers={"Authorization": f"Bearer {token}",
                                            "Content-Type": "application/json; charset=utf-8"})
-        except httpx.TransportError as exc:   # connection refused or reset, timeouts, protocol errors
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:   # cannot be sent: no retry
+            error = _clean(f"{type(exc).__name__}: PUT {url}: the request cannot be sent: {exc}", token)
+            state.update(http_status=None, error=error)
+            record(attempt, "failed", None, error)
+            return "failed"
+        except httpx.TransportError as exc:   # connection refused or reset, timeouts, remote protocol errors
             error = _clean(f"{type(exc).__name__}: PUT {url}: {exc}", token)
             state.update(http_status=None, error=error)
             record(attempt, "failed" if last else "retrying", None, error)
             raise _Transient(None, error) from None
+        except Exception as exc:   # building the request failed (bad URL, unencodable header, …): recorded
+            error = _clean(f"{type(exc).__name__}: PUT {url}: the request cannot be built or sent: {exc}", token)
+            state.update(http_status=None, error=error)
+            record(attempt, "failed", None, error)
+            return "failed"
         status = response.status_code
         state["http_status"] = status
         if 200 <= status < 300:
@@ -201,22 +272,15 @@ def _publish_key(client, base_url: str, token: str, cfg: Settings, row: dict, ru
         record(attempt, "refused", status, error)
         return "refused"
 
-    lock_conn = connections.connect("warehouse")
     try:
-        with lock_conn.cursor() as cur:
-            cur.execute(sqlfiles.text("queries/evaluation_pub_lock"), {"key": key})
-        try:
-            final = tenacity.Retrying(stop=tenacity.stop_after_attempt(cfg.attempts), wait=_wait(cfg),
-                                      retry=tenacity.retry_if_exception_type(_Transient), reraise=True)(once)
-        except _Transient:
-            final = "failed"
-        with lock_conn.cursor() as cur:
-            cur.execute(sqlfiles.text("queries/evaluation_pub_upsert"),
-                        {**ident, "status": final, "attempts": state["attempts"], "http_status": state["http_status"],
-                         "error": state["error"], "payload_sha256": sha256})
-        lock_conn.commit()   # releases the key's lock
-    finally:
-        lock_conn.close()
+        final = tenacity.Retrying(stop=tenacity.stop_after_attempt(cfg.attempts), wait=_wait(cfg),
+                                  retry=tenacity.retry_if_exception_type(_Transient), reraise=True)(once)
+    except _Transient:
+        final = "failed"
+    with lock_conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/evaluation_pub_upsert"),
+                    {**ident, "status": final, "attempts": state["attempts"], "http_status": state["http_status"],
+                     "error": state["error"], "payload_sha256": sha256})
     return {"key": key, **ident, "status": final, "attempts": state["attempts"], "http_status": state["http_status"],
             "outcome": state["outcome"], "error": state["error"], "payload_sha256": sha256}
 
@@ -228,9 +292,13 @@ def publish(period: Period, *, departments: list[str] | None = None, run_id: str
     "attempts", "http_status", "outcome" (created/replaced/unchanged when published), "error"
     (redacted), "payload_sha256"}``; ``[]`` when nothing is stored for the period.
 
+    The rows read first only name the keys: each key's row is read again under its advisory lock
+    and that row is what is sent and recorded (a key whose row was removed meanwhile is left out).
+
     Raises :class:`PublishError` (after every key was tried and recorded) naming the keys refused or
-    failed; ``LookupError`` when the connection is not configured or has no token; CatalogError for
-    an unreadable configuration or a bad ``publish`` section."""
+    failed; ``LookupError`` when the connection is not configured, :class:`ConfigurationError` (a
+    LookupError) when it has no token or one that cannot be an HTTP header value (nothing sent or
+    recorded); CatalogError for an unreadable configuration or a bad ``publish`` section."""
     import httpx
     import psycopg2.extras
 
@@ -239,9 +307,7 @@ def publish(period: Period, *, departments: list[str] | None = None, run_id: str
 
     cfg = settings()
     http = resolve_connection(cfg.conn_id)
-    if not http.token:
-        raise LookupError(f"the connection {cfg.conn_id!r} has no token: give it as the password "
-                          f"(http://:<token>@host:port/)")
+    check_token(cfg.conn_id, http.token)
     record_conn = connections.connect("warehouse")
     try:
         schema.ensure(record_conn, [])   # the evaluation tables exist on a fresh warehouse
@@ -253,11 +319,13 @@ def publish(period: Period, *, departments: list[str] | None = None, run_id: str
         record_conn.commit()
         record_conn.autocommit = True   # each attempt row commits on its own
         if not rows:
-            log.warning("no indicators stored for %s %s%s: nothing to publish", period.kind, period.label,
+            # info: the caller decides whether that is an error (the CLI: exit 1; the DAG: a warning)
+            log.info("no indicators stored for %s %s%s: nothing to publish", period.kind, period.label,
                         f" (departments {', '.join(departments)})" if departments else "")
             return []
         with httpx.Client(timeout=cfg.timeout_seconds) as client:
-            results = [_publish_key(client, http.base_url, http.token, cfg, row, run_id, record_conn) for row in rows]
+            results = [r for r in (_publish_key(client, http.base_url, http.token, cfg, row, run_id, record_conn)
+                                   for row in rows) if r is not None]
     finally:
         record_conn.close()
     bad = [r for r in results if r["status"] != "published"]
@@ -288,7 +356,8 @@ def _line(r: dict) -> str:
 
 def command_publish(args) -> None:
     """``evaluation publish [--period-kind K] [--period P] [--department D …]``: one line per key;
-    exit 1 with ``error: …`` when a key was refused or failed, or on bad input."""
+    exit 1 with ``error: …`` when a key was refused or failed, when nothing is stored for the period
+    or for one of the ``--department`` codes (it was not published), or on bad input."""
     try:
         period = _period(args)
     except ValueError as exc:
@@ -302,9 +371,15 @@ def command_publish(args) -> None:
     except (LookupError, BaselibError) as exc:
         sys.exit(f"error: {redact(str(exc))}")
     if not results:
-        print(f"nothing stored for {period.kind} {period.label}: run `evaluation compute` first")
+        which = f" (departments {', '.join(args.department)})" if args.department else ""
+        sys.exit(f"error: no indicators stored for {period.kind} {period.label}{which}: nothing published; "
+                 f"run `evaluation compute` for it first")
     for r in results:
         print(_line(r))
+    missing = sorted(set(args.department or ()) - {r["department_code"] for r in results})
+    if missing:
+        sys.exit(f"error: no indicators stored for {period.kind} {period.label} for department(s) "
+                 f"{', '.join(missing)}: not published; run `evaluation compute` for them first")
 
 
 def command_list(args) -> None:

@@ -16,8 +16,8 @@ February. A report has four sections, in Chinese with English headings:
    received, approved, refused, within limit), consumers served, measured use of its resources
    (``evaluation.sharing_usage``), applications its own systems made;
 4. 评价结果 evaluation: the year's indicators, score, grade and flags (``evaluation.indicator``,
-   period kind ``year``; computed with :func:`baselib.evaluation.indicators.compute` when the year
-   has no stored rows), the six GB/T 36344-2018 dimension scores
+   period kind ``year``; the departments with no stored year row are computed with
+   :func:`baselib.evaluation.indicators.compute` first), the six GB/T 36344-2018 dimension scores
    (:func:`baselib.quality.scoring.provider_scores`) and the ranking of every department.
 
 Charts (inline SVG, :mod:`baselib.charts`): timeliness by month (% of judged loads within their
@@ -106,16 +106,18 @@ def departments(conn, year: int) -> dict[str, str]:
 
 
 def _indicator_rows(conn, year: int) -> list[dict]:
-    """The year's stored indicator rows, computing them first when the year has none."""
+    """The year's stored indicator rows of every department the platform knows
+    (:func:`baselib.evaluation.indicators.list_departments`): the departments with no stored row (none
+    computed yet, or the year computed for some departments only) are computed (and stored) first, so
+    the ranking is never limited to the departments someone happened to compute."""
+    from baselib.evaluation import indicators
+
     rows = _rows(conn, "evaluation_year_indicators", {"period": str(year)})
-    if rows:
+    stored = {r["department_code"] for r in rows}
+    missing = [code for code in indicators.list_departments(conn) if code not in stored]
+    if not missing:
         return rows
-    try:
-        from baselib.evaluation import indicators
-    except ImportError:  # the indicators module is not installed: the report says "no data"
-        log.warning("baselib.evaluation.indicators is not available: the %s report has no indicators", year)
-        return []
-    indicators.compute(conn, _period(year))
+    indicators.compute(conn, _period(year), departments=missing)
     conn.commit()
     return _rows(conn, "evaluation_year_indicators", {"period": str(year)})
 
@@ -124,11 +126,30 @@ def _ratio(part, whole) -> float | None:
     return (part / whole) if whole else None
 
 
+def _sync(conn, year: int, provider_code: str | None, key: str) -> dict[str, dict]:
+    """Loads of the year summed per ``key`` ("month" or "provider_code") exactly as the indicators count
+    them (:func:`baselib.evaluation.indicators.counted_loads`, one query and one rule): ``{key: {"loads",
+    "rows_delivered" (extracted), "rows_loaded" (inserted + updated), "judged", "within_cycle"}}``."""
+    from baselib.evaluation import indicators
+
+    start, end = _period(year).bounds
+    with conn.cursor() as cur:
+        loads = indicators.counted_loads(cur, start, end, provider_code)
+    groups: dict[str, list[dict]] = {}
+    for load in loads:
+        groups.setdefault(load[key], []).append(load)
+    out = {}
+    for value, group in groups.items():
+        summary = indicators.summarize_loads(group)
+        out[value] = {"loads": summary["loads"], "rows_delivered": summary["rows_extracted"],
+                      "rows_loaded": summary["rows_loaded"], "judged": summary["judged"],
+                      "within_cycle": summary["on_time"]}
+    return out
+
+
 def _months(conn, year: int, provider_code: str | None) -> list[dict]:
     period = _period(year)
-    start, end = period.bounds
-    sync = {r["month"]: r for r in _rows(conn, "evaluation_year_sync_monthly",
-                                         {"period_start": start, "period_end": end, "provider_code": provider_code})}
+    sync = _sync(conn, year, provider_code, "month")
     use = {r["month"]: r for r in _rows(conn, "evaluation_year_usage_monthly",
                                         {"start_date": period.start, "end_date": period.end,
                                          "provider_code": provider_code})}
@@ -294,8 +315,7 @@ def context(conn, year: int, department_code: str | None) -> dict:
     ranking = _ranking(indicator_rows, names)
     own = next((r for r in indicator_rows if r["department_code"] == department_code), None)
     provider_codes = [department_code] if department_code else sorted(
-        {r.provider.code for r in catalog_resources} | {r["provider_code"] for r in _rows(
-            conn, "evaluation_year_sync_by_provider", {"period_start": start, "period_end": end})})
+        {r.provider.code for r in catalog_resources} | set(_sync(conn, year, None, "provider_code")))
     quality = _dimension_scores(conn, year, provider_codes)
 
     catalog = _catalog(conn, catalog_resources, period.end)
@@ -327,8 +347,7 @@ def _platform_rows(conn, year: int, names: dict[str, str], indicator_rows: list[
 
     period = _period(year)
     start, end = period.bounds
-    sync = {r["provider_code"]: r for r in _rows(conn, "evaluation_year_sync_by_provider",
-                                                 {"period_start": start, "period_end": end})}
+    sync = _sync(conn, year, None, "provider_code")
     use = {}
     for row in _rows(conn, "evaluation_year_usage_by_resource",
                      {"start_date": period.start, "end_date": period.end, "provider_code": None}):
@@ -528,6 +547,11 @@ def command_report(args) -> None:
     year = args.year if args.year is not None else periods.last_complete("year").start.year
     if not 2000 <= year <= today.year:
         _fail(f"--year must be between 2000 and {today.year}, got {year}")
+    if args.output:
+        output = Path(args.output)
+        for place in (output, output / str(year)):
+            if place.exists() and not place.is_dir():
+                _fail(f"--output {output}: {place} exists and is not a directory")
     try:
         conn = connections.connect("warehouse")
     except (LookupError, psycopg2.OperationalError) as exc:
@@ -537,6 +561,8 @@ def command_report(args) -> None:
         paths = write(conn, year, Path(args.output) if args.output else None, args.department)
     except (BaselibError, LookupError, ValueError) as exc:
         _fail(redaction.redact(str(exc)))
+    except OSError as exc:  # the output folder cannot be made or written
+        _fail(f"cannot write the reports to {args.output or 'REPORTS_DIR/yearly'}: {exc}")
     finally:
         conn.close()
     for path in paths:

@@ -82,6 +82,9 @@ def publish(period: dict, run_id: str) -> dict:
     from baselib.evaluation import publish as publishing
 
     results = publishing.publish(periods.parse(period["kind"], period["label"]), run_id=run_id)
+    if not results:
+        log.warning("%s %s: no indicators stored (compute stored %s department(s)): nothing published",
+                    period["kind"], period["label"], period.get("departments"))
     outcomes: dict[str, int] = {}
     for r in results:
         outcomes[r["outcome"] or "?"] = outcomes.get(r["outcome"] or "?", 0) + 1

@@ -62,7 +62,9 @@ def list_providers() -> list[str]:
 
 
 def drop_return(provider_code: str, run_id: str) -> dict:
-    """Task body of one ``drop_return`` instance: see the module docstring."""
+    """Task body of one ``drop_return`` instance: see the module docstring. A return folder that
+    cannot be written raises :class:`baselib.quality.returns.ReturnNotWritten` (the provider named,
+    nothing marked): this instance fails, the other providers' instances still run."""
     from baselib.quality import returns
 
     result = returns.drop(_connect, provider_code, run_id=run_id)

@@ -3,8 +3,9 @@ objections as an Excel workbook with Chinese headers, dropped into its return fo
 
 The workbook (:func:`workbook`) has three sheets:
 
-* ``退回数据 Rejected rows``: one row per OPEN entry of ``ops.quarantine`` of the provider's
-  resources (provider from ``catalog.resource``): resource code and name, record key, reason, the
+* ``退回数据 Rejected rows``: one row per OPEN entry of ``ops.quarantine`` of the resources the
+  provider DELIVERS (provider from ``catalog.resource``; theme resources, ``source.kind: sql_model``,
+  are left out: see below): resource code and name, record key, reason, the
   failed checks, where the row is in the source (file name and line / sheet row / feature for a
   file drop, source table and key for a database table, endpoint and key for an API), the source
   row as delivered (one column, JSON text with the catalog item names), first/last seen
@@ -13,7 +14,11 @@ The workbook (:func:`workbook`) has three sheets:
 * ``说明 About``: provider, generation time, counts and how to send corrections back.
 
 The provider receives its own data: values are shown as delivered (not masked), and never another
-provider's rows. Every cell except the counts is text (an 18-digit identifier never becomes a float).
+provider's rows. A theme resource (专题库/主题库, built by the platform from other providers' data,
+catalogued under the platform's data bureau) is not a delivery: its quarantined rows hold other
+providers' (personal) values and are the platform's own defects, so they are never returned to
+anyone; they are seen in the theme load's quality report (masked samples) and in ``ops.quarantine``.
+Every cell except the counts is text (an 18-digit identifier never becomes a float).
 
 :func:`drop` writes the workbook to ``<returns_url()>/<provider>/退回-<provider>-<timestamp>.xlsx``
 (``file://`` or ``s3://`` through pyarrow's filesystem layer) and, in the same transaction under an
@@ -27,6 +32,7 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import re
 import sys
 import unicodedata
@@ -38,6 +44,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from baselib.errors import BaselibError
 from baselib.warehouse import sqlfiles
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,12 @@ OBJECTION_HEADERS = [
 ]
 OBJECTION_STATUS = {"open": "待答复 open (to answer)", "confirmed": "已确认待更正 confirmed (to correct)"}
 MAX_WIDTH = 60
+
+ABOUT_THE_DATA = (
+    "本工作簿只含贵单位自己报送的数据，按原样（未脱敏）列出。平台用多个单位的数据加工的主题库资源不是报送数据，其拒收行不退回，"
+    "由平台在各批次质量报告中处理。 / This workbook holds only the data your organisation delivered, shown as "
+    "delivered (not masked). Theme resources the platform builds from several organisations' data are not a "
+    "delivery: their rejected rows are never returned; the platform handles them (see each load's quality report).")
 
 HOW_TO_CORRECT = (
     "退回数据：请在本单位系统中更正这些记录，并按原渠道重新报送（文件投放目录、前置库表或接口）；平台下一次加载接受该记录键时，"
@@ -182,6 +195,19 @@ def _catalog_by_code() -> dict:
     return {r.code: r for r in load_catalog()}
 
 
+def theme_codes(catalog: dict | None = None) -> list[str]:
+    """Codes of the catalog's theme resources (``source.kind: sql_model``, built by the platform
+    from other providers' data): never part of a return (see the module docstring). ``catalog``:
+    code -> entry (default: the catalog files)."""
+    catalog = _catalog_by_code() if catalog is None else catalog
+    return sorted(code for code, r in catalog.items() if r.is_theme)
+
+
+class ReturnNotWritten(BaselibError):
+    """A provider's workbook could not be written to its return folder (the returns root is not
+    writable, a file is in the way, the object store refused it). Nothing was marked."""
+
+
 def known_providers(conn) -> dict[str, str]:
     """provider code -> name, from ``catalog.resource`` (the published catalog) and the catalog files."""
     with conn.cursor() as cur:
@@ -198,12 +224,14 @@ def workbook(conn, provider_code: str, *, unsent_objections_only: bool = False,
     """The return workbook of ``provider_code`` as the warehouse holds it now (reads only; the
     caller owns the transaction). Returns ``(workbook, quarantine_ids, objection_ids)``: the ids
     of the open ``ops.quarantine`` entries and of the pending ``sharing.objection`` rows it lists,
-    in sheet order. ``unsent_objections_only``: only objections no earlier return carried (what
-    :func:`drop` sends). ``now``: the generation time shown on the About sheet (default: now)."""
+    in sheet order. Entries of theme resources (:func:`theme_codes`, or any theme that ever
+    refreshed) are never listed. ``unsent_objections_only``: only objections no earlier return
+    carried (what :func:`drop` sends). ``now``: the generation time shown on the About sheet (default: now)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     catalog = _catalog_by_code()
     with conn.cursor() as cur:
-        cur.execute(sqlfiles.text("queries/quality_return_entries"), {"provider_code": provider_code})
+        cur.execute(sqlfiles.text("queries/quality_return_entries"),
+                    {"provider_code": provider_code, "theme_codes": theme_codes(catalog)})
         entries = cur.fetchall()
         cur.execute(sqlfiles.text("queries/quality_return_objections"),
                     {"provider_code": provider_code, "unsent_only": unsent_objections_only})
@@ -235,8 +263,7 @@ def workbook(conn, provider_code: str, *, unsent_objections_only: bool = False,
         ["生成时间\nGenerated (UTC+8)", _local(now)],
         ["退回数据条数\nRejected rows", len(rows)],
         ["数据异议条数\nObjections", len(objection_rows)],
-        ["数据说明\nAbout the data", "本工作簿只含贵单位自己报送的数据，按原样（未脱敏）列出。 / This workbook holds only "
-                                     "the data your organisation delivered, shown as delivered (not masked)."],
+        ["数据说明\nAbout the data", ABOUT_THE_DATA],
         ["如何反馈更正\nHow to send corrections", HOW_TO_CORRECT],
     ]
     _sheet(book, SHEET_ABOUT, ["项目\nField", "内容\nValue"], about, numeric=set())
@@ -277,14 +304,18 @@ def _check_provider(conn, provider_code: str) -> None:
 def command_export(args) -> None:
     """``quality export --provider <code> [--output F]``: write the provider's workbook (all pending
     objections) to ``F`` (default ``REPORTS_DIR/returns/<provider>-<YYYYmmddTHHMMSS>.xlsx``, local
-    time) and print the path and counts. Marks nothing. Unknown provider, or an output that is not
-    ``.xlsx``: ``error: …`` and exit 1, no file."""
+    time) and print the path and counts. Marks nothing. Unknown provider, an output that is not
+    ``.xlsx``, or one that cannot be written (a folder of that name, a file in the way of its
+    folder, no permission): ``error: …`` naming it and exit 1, no file, no ``.part`` and no folder
+    left behind."""
     from baselib.security.redaction import describe
     from baselib.settings import REPORTS_DIR
 
     now = dt.datetime.now(dt.timezone.utc)
     if args.output and not args.output.lower().endswith(".xlsx"):
         _fail(f"--output must name an .xlsx file, not {args.output!r}")
+    if args.output and Path(args.output).is_dir():
+        _fail(f"cannot write the workbook to {args.output}: it is a folder")
     try:
         conn = _connect()
     except Exception as exc:  # noqa: BLE001 - a connection problem is the user's to fix
@@ -298,13 +329,55 @@ def command_export(args) -> None:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", args.provider)
     path = Path(args.output) if args.output else (
         REPORTS_DIR / "returns" / f"{safe}-{now.astimezone(SHANGHAI).strftime(FILE_TIME_FORMAT)}.xlsx")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(_bytes(book))
-    partial.replace(path)  # atomic: a reader never sees half a workbook
+    try:
+        _write_atomically(path, _bytes(book))
+    except OSError as exc:
+        _fail(f"cannot write the workbook to {path}: {_os_reason(exc)}")
     print(f"{path}")
     print(f"provider {args.provider}: {len(quarantine_ids)} rejected row(s), {len(objection_ids)} objection(s) "
           "(nothing marked returned)")
+
+
+def _os_reason(exc: OSError) -> str:
+    """What went wrong writing a file, for a person: ``<reason> (<file>)``, e.g.
+    ``Not a directory (/x/blocker/out.xlsx)``; the class and message when there is no errno."""
+    from baselib.security.redaction import redact
+
+    if exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return redact(f"{exc.strerror}{where}")
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``<path>.part`` and a rename (a reader never sees half a
+    workbook), creating missing folders. Raises OSError (a folder of that name, a file in the way,
+    no permission, disk full) with nothing left behind: no ``.part``, no folder it created."""
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    missing = []
+    for folder in path.parents:
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                raise NotADirectoryError(20, "Not a directory: a file is in the way of the folder", str(folder))
+            break
+        missing.append(folder)
+    partial = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        partial.replace(path)
+    except BaseException:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+        for folder in missing:  # deepest first: only the folders this write created
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _target(provider_code: str, stamp: str, returns_root: str) -> tuple:
@@ -324,6 +397,31 @@ def _target(provider_code: str, stamp: str, returns_root: str) -> tuple:
         n += 1
 
 
+def _write(provider_code: str, data: bytes, now: dt.datetime, root: str) -> tuple:
+    """Write the workbook bytes into the provider's return folder: ``(filesystem, path, uri)``.
+    Raises :class:`ReturnNotWritten` (naming the folder, credentials redacted) when the folder
+    cannot be created or the file cannot be written; a half-written file is removed."""
+    import pyarrow as pa
+
+    from baselib.security.redaction import redact
+
+    path = None
+    try:
+        fs, path, uri = _target(provider_code, now.astimezone(SHANGHAI).strftime(FILE_TIME_FORMAT), root)
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        return fs, path, uri
+    except (OSError, pa.ArrowException) as exc:
+        if path is not None:
+            try:
+                fs.delete_file(path)
+            except (OSError, pa.ArrowException):
+                pass
+        reason = _os_reason(exc) if isinstance(exc, OSError) else redact(f"{type(exc).__name__}: {exc}")
+        raise ReturnNotWritten(f"provider {provider_code}: cannot write the return workbook under "
+                               f"{redact(root)}/{provider_code}: {reason}") from None
+
+
 def drop(conn, provider_code: str, *, returns_root: str | None = None, run_id: str = "cli",
          now: dt.datetime | None = None) -> dict | None:
     """Drop the provider's workbook into ``<returns_root>/<provider_code>/退回-<provider>-<YYYYmmddTHHMMSS>.xlsx``
@@ -337,7 +435,8 @@ def drop(conn, provider_code: str, *, returns_root: str | None = None, run_id: s
     Returns ``{"provider_code", "return_id", "uri", "quarantine_entries", "objections"}``, or
     None when there is nothing to send (no file is written). Single-flight: a concurrent drop for
     the same provider waits for the lock and then finds the entries returned. An upload failure
-    raises with nothing marked; a failure after the upload rolls back, so the entries stay open
+    (the return folder cannot be created or written) raises :class:`ReturnNotWritten` with
+    nothing marked and no file left; a failure after the upload rolls back, so the entries stay open
     and the next drop sends them again (the earlier file stays in the folder, unrecorded)."""
     from baselib.settings import returns_url
 
@@ -357,9 +456,7 @@ def drop(conn, provider_code: str, *, returns_root: str | None = None, run_id: s
             conn.rollback()
             log.info("provider %s: nothing to return", provider_code)
             return None
-        fs, path, uri = _target(provider_code, now.astimezone(SHANGHAI).strftime(FILE_TIME_FORMAT), root)
-        with fs.open_output_stream(path) as out:
-            out.write(_bytes(book))
+        fs, path, uri = _write(provider_code, _bytes(book), now, root)
         with conn.cursor() as cur:
             cur.execute(sqlfiles.text("queries/quality_return_insert"), {
                 "provider_code": provider_code, "uri": uri, "quarantine_entries": len(quarantine_ids),
@@ -388,9 +485,10 @@ def drop(conn, provider_code: str, *, returns_root: str | None = None, run_id: s
 
 
 def providers_to_return(conn) -> list[str]:
-    """Provider codes with open quarantine entries or pending objections not yet returned."""
+    """Provider codes with open quarantine entries (of resources they deliver, not of theme
+    resources: :func:`theme_codes`) or pending objections not yet returned."""
     with conn.cursor() as cur:
-        cur.execute(sqlfiles.text("queries/quality_return_providers"))
+        cur.execute(sqlfiles.text("queries/quality_return_providers"), {"theme_codes": theme_codes()})
         codes = [r[0] for r in cur.fetchall()]
     conn.commit()
     return codes
@@ -399,7 +497,10 @@ def providers_to_return(conn) -> list[str]:
 def command_return(args) -> None:
     """``quality return [--provider X ...]``: :func:`drop` for each named provider (default: each
     provider with something to send) and print where each workbook went, or that there was
-    nothing. Unknown provider: ``error: …`` and exit 1 before anything is written."""
+    nothing. Unknown provider: ``error: …`` and exit 1 before anything is written. A provider whose
+    workbook cannot be written (:class:`ReturnNotWritten`: the returns root is not writable) gets an
+    ``error: provider <code>: …`` line on stderr with nothing marked, the other providers still
+    go, and the command exits 1 at the end."""
     from baselib.security.redaction import describe
 
     try:
@@ -415,8 +516,14 @@ def command_return(args) -> None:
             codes = providers_to_return(conn)
         if not codes:
             print("nothing to return: no provider has open entries or unsent objections")
+        failed = []
         for code in codes:
-            result = drop(conn, code, run_id="cli")
+            try:
+                result = drop(conn, code, run_id="cli")
+            except ReturnNotWritten as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed.append(code)
+                continue
             if result is None:
                 print(f"{code}: nothing to return")
             else:
@@ -424,3 +531,6 @@ def command_return(args) -> None:
                       f"{result['objections']} objection(s), return {result['return_id']})")
     finally:
         conn.close()
+    if failed:
+        _fail(f"{len(failed)} of {len(codes)} return(s) not written ({', '.join(failed)}); nothing of theirs "
+              "was marked")

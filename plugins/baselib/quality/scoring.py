@@ -9,10 +9,11 @@ Shapes:
 * ``evaluation.quality_score`` holds one row per load and dimension plus ``overall``
   (``checks, elements, failed, score, grade``), written by :func:`score_load`.
 
-Sources of a run's elements (:func:`score_load`): the four check dimensions from the load's
+Sources of a run's elements (:func:`score_load`): the checks of every dimension from the load's
 ``validation_result.json`` (``meta.dimensions``, next to ``ops.load_run.report_path``; a blocked run
-has one too); timely from ``evaluation.sync_metrics.within_update_cycle``; accessible from the run
-(failed in extract) and its delivered files (``ops.load_run.files_new/files_rejected``).
+has one too); timely also from ``evaluation.sync_metrics.within_update_cycle``; accessible also from
+the run (failed in extract) and its delivered files (``ops.load_run.files_new/files_rejected``; the
+unreadable ones are the deliveries ``ops.file_delivery`` holds rejected without a row read).
 """
 from __future__ import annotations
 
@@ -40,30 +41,51 @@ def config_path() -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path}: cannot read the scoring rules: {exc}") from exc
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: must be a mapping with keys weights and grades, not a {type(raw).__name__}")
     weights = raw.get("weights") or {}
+    if not isinstance(weights, dict):
+        raise CatalogError(f"{path}: weights must be a mapping dimension -> number, not {weights!r}")
     unknown = set(weights) - set(DIMENSIONS)
     if unknown:
-        raise CatalogError(f"{path}: weights name unknown dimensions {sorted(unknown)}; known: {list(DIMENSIONS)}")
-    if any(not isinstance(w, (int, float)) or w < 0 for w in weights.values()):
-        raise CatalogError(f"{path}: every weight must be a number >= 0")
-    if not any(isinstance(w, (int, float)) and w > 0 for w in weights.values()):
-        raise CatalogError(f"{path}: at least one weight must be > 0")
+        raise CatalogError(f"{path}: weights name unknown dimensions {sorted(map(str, unknown))}; "
+                           f"known: {list(DIMENSIONS)}")
+    for key, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise CatalogError(f"{path}: weights.{key} must be a number >= 0, not {weight!r}")
+    if not any(w > 0 for w in weights.values()):
+        raise CatalogError(f"{path}: weights: at least one weight must be > 0")
     grades = raw.get("grades") or []
-    if not grades or any("grade" not in g or not isinstance(g.get("min"), (int, float)) for g in grades):
-        raise CatalogError(f"{path}: grades must be a list of {{grade, min}} with numeric min")
+    if not isinstance(grades, list) or not grades:
+        raise CatalogError(f"{path}: grades must be a non-empty list of {{grade, min}}")
+    for index, entry in enumerate(grades):
+        if (not isinstance(entry, dict) or "grade" not in entry or isinstance(entry.get("min"), bool)
+                or not isinstance(entry.get("min"), (int, float))):
+            raise CatalogError(f"{path}: grades[{index}] must be a mapping {{grade, min}} with a numeric min, "
+                               f"not {entry!r}")
     mins = [g["min"] for g in grades]
     if mins != sorted(mins, reverse=True) or mins[-1] > 0:
-        raise CatalogError(f"{path}: grades must be ordered best first and the last must have min 0")
+        raise CatalogError(f"{path}: grades must be ordered best first (min decreasing) and the last must have "
+                           f"min 0, got mins {mins}")
     return {"weights": {d: float(weights.get(d, 0)) for d in DIMENSIONS}, "grades": grades}
 
 
 def load_config(path: Path | None = None) -> dict:
     """``{"weights": {dimension: float}, "grades": [{"grade", "label"?, "min"}]}``. Raises
-    CatalogError naming the file for a broken one."""
+    CatalogError naming the file (and the key, e.g. ``weights.accurate`` or ``grades[1]``) for a
+    missing, unreadable or malformed one."""
     path = Path(path or config_path())
-    return _load(str(path), path.stat().st_mtime)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the scoring rules: {exc.strerror or exc}") from exc
+    return _load(str(path), mtime)
 
 
 def grade(score: float | None, config: dict | None = None) -> str | None:
@@ -86,11 +108,21 @@ def overall(scores: dict[str, float | None], config: dict | None = None) -> floa
     return round(sum(weights[d] * s for d, s in judged.items()) / total, 6)
 
 
+def empty_scores(config: dict | None = None) -> dict[str, dict]:
+    """:func:`provider_scores`' shape with nothing judged (a provider with no scored load)."""
+    out = {d: {"score": None, "grade": None, "checks": 0, "elements": 0, "failed": 0, "loads": 0}
+           for d in DIMENSIONS}
+    out["overall"] = {"score": None, "grade": None}
+    return out
+
+
 def provider_scores(conn, provider_code: str, period, config: dict | None = None) -> dict[str, dict]:
     """A provider's scores over ``period`` (:class:`baselib.evaluation.periods.Period`):
     ``{dimension: {"score", "grade", "checks", "elements", "failed", "loads"}}`` for the six
-    dimensions, plus ``"overall": {"score", "grade"}``. Latest load per resource and data day
-    (include/sql/queries/quality_provider_scores.sql)."""
+    dimensions, plus ``"overall": {"score", "grade"}``. The loads that count
+    (include/sql/queries/quality_provider_scores.sql): the latest full or reconcile load per
+    resource and data day (a rerun or a backfill of the day replaces it), every incremental load,
+    and the latest load to have judged each delivered file."""
     config = config or load_config()
     start, end = period.bounds
     with conn.cursor() as cur:
@@ -117,11 +149,12 @@ def score(elements: int, failed: int) -> float | None:
 
 
 def check_elements(validation_result: dict) -> dict[str, dict]:
-    """The four check dimensions of a load's validation result (report.validation_result):
-    ``{dimension: {"checks", "elements", "failed"}}`` from ``meta.dimensions``."""
+    """Every dimension's checks of a load's validation result (report.validation_result):
+    ``{dimension: {"checks", "elements", "failed"}}`` from ``meta.dimensions``, for the six
+    dimensions (a suite may map a check to timely or accessible too; zeros when none)."""
     dims = (validation_result.get("meta") or {}).get("dimensions") or {}
     return {d: {k: int((dims.get(d) or {}).get(k) or 0) for k in ("checks", "elements", "failed")}
-            for d in CHECK_DIMENSIONS}
+            for d in DIMENSIONS}
 
 
 def read_validation_result(report_path: str | None) -> dict | None:
@@ -138,15 +171,25 @@ def read_validation_result(report_path: str | None) -> dict | None:
 def run_elements(facts: dict, validation_result: dict | None) -> dict[str, dict]:
     """Every dimension's ``{"checks", "elements", "failed"}`` for one run (pure; the rules of
     include/quality/scoring.yaml). ``facts``: a row of queries/quality_score_load
-    (``extract_failed``, ``files_delivered``, ``files_rejected``, ``within_update_cycle``)."""
+    (``extract_failed``, ``files_delivered``, ``files_unreadable``, ``within_update_cycle``).
+    The checks the validation plan maps to a dimension count in it, timely and accessible
+    included, on top of the run's own timeliness element and its accessibility elements (the
+    source read, one per delivered file: only a file that could not be read is a failure; a
+    readable file sent back for its rows is a failure of those rows' checks, not of access)."""
     out = check_elements(validation_result or {})
     within = facts.get("within_update_cycle")
-    out["timely"] = ({"checks": 0, "elements": 0, "failed": 0} if within is None
-                     else {"checks": 1, "elements": 1, "failed": 0 if within else 1})
-    files, rejected = int(facts.get("files_delivered") or 0), int(facts.get("files_rejected") or 0)
-    out["accessible"] = {"checks": 1 + (1 if files else 0), "elements": 1 + files,
-                         "failed": (1 if facts.get("extract_failed") else 0) + rejected}
+    if within is not None:
+        _add(out["timely"], 1, 1, 0 if within else 1)
+    files = int(facts.get("files_delivered") or 0)
+    unreadable = int(facts.get("files_unreadable") or 0)
+    _add(out["accessible"], 1 + (1 if files else 0), 1 + files, (1 if facts.get("extract_failed") else 0) + unreadable)
     return out
+
+
+def _add(row: dict, checks: int, elements: int, failed: int) -> None:
+    row["checks"] += checks
+    row["elements"] += elements
+    row["failed"] += failed
 
 
 def scores_of(elements: dict[str, dict], config: dict | None = None) -> dict[str, dict]:

@@ -8,7 +8,9 @@ with English).
   period (:func:`baselib.quality.scoring.provider_scores`; default: the current period in
   Asia/Shanghai), one line per dimension with elements, failures, score and grade.
 
-Bad input (unknown resource, malformed period, ``--runs`` < 1): ``error: …`` on stderr, exit 1.
+Bad input (unknown resource or provider, malformed period, ``--runs`` < 1, a broken scoring.yaml,
+a warehouse that cannot be reached): ``error: …`` on stderr, exit 1. Nothing is written: on a
+fresh warehouse a known provider has no scores yet (every dimension ``—``).
 """
 from __future__ import annotations
 
@@ -53,11 +55,35 @@ def resource_table(conn, resource, runs: int) -> str:
     return title + "\n" + (_table(header, body) if body else "暂无评分 / no scored runs yet")
 
 
-def provider_table(conn, provider_code: str, period) -> str:
-    """The table of a provider's scores over ``period``."""
-    from baselib.quality import scoring
+def known_providers(conn) -> dict[str, str]:
+    """Provider code -> name, from the catalog files and the published catalog
+    (``catalog.resource``, when the warehouse has it). Reads only."""
+    from baselib.catalog import load_catalog
+    from baselib.warehouse import sqlfiles
 
-    scores = scoring.provider_scores(conn, provider_code, period)
+    known: dict[str, str] = {}
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/quality_score_tables"))
+        has_catalog, _ = cur.fetchone()
+        if has_catalog:
+            cur.execute(sqlfiles.text("queries/quality_return_known_providers"))
+            known.update(cur.fetchall())
+    for resource in load_catalog():
+        known.setdefault(resource.provider.code, resource.provider.name)
+    return known
+
+
+def provider_table(conn, provider_code: str, period) -> str:
+    """The table of a provider's scores over ``period`` (every dimension ``—`` when the warehouse
+    has no scores yet)."""
+    from baselib.quality import scoring
+    from baselib.warehouse import sqlfiles
+
+    with conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/quality_score_tables"))
+        _, has_scores = cur.fetchone()
+    scores = (scoring.provider_scores(conn, provider_code, period) if has_scores
+              else scoring.empty_scores())
     header = ["维度/dimension", "批次/loads", "检查/checks", "判定/elements", "未通过/failed", "评分/score", "等级/grade"]
     body = [[f"{zh}/{en}", str(scores[d]["loads"]), str(scores[d]["checks"]), str(scores[d]["elements"]),
              str(scores[d]["failed"]), _pct(scores[d]["score"]), scores[d]["grade"] or "—"]
@@ -93,5 +119,26 @@ def command_scores(args) -> None:
                   else periods.containing(args.period_kind, dt.datetime.now(dt.timezone.utc)))
     except ValueError as exc:
         sys.exit(f"error: {exc}")
-    with connections.transaction() as conn:
-        print(provider_table(conn, args.provider, period))
+    from baselib.quality import scoring
+
+    try:
+        scoring.load_config()
+    except CatalogError as exc:
+        sys.exit(f"error: {redaction.redact(str(exc))}")
+    try:
+        conn = connections.connect("warehouse")
+    except Exception as exc:  # noqa: BLE001 - a connection problem is the user's to fix
+        sys.exit(f"error: cannot reach the warehouse: {redaction.describe(exc)}")
+    try:
+        try:
+            known = known_providers(conn)
+        except CatalogError as exc:
+            sys.exit(f"error: {redaction.redact(str(exc))}")
+        if args.provider not in known:
+            listing = ", ".join(f"{code} ({name})" for code, name in sorted(known.items())) or "none"
+            sys.exit(f"error: unknown provider {args.provider!r}: known provider codes are {listing}")
+        text = provider_table(conn, args.provider, period)
+        conn.rollback()
+    finally:
+        conn.close()
+    print(text)

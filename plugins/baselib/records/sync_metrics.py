@@ -33,9 +33,12 @@ def record(conn, load_id: int, update_cycle: UpdateCycle, newest_source_update: 
     """Upsert the load's sync metrics (one row per ``load_id``; a rerun of ``record`` replaces it).
 
     ``newest_source_update``: the newest source change the run saw (aware datetime, or None when
-    unknown). For a file drop (``delivery_based``) it is ignored: the newest loaded delivery whose
-    modification time is at or before ``judged_at`` counts, so a backfill never counts a file
-    delivered after its day."""
+    unknown). The newest source update the provider had by ``judged_at`` counts, never a later
+    one, so a backfill is judged on the data of its own day: for a table, API or model source the
+    newest of ``newest_source_update``, every load's ``ops.load_run.max_source_updated_at`` and
+    the resource's watermark that is at or before ``judged_at``; for a file drop
+    (``delivery_based``, ``newest_source_update`` ignored) the newest loaded delivery whose
+    modification time is at or before ``judged_at``."""
     with conn.cursor() as cur:
         cur.execute(
             sqlfiles.text("queries/sync_metrics_record"),

@@ -399,8 +399,9 @@ class CheckResult:
 
 
 def mask_value(value) -> str | None:
-    """A personal value as shown in the report: its first 3 and last 2 characters, the rest
-    ``*`` (fully starred when 6 characters or fewer)."""
+    """A value's first 3 and last 2 characters, the rest ``*`` (fully starred when 6 characters or
+    fewer). Not what the report shows of a personal item: :class:`Samples` applies the item's
+    catalog mask rule (:func:`baselib.security.masking.mask`)."""
     if value is None:
         return None
     text = str(value)
@@ -410,11 +411,13 @@ def mask_value(value) -> str | None:
 
 
 class Samples:
-    """Takes up to :data:`SAMPLES` failing rows per check, personal items masked."""
+    """Takes up to :data:`SAMPLES` failing rows per check, personal items (key items too) masked
+    by their catalog ``mask:`` rule exactly as the masked consumer views show them
+    (:func:`baselib.security.masking.mask`); a personal item without a rule shows ``***``."""
 
     def __init__(self, resource: Resource):
         self.keys = resource.pipeline.key_columns
-        self.personal = {item.name for item in resource.items if item.personal}
+        self.rules = {item.name: item.mask for item in resource.items if item.personal}
         self.items = set(resource.column_names)
 
     def _show(self, column: str, value):
@@ -422,8 +425,11 @@ class Samples:
             return None
         if isinstance(value, bytes):
             value = value.hex()
-        return mask_value(value) if column in self.personal else (value if isinstance(value, (int, float, bool))
-                                                                  else str(value))
+        if column in self.rules:
+            from baselib.security import masking
+
+            return masking.mask(self.rules[column], value)
+        return value if isinstance(value, (int, float, bool)) else str(value)
 
     def take(self, result: CheckResult, frame: pd.DataFrame, unexpected: np.ndarray) -> None:
         wanted = SAMPLES - len(result.samples)
