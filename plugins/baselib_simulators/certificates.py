@@ -689,7 +689,7 @@ class CertificateApiServer:
         if parts.path.rstrip("/") != self.endpoint:
             return _send_json(h, 404, {"error": f"no such endpoint {parts.path}"})
         if h.headers.get("Authorization", "") != f"Bearer {self.token}":
-            return _send_json(h, 401, {"error": "missing or wrong bearer token"},
+            return _send_json(h, 401, {"error": "missing or wrong token"},
                               {"WWW-Authenticate": 'Bearer realm="e-licence"'})
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         try:

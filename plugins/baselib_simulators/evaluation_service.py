@@ -258,7 +258,7 @@ def _handler_for(server: EvaluationServer):
             given = self.headers.get("Authorization", "").encode("latin-1", "replace")
             if hmac.compare_digest(given, f"Bearer {server.token}".encode()):
                 return True
-            self._refuse(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            self._refuse(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
             return False
 
         def _length(self) -> int | None:

@@ -54,7 +54,9 @@ def parse(kind: str, label: str) -> Period:
         raise ValueError(f"period kind must be one of {KINDS}, got {kind!r}")
     match = _PATTERNS[kind].match(str(label).strip())
     if not match:
-        raise ValueError(f"a {kind} is written like {_EXAMPLES[kind]}, got {label!r}")
+        other = next((k for k, pattern in _PATTERNS.items() if pattern.match(str(label).strip())), None)
+        hint = f" ({label!r} is a {other}: give --period-kind {other})" if other else ""
+        raise ValueError(f"a {kind} is written like {_EXAMPLES[kind]}, got {label!r}{hint}")
     year = int(match.group(1))
     if kind == "month":
         month = int(match.group(2))

@@ -141,20 +141,24 @@ def _quality_section(conn, resources: list[Resource]) -> list[str]:
                      f"trend pages across runs: {len(trends)}, e.g. {trends[0]}")
     with conn.cursor() as cur:
         if _relation_exists(cur, "ops.quality_return"):
-            cur.execute("SELECT provider_code, uri, quarantine_entries, objections FROM ops.quality_return "
-                        "ORDER BY return_id DESC LIMIT 20")
+            cur.execute("SELECT provider_code, uri, quarantine_entries, objections, "
+                        "to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), run_id "
+                        "FROM ops.quality_return ORDER BY return_id DESC LIMIT 20")
             returned = cur.fetchall()
             exports = sorted((REPORTS_DIR / "returns").glob("*.xlsx"))
             if exports:
                 lines.append(f"  returns workbook (quality export): {exports[-1]}")
-            for provider, uri, entries, objections in returned:
-                lines.append(f"  returned to {provider}: {entries} rejected rows, {objections} objections -> {uri}")
+            if returned:
+                lines.append("  returns to providers (latest first; a run with nothing new to send writes none):")
+            for provider, uri, entries, objections, at, run_id in returned:
+                lines.append(f"    {at} ({run_id}) to {provider}: {entries} rejected rows, {objections} objections "
+                             f"-> {uri}")
         if _relation_exists(cur, "evaluation.publication"):
             cur.execute("SELECT period_kind, period, status, count(*), max(attempts) FROM evaluation.publication "
                         "GROUP BY 1, 2, 3 ORDER BY 2, 1, 3")
             for kind, period, status, count, attempts in cur.fetchall():
                 lines.append(f"  evaluation system: {kind} {period}: {count} departments {status} "
-                             f"(at most {attempts} attempts)")
+                             f"(at most {attempts} attempt{'s' if attempts != 1 else ''} each)")
             cur.execute("SELECT count(*) FROM evaluation.publish_attempt WHERE status <> 'published'")
             retried = cur.fetchone()[0]
             if retried:

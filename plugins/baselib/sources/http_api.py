@@ -116,7 +116,7 @@ def resolve_connection(conn_id: str) -> HttpConnection:
             token = conn.password or (conn.extra_dejson or {}).get("token")
             return HttpConnection(_base_url(scheme, conn.host or "", conn.port, path), token)
     raise LookupError(f"connection {conn_id!r} is not configured: set {env_name} "
-                      f"(e.g. http://:<token>@127.0.0.1:8765/ ; the password is the bearer token)")
+                      f"(e.g. http://:<token>@127.0.0.1:8765/ ; the password is the API token)")
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -197,7 +197,7 @@ class HttpApiSource:
                 if response.status_code not in TRANSIENT_STATUSES:
                     hint = ""
                     if response.status_code in (401, 403):
-                        hint = f": check the bearer token (the password of connection {self.settings.conn_id!r})"
+                        hint = f": check the API token (the password of connection {self.settings.conn_id!r})"
                     raise SourceError(f"{code}: HTTP {response.status_code} {response.reason_phrase} on {where}{hint}; "
                                       f"body: {response.text[:200]!r}")
                 problem = f"HTTP {response.status_code} {response.reason_phrase}"
