@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     hist.add_argument("--end", required=True, help="local date after the last, e.g. 2026-11-01")
     hist.add_argument("--seed", type=int, default=20261101)
     hist.add_argument("--zombie", action="append", metavar="CODE=DATE",
-                      help="this resource's last delivery is on DATE; none after (repeatable)")
+                      help="DATE is the last data day this resource delivers; none after (repeatable)")
     hist.add_argument("--unused", action="append", metavar="CODE", help="nobody uses this resource (repeatable)")
     hist.set_defaults(func=cmd_simulate_history)
     sub.add_parser("start-evaluation", help="start the simulated evaluation system on loopback in the background; "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from baselib.records import load_run, sync_metrics
 from baselib.security import redaction
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
-from baselib.warehouse import connections, schema
+from baselib.warehouse import connections, schema, sqlfiles
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,10 @@ def _step(fn):
 
 @_step
 def extract(resource: Resource, run: RunInfo) -> dict:
-    """Prepare the warehouse, open the run record, and stream the source into Parquet parts."""
+    """Prepare the warehouse, open the run record, and stream the source into Parquet parts; record
+    on the run what was delivered (``ops.load_run.items_delivered``: ``{catalog item: non-null values
+    read}``, from the parts' row-group statistics, :func:`baselib.storage.non_null_counts`; engine
+    columns such as ``_source_ref`` are not items and are not counted)."""
     started = time.monotonic()
     as_of = run.data_interval_end or run.logical_date or dt.datetime.now(dt.timezone.utc)
     with connections.transaction() as conn:
@@ -139,6 +143,8 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     try:
         source = sources.for_resource(resource, load_id=load_id, mode=mode)
         result = source.extract(window, f"{prefix}/extract", resource.pipeline.chunk_rows)
+        # what the provider delivered: per catalog item, the rows read holding a value (parts' footers only)
+        delivered = storage.non_null_counts(result.parts, [item.name for item in resource.items])
     except Exception as exc:
         _fail(load_id, "extract", exc)
         _quality(resource, load_id)  # a source that could not be read: an accessible failure
@@ -148,6 +154,9 @@ def extract(resource: Resource, run: RunInfo) -> dict:
     with connections.transaction() as conn:
         load_run.update(conn, load_id, rows_extracted=result.rows, max_source_updated_at=result.max_incremental,
                         extract_seconds=seconds, values_normalised=result.normalised, **files)
+        with conn.cursor() as cur:
+            cur.execute(sqlfiles.text("queries/load_run_items_delivered"),
+                        {"load_id": load_id, "items_delivered": json.dumps(delivered, ensure_ascii=False)})
     log.info("%s: extracted %d rows (%s) into %s", resource.code, result.rows, mode, prefix)
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,

@@ -42,6 +42,33 @@ def read_part(uri: str, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, filesystem=fs, columns=columns)
 
 
+def non_null_counts(parts: list[str], columns: list[str] | None = None) -> dict[str, int]:
+    """``{column: non-null values}`` summed over the Parquet ``parts`` (URIs), from their footers
+    only: per row group and column, ``num_values - statistics.null_count`` (no data is read; a
+    column chunk written without null statistics is the one exception: that chunk's column is read
+    to count). ``columns``: the columns to count (default every column of the parts); a column
+    absent from every part counts 0. No parts: every requested column 0."""
+    counts: dict[str, int] = {c: 0 for c in (columns or [])}
+    for uri in parts:
+        fs, path = _fs(uri)
+        with fs.open_input_file(path) as fh:
+            pf = pq.ParquetFile(fh)
+            meta = pf.metadata
+            names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+            wanted = [(j, n) for j, n in enumerate(names) if columns is None or n in counts]
+            for i in range(meta.num_row_groups):
+                group = meta.row_group(i)
+                for j, name in wanted:
+                    chunk = group.column(j)
+                    stats = chunk.statistics
+                    if stats is not None and stats.has_null_count:
+                        non_null = chunk.num_values - stats.null_count
+                    else:
+                        non_null = pf.read_row_group(i, columns=[name]).column(0).drop_null().__len__()
+                    counts[name] = counts.get(name, 0) + int(non_null)
+    return counts
+
+
 def remove(prefix: str) -> None:
     fs, path = _fs(prefix)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:

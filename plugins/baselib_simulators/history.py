@@ -3,15 +3,20 @@ yearly sharing report and the evaluation tests (indicators, zombie and never-use
 
 :func:`simulate` writes, deterministically for a ``seed``:
 
-* **Runs** — for every catalog resource and every scheduled run day of its update cycle in
-  ``[start, end)`` (Asia/Shanghai dates): one ``ops.load_run`` row as Airflow would have run it on
-  that day for the interval that just ended: ``data_interval_end`` = the run day at 00:00 local,
-  ``logical_date = data_interval_start`` = the previous scheduled day at 00:00 local (the data day),
-  run id ``simulated__<data day>``, status ``success``, ``finished_at`` = the run day at 00:05..00:55
-  local. Counts are accounted: ``rows_extracted = rows_inserted + rows_updated + rows_unchanged +
-  rows_quarantined``, and every run brings new data (``rows_inserted + rows_updated >= 1``). Run days:
-  实时/每日 every day, 每周 each Monday, 每月 and 其他 the 1st of each month, 每季度 the 1st of
-  Jan/Apr/Jul/Oct, 每半年 Jan 1 and Jul 1, 每年 Jan 1.
+* **Runs** — for every catalog resource and every scheduled **data day** of its update cycle in
+  ``[start, end)`` (Asia/Shanghai dates): one ``ops.load_run`` row as Airflow would have run it at
+  the end of that day's interval (the run day: the next scheduled day, possibly ``end`` or later):
+  ``logical_date = data_interval_start`` = the data day at 00:00 local, ``data_interval_end`` = the
+  run day at 00:00 local, run id ``simulated__<data day>``, status ``success``, ``finished_at`` = the
+  run day at 00:05..00:55 local. So ``--start 2025-01-01 --end 2026-11-01`` of a daily resource
+  writes data days 2025-01-01 … 2026-10-31. Counts are accounted: ``rows_extracted = rows_inserted
+  + rows_updated + rows_unchanged + rows_quarantined``, and every run brings new data
+  (``rows_inserted + rows_updated >= 1``). ``items_delivered`` (what the extract read, per item,
+  non-null): every item, a non-nullable one in every extracted row, a nullable one in 60..100 % of
+  them — except :func:`undelivered_item` (one nullable item of one resource, never delivered: 0), so
+  catalog completeness is below 100 % for that provider. Scheduled days: 实时/每日 every day, 每周 each
+  Monday, 每月 and 其他 the 1st of each month, 每季度 the 1st of Jan/Apr/Jul/Oct, 每半年 Jan 1 and
+  Jul 1, 每年 Jan 1.
 * **Sync metrics** — ``evaluation.sync_metrics`` through :func:`baselib.records.sync_metrics.record`
   (the engine's own rule). About one run in eight (per resource and day, from the seed) is late: its
   ``newest_source_update`` is older than the update cycle (``CYCLE_SECONDS``) plus 1..3 days at the
@@ -40,14 +45,14 @@ catalog's publish dates are in 2026 and the demo needs the 2025 yearly report, a
 delivered the resources before their catalog entries were formally published. The evaluation flags
 judge a resource only from its publish date on (:mod:`baselib.evaluation.indicators`).
 
-``zombies``: ``{resource_code: date}`` — that resource's last run (its last delivery) is on that run
-day; it gets no run after it.
+``zombies``: ``{resource_code: date}`` — the last data day that resource delivers (its last run is the
+one for that data day, if it is a scheduled one); it gets no run for a later data day.
 ``unused``: resource codes that get no measured use and no application.
 
 Idempotent: rerunning the same range replaces rather than duplicates (runs upsert on
 ``(resource_code, run_id)``; simulated runs in the range not written this time are removed with their
 scores and metrics; usage upserts per day, consumer and resource; simulated applications submitted in
-the range are replaced). Applies the shared DDL and publishes the catalog entries first (commits).
+the range are replaced: runs by data day). Applies the shared DDL and publishes the catalog entries first (commits).
 Commits its own transaction, under one advisory lock (one simulation at a time).
 
 Returns ``{"runs", "late_runs", "removed_runs", "quality_scores", "usage_rows", "applications",
@@ -59,7 +64,7 @@ import datetime as dt
 import random
 from collections.abc import Iterable
 
-from psycopg2.extras import execute_values
+from psycopg2.extras import Json, execute_values
 
 from baselib.catalog import Resource, load_catalog
 from baselib.catalog.model import SharingType, UpdateCycle
@@ -86,14 +91,15 @@ def _months_from(day: dt.date, months: int) -> dt.date:
 
 
 def scheduled_days(cycle: UpdateCycle, start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """``[(data day, run day)]`` for ``cycle``, run days in ``[start, end)``: each run covers
-    ``[data day, run day)``, the interval between two scheduled days."""
+    """``[(data day, run day)]`` for ``cycle``, data days in ``[start, end)``: each run covers
+    ``[data day, run day)``, the interval between two scheduled days, and happens at its end (the run
+    day, which may be ``end`` or later)."""
     out: list[tuple[dt.date, dt.date]] = []
     if cycle in (UpdateCycle.realtime, UpdateCycle.daily, UpdateCycle.weekly):
         step = 7 if cycle is UpdateCycle.weekly else 1
         day = start + dt.timedelta(days=(7 - start.weekday()) % 7) if step == 7 else start
         while day < end:
-            out.append((day - dt.timedelta(days=step), day))
+            out.append((day, day + dt.timedelta(days=step)))
             day += dt.timedelta(days=step)
         return out
     step = {UpdateCycle.monthly: 1, UpdateCycle.other: 1, UpdateCycle.quarterly: 3,
@@ -101,8 +107,35 @@ def scheduled_days(cycle: UpdateCycle, start: dt.date, end: dt.date) -> list[tup
     day = dt.date(start.year, 1, 1)
     while day < end:
         if day >= start:
-            out.append((_months_from(day, -step), day))
+            out.append((day, _months_from(day, step)))
         day = _months_from(day, step)
+    return out
+
+
+def undelivered_item(catalog: list[Resource]) -> tuple[str, str] | None:
+    """``(resource code, item)`` the simulated provider never delivers (its ``items_delivered`` count
+    stays 0), so catalog completeness is below 100 % for one provider: the first nullable, non-key
+    item of the first resource (by code) of ``catalog`` that has one (the population's ``ethnicity``
+    in the shipped catalog); None when no resource has a nullable item."""
+    for resource in sorted(catalog, key=lambda r: r.code):
+        for item in resource.items:
+            if item.nullable and not item.key:
+                return resource.code, item.name
+    return None
+
+
+def _items_delivered(resource: Resource, seed, day: dt.date, rows: int, never: str | None) -> dict[str, int]:
+    """A run's ``items_delivered``: every item of its ``rows`` extracted rows, a non-nullable item in
+    each row, a nullable one in 60..100 % of them (at least one), ``never`` (an item name) in none."""
+    rnd = _rng(seed, resource.code, day.isoformat(), "items")
+    out = {}
+    for item in resource.items:
+        if item.name == never:
+            out[item.name] = 0
+        elif item.nullable:
+            out[item.name] = max(1, int(rows * rnd.uniform(0.6, 1.0)))
+        else:
+            out[item.name] = rows
     return out
 
 
@@ -110,12 +143,14 @@ def _local(day: dt.date, hour: int = 0, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), TIMEZONE)
 
 
-def _run_rows(resource: Resource, seed, start: dt.date, end: dt.date, last_day: dt.date | None):
-    """The runs of one resource: (load_run VALUES tuple, newest_source_update, late, rng for scores)."""
+def _run_rows(resource: Resource, seed, start: dt.date, end: dt.date, last_day: dt.date | None,
+              never: str | None = None):
+    """The runs of one resource: (load_run VALUES tuple, newest_source_update, late, rng for scores).
+    ``last_day``: the last data day delivered (a zombie); ``never``: an item it never delivers."""
     cycle_seconds = sync_metrics.CYCLE_SECONDS[resource.update_cycle]
     size = 200 + _rng(seed, resource.code, "size").randrange(5000)
     for day, run_day in scheduled_days(resource.update_cycle, start, end):
-        if last_day is not None and run_day > last_day:
+        if last_day is not None and day > last_day:
             break
         rnd = _rng(seed, resource.code, day.isoformat())
         interval_start, interval_end = _local(day), _local(run_day)
@@ -139,7 +174,8 @@ def _run_rows(resource: Resource, seed, start: dt.date, end: dt.date, last_day: 
         mode = "full" if resource.update_cycle in (UpdateCycle.yearly, UpdateCycle.quarterly) else "incremental"
         values = (resource.code, resource.dag_id, f"{RUN_PREFIX}{day.isoformat()}", interval_start, interval_start,
                   interval_end, mode, "success", started, finished, extracted, inserted, updated, unchanged,
-                  quarantined, 0, 0, 0, 0, 0)
+                  quarantined, 0, 0, 0, 0, 0,
+                  Json(_items_delivered(resource, seed, day, extracted, never)))
         yield values, newest, late, rnd
 
 
@@ -226,8 +262,11 @@ def simulate(conn, start: dt.date, end: dt.date, *, seed, catalog: list[Resource
 
         # runs, then their metrics (the engine's rule) and scores
         planned, load_values = {}, []
+        never = undelivered_item(catalog)
         for resource in catalog:
-            for values, newest, late, rnd in _run_rows(resource, seed, start, end, zombies.get(resource.code)):
+            never_item = never[1] if never and never[0] == resource.code else None
+            for values, newest, late, rnd in _run_rows(resource, seed, start, end, zombies.get(resource.code),
+                                                       never_item):
                 if values[9] > now:   # finished_at: not happened yet
                     continue
                 planned[(resource.code, values[2])] = (resource, values, newest, late, rnd)

@@ -17,6 +17,8 @@ from baselib_simulators import history
 SHANGHAI = periods.TIMEZONE
 NOVEMBER = periods.parse("month", "2026-11")
 PERIOD_END = NOVEMBER.bounds[1]
+# the simulations' "now": every run up to data day 2026-11-30 (it runs on Dec 1, 00:05..00:55) has happened
+SIM_NOW = dt.datetime(2026, 12, 1, 2, tzinfo=SHANGHAI)
 
 
 def by_target(target: str):
@@ -63,22 +65,27 @@ def catalog():
 
 def test_zombie_flags_count_whole_cycles_since_the_last_delivery(dbs, catalog):
     resources = list(catalog.values())
-    zombies = {catalog["population"].code: dt.date(2026, 11, 26),     # silent for 5 days by Dec 1
-               catalog["legal_entity"].code: dt.date(2026, 11, 28),   # silent for 3 days
-               catalog["monthly"].code: dt.date(2026, 10, 1),         # silent for 2 months (Nov 1 missed)
-               catalog["other"].code: dt.date(2026, 9, 1)}            # 其他: never judged
+    # the last data day each delivers (its run, at the interval end, is the last delivery)
+    zombies = {catalog["population"].code: dt.date(2026, 11, 25),     # delivered Nov 26: silent 5 days by Dec 1
+               catalog["legal_entity"].code: dt.date(2026, 11, 27),   # delivered Nov 28: silent for 3 days
+               catalog["monthly"].code: dt.date(2026, 9, 1),          # delivered Oct 1: Nov 1 missed
+               catalog["other"].code: dt.date(2026, 8, 1)}            # 其他: never judged
+    runs_on = {catalog["population"].code: dt.date(2026, 11, 26), catalog["legal_entity"].code: dt.date(2026, 11, 28),
+               catalog["monthly"].code: dt.date(2026, 10, 1), catalog["other"].code: dt.date(2026, 9, 1)}
     conn = dbs.warehouse()
     try:
-        history.simulate(conn, dt.date(2026, 8, 1), dt.date(2026, 12, 1), seed=5, catalog=resources, zombies=zombies)
+        history.simulate(conn, dt.date(2026, 8, 1), dt.date(2026, 12, 1), seed=5, catalog=resources, zombies=zombies,
+                         now=SIM_NOW)
         rows = indicators.compute(conn, NOVEMBER, catalog=resources, as_of=PERIOD_END, now=PERIOD_END)
     finally:
         conn.close()
 
-    # the zombie's last run is its date; none after it
+    # the zombie's last data day is its date (run at that interval's end); none after it
     for code, last in zombies.items():
-        assert dbs.scalar("SELECT max(data_interval_end) FROM ops.load_run WHERE resource_code = %s",
-                          (code,)) == dt.datetime.combine(last, dt.time(), SHANGHAI)
-    # the healthy resources were delivered on Nov 30 (daily run day), so nothing else is flagged
+        assert dbs.query("SELECT max(data_interval_start), max(data_interval_end) FROM ops.load_run "
+                         "WHERE resource_code = %s", (code,))[0] == (
+            dt.datetime.combine(last, dt.time(), SHANGHAI), dt.datetime.combine(runs_on[code], dt.time(), SHANGHAI))
+    # the healthy resources delivered data day Nov 30 (run on Dec 1), so nothing else is flagged
     zombie = flagged(rows, "zombie_resources")
     population = catalog["population"].code
     assert set(zombie) == {population}
@@ -117,11 +124,11 @@ def test_simulator_is_deterministic_idempotent_and_a_later_zombie_loses_its_runs
     start, end = dt.date(2026, 10, 1), dt.date(2026, 12, 1)
     conn = dbs.warehouse()
     try:
-        first = history.simulate(conn, start, end, seed=9, catalog=resources)
+        first = history.simulate(conn, start, end, seed=9, catalog=resources, now=SIM_NOW)
         before = simulated_digest(dbs)
-        again = history.simulate(conn, start, end, seed=9, catalog=resources)
+        again = history.simulate(conn, start, end, seed=9, catalog=resources, now=SIM_NOW)
         assert simulated_digest(dbs) == before
-        assert again["runs"] == first["runs"] == 61 + 2      # Oct 1..Nov 30 daily, Oct 1 and Nov 1 monthly
+        assert again["runs"] == first["runs"] == 61 + 2      # data days Oct 1..Nov 30 daily, Oct 1 and Nov 1 monthly
         assert dbs.scalar("SELECT count(*) FROM ops.load_run") == first["runs"]
         assert dbs.scalar("SELECT count(*) FROM evaluation.sync_metrics") == first["runs"]
         assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score") == 7 * first["runs"]
@@ -133,16 +140,16 @@ def test_simulator_is_deterministic_idempotent_and_a_later_zombie_loses_its_runs
         assert late == first["late_runs"] > 0
         assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score q JOIN evaluation.sync_metrics m "
                           "USING (load_id) WHERE q.dimension = 'timely' AND (q.failed = 1) = m.within_update_cycle") == 0
-        # the population stops on Nov 20: the 10 runs after it go, with their metrics and scores
+        # the population's last data day is Nov 20: the 10 runs of the days after it go, with their metrics and scores
         zombie = history.simulate(conn, start, end, seed=9, catalog=resources,
-                                  zombies={catalog["population"].code: dt.date(2026, 11, 20)})
+                                  zombies={catalog["population"].code: dt.date(2026, 11, 20)}, now=SIM_NOW)
     finally:
         conn.close()
     assert zombie["removed_runs"] == 10
     assert dbs.scalar("SELECT count(*) FROM ops.load_run") == first["runs"] - 10
     assert dbs.scalar("SELECT count(*) FROM evaluation.quality_score") == 7 * (first["runs"] - 10)
     kept = [row for row in before if not (row[0] == catalog["population"].code
-                                          and row[3] > dt.datetime(2026, 11, 20, tzinfo=SHANGHAI))]
+                                          and row[2] > dt.datetime(2026, 11, 20, tzinfo=SHANGHAI))]
     assert simulated_digest(dbs) == kept
 
 
@@ -266,7 +273,8 @@ def test_a_year_before_the_resource_was_published_flags_no_zombie(dbs):
     zombie = flagged(later, "zombie_resources")[population.code]
     published = dt.datetime(2026, 1, 15, tzinfo=SHANGHAI)
     assert zombie["cycles_missed"] == math.floor((february.bounds[1] - published).total_seconds() / 86_400) == 45
-    assert dt.datetime.fromisoformat(zombie["last_delivery"]) == dt.datetime(2025, 5, 31, tzinfo=SHANGHAI)
+    # data days May 1..31: the last run (data day May 31) delivered at its interval end, June 1
+    assert dt.datetime.fromisoformat(zombie["last_delivery"]) == dt.datetime(2025, 6, 1, tzinfo=SHANGHAI)
 
 
 def test_never_used_judges_only_resources_published_by_the_last_day_use_was_measured(dbs):

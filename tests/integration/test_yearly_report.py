@@ -268,3 +268,32 @@ def test_cli_writes_a_department_report_identical_to_the_library_s(year, tmp_pat
     # same data, same page: the report is reproducible (and rerunning replaces it)
     assert (folder / f"{code}.html").read_bytes() == (year["dir"] / f"{code}.html").read_bytes()
     assert len(_pdf(folder / f"{code}.pdf")) == len(_pdf(year["dir"] / f"{code}.pdf"))
+
+
+def test_flags_read_as_sentences_in_chinese_and_english_with_local_minutes():
+    """Zombie and never-used flags as a reader understands them: no raw keys, no UTC ISO instants."""
+    from baselib.evaluation import yearly_report
+
+    row = {"indicators": {}, "score": None, "grade": None, "computed_at": None, "flags": {
+        "zombie_resources": [
+            {"resource_code": "R1", "resource_name": "人口信息", "update_cycle": "每日", "cycles_missed": 11,
+             "last_delivery": "2025-12-19T16:18:00+00:00"},
+            {"resource_code": "R2", "resource_name": "地名信息", "update_cycle": "每月", "cycles_missed": 3,
+             "last_delivery": None}],
+        "unused_resources": [{"resource_code": "R3", "resource_name": "法人信息", "sharing_type": "有条件共享"}]}}
+    flags = {f["name"]: f["entries"] for f in yearly_report._indicator_view(row)["flags"]}
+    assert flags == {
+        "zombie_resources": [
+            "R1 人口信息：每日更新，已 11 个周期未交付（最后交付 2025-12-20 00:18） / daily updates, 11 cycles without "
+            "delivery (last delivery 2025-12-20 00:18)",
+            "R2 地名信息：每月更新，已 3 个周期未交付（从未交付） / monthly updates, 3 cycles without delivery "
+            "(never delivered)"],
+        "unused_resources": ["R3 法人信息：有条件共享，期内无人使用 / conditional sharing, not used in the period"]}
+
+
+def test_the_written_reports_show_no_raw_flag_keys_nor_utc_instants(year):
+    for path in year["paths"]:
+        if path.suffix == ".html":
+            html = path.read_text(encoding="utf-8")
+            for raw in ("cycles_missed", "last_delivery", "update_cycle:", "sharing_type:", "+00:00"):
+                assert raw not in html, (path.name, raw)

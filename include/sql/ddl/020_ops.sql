@@ -76,3 +76,9 @@ ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS cross_checks jsonb;
 ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS error_history jsonb;
 -- Values the documented text rules changed on extract, by rule: {rule: count}.
 ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS values_normalised jsonb;
+-- What each load delivered, per catalog item: {item: rows holding a value (non-null)} over the rows the
+-- extract read (from the Parquet parts' row-group statistics, baselib.storage.non_null_counts), recorded
+-- by baselib.pipeline.extract. NULL: a load recorded before this column existed. Catalog completeness
+-- (baselib.evaluation.indicators) counts an item delivered when a load of the period delivered it.
+-- (Here, before 060_theme_refresh.sql makes ops.committed_load as SELECT * FROM ops.load_run.)
+ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS items_delivered jsonb;

@@ -4,7 +4,7 @@
 INSERT INTO ops.load_run AS r
     (resource_code, dag_id, run_id, logical_date, data_interval_start, data_interval_end, mode, status,
      started_at, finished_at, rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_quarantined,
-     rows_deleted, rows_warned, files_new, files_unchanged, files_rejected)
+     rows_deleted, rows_warned, files_new, files_unchanged, files_rejected, items_delivered)
 VALUES %s
 ON CONFLICT (resource_code, run_id) DO UPDATE SET
     dag_id = excluded.dag_id, logical_date = excluded.logical_date,
@@ -15,5 +15,6 @@ ON CONFLICT (resource_code, run_id) DO UPDATE SET
     rows_unchanged = excluded.rows_unchanged, rows_quarantined = excluded.rows_quarantined,
     rows_deleted = excluded.rows_deleted, rows_warned = excluded.rows_warned, files_new = excluded.files_new,
     files_unchanged = excluded.files_unchanged, files_rejected = excluded.files_rejected,
+    items_delivered = excluded.items_delivered,
     error = NULL, blocking_checks = NULL
 RETURNING load_id, resource_code, run_id;

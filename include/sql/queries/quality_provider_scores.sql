@@ -1,7 +1,8 @@
 -- A provider's dimension scores over a period: elements and failures summed per dimension over the
 -- loads that count, so that a later run replaces an earlier one of the same day only when it
--- re-judged the same data. The data day is the run's logical date, else the day it started, in
--- Asia/Shanghai. A load of the provider's resources in the period counts when it is
+-- re-judged the same data. The data day is the run's data interval start, else its logical date, else
+-- the day it started, in Asia/Shanghai (coalesce(data_interval_start, logical_date, started_at): the
+-- evaluation's one rule, evaluation_ind_loads.sql; the period filter uses the same expression). A load of the provider's resources in the period counts when it is
 --   * the latest non-incremental load of its resource and data day: a full or reconcile extract of a
 --     table, API or model source re-judges everything, so a rerun or a backfill of the day replaces,
 --     never doubles, the day (for a file drop this is the day's latest run: its own elements, the
@@ -13,12 +14,12 @@
 -- Parameters: provider_code, period_start, period_end (aware timestamps, [start, end)).
 WITH runs AS (
     SELECT DISTINCT r.load_id, r.resource_code, r.mode,
-           (coalesce(r.logical_date, r.started_at) AT TIME ZONE 'Asia/Shanghai')::date AS data_day
+           (coalesce(r.data_interval_start, r.logical_date, r.started_at) AT TIME ZONE 'Asia/Shanghai')::date AS data_day
     FROM ops.load_run r
     JOIN evaluation.quality_score s ON s.load_id = r.load_id
     WHERE s.provider_code = %(provider_code)s
-      AND coalesce(r.logical_date, r.started_at) >= %(period_start)s
-      AND coalesce(r.logical_date, r.started_at) < %(period_end)s
+      AND coalesce(r.data_interval_start, r.logical_date, r.started_at) >= %(period_start)s
+      AND coalesce(r.data_interval_start, r.logical_date, r.started_at) < %(period_end)s
 ), counted AS (
     (SELECT DISTINCT ON (resource_code, data_day) load_id
      FROM runs

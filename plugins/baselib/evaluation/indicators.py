@@ -12,15 +12,22 @@ department, every indicator of include/evaluation/indicators.yaml (:mod:`baselib
 
 Provision (departments that provide at least one catalog resource):
 
-* ``catalog_completeness`` (unit ``ratio``): over the department's resources catalogued (publish date,
-  00:00 local) by the period's end (or ``now``, if earlier), catalogued items holding a value
-  (non-null) in at least one row live at that instant / catalogued items. A resource never delivered
-  (no warehouse table) or with no live rows delivers none of its items but counts in the denominator.
-  Not applicable when none of its resources was catalogued yet. score = 100 x value.
+* ``catalog_completeness`` (unit ``ratio``): what the provider actually delivered in the period. Over
+  the department's resources catalogued (publish date, 00:00 local) by the period's end (or ``now``, if
+  earlier): catalogued items with a value (non-null) in at least one load of the period
+  (:func:`counted_loads`: by data day, successful loads) / catalogued items. What a load delivered is
+  recorded at extract (``ops.load_run.items_delivered``, ``{item: non-null values read}``, from the
+  Parquet parts' statistics). A resource with no load in the period (never delivered, or not due in
+  it) delivers none of its items but counts in the denominator. A load recorded before
+  ``items_delivered`` existed (NULL) falls back to what it wrote: the items holding a value in a row
+  version it wrote to the warehouse (``_load_id``; rows it read unchanged are not seen, so this can
+  only undercount) count as delivered too. Not applicable when none of its resources was catalogued
+  yet. score = 100 x value. Detail per resource: ``{"items", "delivered", "loads"}`` (+
+  ``"unrecorded_loads", "rows_written"`` on the fallback).
 * ``timeliness`` (``ratio``): loads whose data was within the update cycle when due
   (``evaluation.sync_metrics.within_update_cycle``) / loads judged (其他 is not judged); one judgement
-  per resource and data day, on its latest load (data day = the run's logical date, else the day it
-  started, Asia/Shanghai) in the period. The loads come from :func:`counted_loads`, the one rule the
+  per resource and data day, on its latest load (data day = the run's data interval start, else its
+  logical date, else the day it started, as a local date in Asia/Shanghai) in the period. The loads come from :func:`counted_loads`, the one rule the
   yearly report uses too.
 * ``quality`` (``ratio``): :func:`baselib.quality.scoring.provider_scores` ``["overall"]``; detail: the
   six dimension scores (0..1) and grades. score = 100 x value.
@@ -147,29 +154,46 @@ def _published_at(resource: Resource) -> dt.datetime:
     return dt.datetime.combine(resource.publish_date, dt.time(), periods.TIMEZONE)
 
 
-def _completeness(cur, resources: list[Resource], at: dt.datetime, cfg: dict) -> dict:
-    catalogued = delivered = judged_resources = 0
+def _completeness(cur, resources: list[Resource], at: dt.datetime, loads: list[dict], cfg: dict) -> dict:
+    """Catalog completeness over ``resources`` catalogued before ``at``, from what ``loads`` (the
+    period's :func:`counted_loads` of the provider) delivered (``ops.load_run.items_delivered``)."""
+    by_resource: dict[str, list[int]] = {}
+    for load in loads:
+        by_resource.setdefault(load["resource_code"], []).append(load["load_id"])
+    delivered_by_load: dict[int, dict | None] = {}
+    if loads:
+        cur.execute(sqlfiles.text("queries/evaluation_ind_items_delivered"),
+                    {"load_ids": sorted({load["load_id"] for load in loads})})
+        delivered_by_load = {load_id: items for load_id, _, items in cur.fetchall()}
+    catalogued = delivered = 0
     per_resource = {}
     for resource in resources:
         if _published_at(resource) >= at:
             continue  # not catalogued yet at that instant
-        history = schema.history_table(resource)
-        cur.execute(sqlfiles.text("queries/evaluation_ind_relation_exists"), {"name": history})
-        if not cur.fetchone()[0]:
-            # catalogued but never delivered (no warehouse table): none of its items is delivered
-            judged_resources += 1
-            catalogued += len(resource.items)
-            per_resource[resource.code] = {"items": len(resource.items), "delivered": 0, "live_rows": 0}
-            continue
-        counts = sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(i.name)) for i in resource.items)
-        cur.execute(sqlfiles.compose("queries/evaluation_ind_completeness", counts=counts,
-                                     history=sqlfiles.ident(history)), {"at": at})
-        live, *values = cur.fetchone()
-        filled = sum(1 for v in values if v)
-        judged_resources += 1
-        catalogued += len(resource.items)
-        delivered += filled
-        per_resource[resource.code] = {"items": len(resource.items), "delivered": filled, "live_rows": live}
+        names = [i.name for i in resource.items]
+        load_ids = by_resource.get(resource.code, [])
+        recorded = [delivered_by_load.get(load_id) for load_id in load_ids]
+        filled = {name for items in recorded if items for name in names if (items.get(name) or 0) > 0}
+        entry = {"items": len(names), "delivered": 0, "loads": len(load_ids)}
+        unrecorded = [load_id for load_id, items in zip(load_ids, recorded) if items is None]
+        if unrecorded:
+            # loads recorded before items_delivered existed: the items holding a value in a row version
+            # those loads wrote to the warehouse (added to what the recorded loads delivered)
+            entry["unrecorded_loads"] = len(unrecorded)
+            history = schema.history_table(resource)
+            cur.execute(sqlfiles.text("queries/evaluation_ind_relation_exists"), {"name": history})
+            written = 0
+            if cur.fetchone()[0]:
+                counts = sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(n)) for n in names)
+                cur.execute(sqlfiles.compose("queries/evaluation_ind_completeness", counts=counts,
+                                             history=sqlfiles.ident(history)), {"load_ids": unrecorded})
+                written, *values = cur.fetchone()
+                filled |= {name for name, v in zip(names, values) if v}
+            entry["rows_written"] = written
+        entry["delivered"] = len(filled)
+        catalogued += len(names)
+        delivered += len(filled)
+        per_resource[resource.code] = entry
     return _ratio_indicator("catalog_completeness", cfg, delivered, catalogued,
                             {"items": catalogued, "delivered": delivered, "resources": per_resource, "at": at.isoformat()})
 
@@ -206,9 +230,10 @@ def summarize_loads(loads: list[dict]) -> dict:
 def _provision(conn, cur, department: dict, period: periods.Period, now: dt.datetime, cfg: dict) -> dict:
     start, end = period.bounds
     code = department["code"]
-    out = {"catalog_completeness": _completeness(cur, department["resources"], min(end, now), cfg)}
+    loads = counted_loads(cur, start, end, code)
+    out = {"catalog_completeness": _completeness(cur, department["resources"], min(end, now), loads, cfg)}
 
-    summary = summarize_loads(counted_loads(cur, start, end, code))
+    summary = summarize_loads(loads)
     loads, resources, judged, on_time = summary["loads"], summary["resources"], summary["judged"], summary["on_time"]
     extracted, quarantined = summary["rows_extracted"], summary["rows_quarantined"]
     out["timeliness"] = _ratio_indicator("timeliness", cfg, on_time, judged,
@@ -320,15 +345,35 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     return value
 
 
+EARLIEST = dt.date(2000, 1, 1)   # no period ending on or before this day is evaluated
+
+
+def check_period(period: periods.Period, now: dt.datetime | None = None) -> None:
+    """Raise ValueError for a period that cannot be evaluated: one that starts after ``now`` (aware;
+    default the current time: nothing has happened in it yet) or lies wholly before
+    :data:`EARLIEST` (2000-01-01: ends on or before it)."""
+    now = _aware(now, "now") if now else dt.datetime.now(dt.timezone.utc)
+    start, _ = period.bounds
+    if start > now:
+        raise ValueError(f"{period.kind} {period.label} starts {start.isoformat()}, after now "
+                         f"({now.astimezone(periods.TIMEZONE).isoformat()}): a future period cannot be evaluated")
+    if period.end <= EARLIEST:
+        raise ValueError(f"{period.kind} {period.label} ends {period.end}, before {EARLIEST}: "
+                         "no period before 2000 is evaluated")
+
+
 def compute(conn, period: periods.Period, *, departments: list[str] | None = None, as_of: dt.datetime | None = None,
             config: dict | None = None, catalog: list[Resource] | None = None,
             now: dt.datetime | None = None) -> list[dict]:
     """Compute, store and return the ``evaluation.indicator`` rows (dicts of its columns, without
     ``computed_at``) of ``period`` for every department, or those whose codes ``departments`` lists
     (ValueError naming unknown codes). ``as_of``: when flags are judged (default min(now, period end));
-    ``now``: the instant deadlines are judged at (default the current time). Commits."""
+    ``now``: the instant deadlines are judged at (default the current time). ValueError (nothing
+    stored) for a period :func:`check_period` refuses: one starting after ``now``, or before 2000.
+    Commits."""
     cfg = config or evaluation_config.load_config()
     now = _aware(now, "now") if now else dt.datetime.now(dt.timezone.utc)
+    check_period(period, now)
     start, end = period.bounds
     as_of = _aware(as_of, "as_of") if as_of else min(now, end)
     catalog = load_catalog() if catalog is None else catalog
@@ -438,6 +483,14 @@ def _period(args) -> periods.Period:
         _fail(str(exc))
 
 
+def _evaluable(period: periods.Period) -> periods.Period:
+    try:
+        check_period(period)
+    except ValueError as exc:
+        _fail(str(exc))
+    return period
+
+
 def _run(args, func):
     import psycopg2
 
@@ -461,7 +514,8 @@ def _run(args, func):
 
 
 def command_compute(args) -> None:
-    """``evaluation compute``: compute and store a period's indicators, print the table."""
+    """``evaluation compute``: compute and store a period's indicators, print the table. ``error: …``
+    and exit 1, nothing stored, for a bad or refused period (:func:`check_period`)."""
     as_of = None
     if getattr(args, "as_of", None):
         try:
@@ -470,6 +524,8 @@ def command_compute(args) -> None:
             _fail(f"--as-of must be an ISO date or time, got {args.as_of!r}")
         if as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=periods.TIMEZONE)
+
+    _evaluable(_period(args))  # refused before anything is opened or stored
 
     def run(conn, period):
         rows = compute(conn, period, departments=args.department, as_of=as_of)

@@ -357,9 +357,13 @@ def _line(r: dict) -> str:
 def command_publish(args) -> None:
     """``evaluation publish [--period-kind K] [--period P] [--department D …]``: one line per key;
     exit 1 with ``error: …`` when a key was refused or failed, when nothing is stored for the period
-    or for one of the ``--department`` codes (it was not published), or on bad input."""
+    or for one of the ``--department`` codes (named as unknown when the period itself is stored; not
+    published), for a period starting after now or ending before 2000 (nothing sent), or on bad input."""
+    from baselib.evaluation import indicators
+
     try:
         period = _period(args)
+        indicators.check_period(period)   # a future period or one before 2000: never sent
     except ValueError as exc:
         sys.exit(f"error: {exc}")
     try:
@@ -370,6 +374,18 @@ def command_publish(args) -> None:
         sys.exit(f"error: {exc}")
     except (LookupError, BaselibError) as exc:
         sys.exit(f"error: {redact(str(exc))}")
+    if not results and args.department:
+        from baselib.warehouse import connections
+
+        try:
+            with connections.transaction() as conn:
+                stored = {r["department_code"] for r in indicators.stored(conn, period)}
+        except (LookupError, BaselibError) as exc:
+            sys.exit(f"error: {redact(str(exc))}")
+        if stored:   # the period is stored: it is the departments that have no row
+            sys.exit(f"error: unknown department(s) {', '.join(sorted(set(args.department)))}: no indicators "
+                     f"stored for them in {period.kind} {period.label} (stored: {len(stored)} departments, e.g. "
+                     f"{', '.join(sorted(stored)[:5])}); nothing published")
     if not results:
         which = f" (departments {', '.join(args.department)})" if args.department else ""
         sys.exit(f"error: no indicators stored for {period.kind} {period.label}{which}: nothing published; "

@@ -242,14 +242,57 @@ def _indicator_view(row: dict | None) -> dict | None:
             "grade": row["grade"], "computed_at": row["computed_at"]}
 
 
+CYCLE_ENGLISH = {"实时": "real-time", "每日": "daily", "每周": "weekly", "每月": "monthly", "每季度": "quarterly",
+                 "每半年": "half-yearly", "每年": "yearly", "其他": "other"}
+SHARING_ENGLISH = {"无条件共享": "unconditional sharing", "有条件共享": "conditional sharing",
+                   "不予共享": "not shared"}
+
+
+def _local_minute(value) -> str:
+    """An ISO instant (or an aware datetime) as local time (Asia/Shanghai) to the minute,
+    ``YYYY-MM-DD HH:MM``; anything else unchanged as text."""
+    moment = value
+    if isinstance(value, str):
+        if ":" not in value:  # a date or plain text, not an instant
+            return value
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(moment, dt.datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(periods.TIMEZONE).strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
 def _flag_text(entry) -> str:
-    if isinstance(entry, dict):
-        code = entry.get("resource_code") or entry.get("code") or ""
-        name = entry.get("resource_name") or entry.get("name") or ""
-        rest = {k: v for k, v in entry.items() if k not in ("resource_code", "code", "resource_name", "name")}
-        extra = ", ".join(f"{k}: {v}" for k, v in rest.items())
-        return " ".join(p for p in (code, name, f"({extra})" if extra else "") if p)
-    return str(entry)
+    """One flagged resource as a sentence in Chinese with English, times local to the minute:
+    a zombie resource ``R 名称：每日更新，已 11 个周期未交付（最后交付 2025-12-20 00:18） / daily updates,
+    11 cycles without delivery (last delivery 2025-12-20 00:18)``; a never-used one
+    ``R 名称：有条件共享，期内无人使用 / conditional sharing, not used in the period``. Unknown
+    entries: their fields as ``key: value`` (instants local)."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    code = entry.get("resource_code") or entry.get("code") or ""
+    name = entry.get("resource_name") or entry.get("name") or ""
+    head = " ".join(p for p in (code, name) if p)
+    rest = {k: v for k, v in entry.items() if k not in ("resource_code", "code", "resource_name", "name")}
+    if "cycles_missed" in rest:
+        cycle = rest.get("update_cycle") or ""
+        last = rest.get("last_delivery")
+        zh = (f"{cycle}更新，" if cycle else "") + f"已 {rest['cycles_missed']} 个周期未交付"
+        zh += f"（最后交付 {_local_minute(last)}）" if last else "（从未交付）"
+        en = (f"{CYCLE_ENGLISH.get(cycle, cycle)} updates, " if cycle else "") + f"{rest['cycles_missed']} cycles without delivery"
+        en += f" (last delivery {_local_minute(last)})" if last else " (never delivered)"
+        text = f"{zh} / {en}"
+    elif set(rest) <= {"sharing_type"}:
+        sharing = rest.get("sharing_type")
+        text = (f"{sharing}，期内无人使用 / {SHARING_ENGLISH.get(sharing, sharing)}, not used in the period"
+                if sharing else "期内无人使用 / not used in the period")
+    else:
+        text = ", ".join(f"{k}: {_local_minute(v) if isinstance(v, str) else v}" for k, v in rest.items())
+    return f"{head}：{text}" if head and text else head or text
 
 
 def _ranking(indicator_rows: list[dict], names: dict[str, str]) -> list[dict]:

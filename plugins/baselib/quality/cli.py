@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     who.add_argument("--resource", help="catalog code or DAG id: its latest runs")
     who.add_argument("--provider", help="provider code: its scores over --period")
     p.add_argument("--period-kind", choices=("month", "quarter", "year"), default="month")
-    p.add_argument("--period", help="e.g. 2026-11, 2026Q4, 2026 (default: the current one)")
+    p.add_argument("--period", help="e.g. 2026-11, 2026Q4, 2026 (default: the latest period of --period-kind that "
+                                    "has ended, Asia/Shanghai)")
     p.add_argument("--runs", type=int, default=10, help="with --resource: how many latest runs (default 10)")
     p.set_defaults(func=lazy("baselib.quality.scoring_cli:command_scores"))
 

@@ -8,7 +8,8 @@ The workbook (:func:`workbook`) has three sheets:
   are left out: see below): resource code and name, record key, reason, the
   failed checks, where the row is in the source (file name and line / sheet row / feature for a
   file drop, source table and key for a database table, endpoint and key for an API), the source
-  row as delivered (one column, JSON text with the catalog item names), first/last seen
+  row as delivered (one column, JSON text with the catalog item names: :func:`source_row_text`,
+  a geometry as a GeoJSON geometry object, an empty value as JSON ``null``), first/last seen
   (Asia/Shanghai) and times seen.
 * ``数据异议 Objections``: the provider's objections still open or confirmed.
 * ``说明 About``: provider, generation time, counts and how to send corrections back.
@@ -93,6 +94,82 @@ def _local(value: dt.datetime | None) -> str:
 
 def _text(value) -> str:
     return "" if value is None else str(value)
+
+
+EXCEL_CELL_CHARS = 32_767  # the most characters Excel keeps in one cell
+GEOJSON_DECIMALS = 7       # coordinates in the workbook: 1e-7 degree, about 1 cm
+
+
+def _geometry(value, binary: bool):
+    """A WKB hex value (``\\x``-prefixed as the extract carries a 通用型 G item) as a GeoJSON
+    geometry object (coordinates to :data:`GEOJSON_DECIMALS` places), or None when it is not WKB
+    (an item not of type G must carry the prefix to be tried)."""
+    import numpy as np
+    import shapely
+
+    from baselib.geometry import shapes
+
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.startswith(shapes.BYTEA_HEX_PREFIX):
+        text = text[len(shapes.BYTEA_HEX_PREFIX):]
+    elif not binary:
+        return None
+    if not text or len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+        return None
+    try:
+        geom = shapely.from_wkb(text, on_invalid="ignore")
+    except Exception:  # noqa: BLE001 - not WKB: shown as delivered
+        return None
+    if geom is None:
+        return None
+    geom = shapely.transform(geom, lambda xy: np.round(xy, GEOJSON_DECIMALS))
+    return json.loads(shapely.to_geojson(geom))
+
+
+def source_row_text(source_row, resource=None) -> str:
+    """``ops.quarantine.source_row`` (JSON text or a dict) as the provider would recognise it: JSON
+    with the catalog item names, geometry (a WKB value of a G item of ``resource``, or any
+    ``\\x``-prefixed WKB) as a GeoJSON geometry object, empty values (and NaN) as ``null``, other
+    values as stored. A row whose text would not fit one Excel cell (:data:`EXCEL_CELL_CHARS`)
+    shows each geometry as its type and point count instead. Text that is not JSON is returned as
+    it is."""
+    from baselib.catalog.model import DataType
+
+    if source_row is None:
+        return ""
+    try:
+        row = json.loads(source_row) if isinstance(source_row, str) else source_row
+    except ValueError:
+        return str(source_row)
+    if not isinstance(row, dict):
+        return str(source_row)
+    binary = {item.name for item in resource.items if item.type == DataType.G} if resource is not None else set()
+    shown, summaries = {}, {}
+    for name, value in row.items():
+        if isinstance(value, float) and value != value:
+            value = None
+        geometry = _geometry(value, name in binary)
+        if geometry is not None:
+            summaries[name] = f"{geometry['type'].upper()} (…, {_points(geometry)} points)"
+            value = geometry
+        shown[name] = value
+    text = json.dumps(shown, ensure_ascii=False, allow_nan=False, default=str)
+    if len(text) > EXCEL_CELL_CHARS:
+        text = json.dumps({**shown, **summaries}, ensure_ascii=False, allow_nan=False, default=str)
+    return text
+
+
+def _points(geometry: dict) -> int:
+    def count(coords) -> int:
+        if coords and isinstance(coords[0], (int, float)):
+            return 1
+        return sum(count(c) for c in coords)
+
+    if geometry.get("type") == "GeometryCollection":
+        return sum(_points(g) for g in geometry.get("geometries", []))
+    return count(geometry.get("coordinates") or [])
 
 
 def failed_checks_text(failed) -> str:
@@ -246,7 +323,8 @@ def workbook(conn, provider_code: str, *, unsent_objections_only: bool = False,
          times_seen) in entries:
         rows.append([code, name, key, reason, failed_checks_text(failed),
                      source_location(catalog.get(code), key, delivery_path, source_ref),
-                     source_row, _local(first_seen), _local(last_seen), times_seen])
+                     source_row_text(source_row, catalog.get(code)), _local(first_seen), _local(last_seen),
+                     times_seen])
     objection_rows = [
         [oid, code, name, key, item, seen, expected, evidence, _local(raised), _local(answer_due),
          _local(correction_due), OBJECTION_STATUS.get(status, status)]

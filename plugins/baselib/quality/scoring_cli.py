@@ -1,12 +1,15 @@
 """``python -m baselib.cli quality scores``: dimension scores and grades as a table (Chinese labels
 with English).
 
-* ``--resource X`` (catalog code or DAG id): its latest ``--runs`` scored runs, newest first, one line
-  per run (load, data day, status, the six dimensions, overall, grade). Scores are percentages,
-  ``—`` when a dimension was not judged.
+* ``--resource X`` (catalog code or DAG id): its latest ``--runs`` scored runs, newest data day
+  first (then newest load), one line per run (load, data day, status, the six dimensions, overall,
+  grade). The data day is the local date (Asia/Shanghai) of the run's data interval start, else of
+  its logical date, else of the moment it started. Scores are percentages, ``—`` when a dimension
+  was not judged.
 * ``--provider P --period-kind month|quarter|year [--period LABEL]``: the provider's scores over the
-  period (:func:`baselib.quality.scoring.provider_scores`; default: the current period in
-  Asia/Shanghai), one line per dimension with elements, failures, score and grade.
+  period (:func:`baselib.quality.scoring.provider_scores`; default: the latest period of that kind
+  that has ended, :func:`baselib.evaluation.periods.last_complete`, as the ``evaluation`` commands
+  do), one line per dimension with elements, failures, score and grade.
 
 Bad input (unknown resource or provider, malformed period, ``--runs`` < 1, a broken scoring.yaml,
 a warehouse that cannot be reached): ``error: …`` on stderr, exit 1. Nothing is written: on a
@@ -39,7 +42,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def resource_table(conn, resource, runs: int) -> str:
-    """The table of ``resource``'s latest ``runs`` scored runs."""
+    """The table of ``resource``'s latest ``runs`` scored runs, newest data day first."""
     from baselib.warehouse import sqlfiles
 
     with conn.cursor() as cur:
@@ -116,7 +119,7 @@ def command_scores(args) -> None:
         return
     try:
         period = (periods.parse(args.period_kind, args.period) if args.period
-                  else periods.containing(args.period_kind, dt.datetime.now(dt.timezone.utc)))
+                  else periods.last_complete(args.period_kind, dt.datetime.now(dt.timezone.utc)))
     except ValueError as exc:
         sys.exit(f"error: {exc}")
     from baselib.quality import scoring

@@ -1,10 +1,15 @@
-"""The quality trend page of a resource (质量趋势): every run, newest first, on one offline page.
+"""The quality trend page of a resource (质量趋势): every run, newest data day first, on one offline page.
 
 ``REPORTS_DIR/<dag_id>/index.html`` (next to the per-load reports ``load-<id>/index.html``): for each
 run its data day, run type, status, rows extracted and quarantined, the six GB/T 36344-2018
 dimension scores, the overall score and grade, whether it was on time, and a link to the load's
 report; above the table, inline-SVG line charts (:func:`baselib.charts.line_svg`) of the overall
-score, each dimension's score and the quarantine share across runs (oldest to newest). The page has
+score, each dimension's score and the quarantine share over the latest :data:`MAX_CHART_RUNS` runs
+(oldest to newest, x-axis labelled by data day on at most :data:`MAX_CHART_TICKS` ticks).
+
+The data day of a run is the local date (Asia/Shanghai) of its data interval start, else of its
+logical date, else of the moment it started; runs are ordered by data day, then load id, so a year
+of simulated or backfilled history loaded after a real run sorts by the days it covers. The page has
 no script and references nothing remote. Rendered from ``templates/trend.html.j2``.
 
 Written at the end of ``validate`` when a run is blocked, at the end of ``record``, after a failed
@@ -13,6 +18,7 @@ extract, and by ``python -m baselib.cli quality trend [--resource X]`` (:func:`c
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import sys
 from pathlib import Path
@@ -23,7 +29,8 @@ from baselib.warehouse import sqlfiles
 
 TEMPLATE = "trend.html.j2"
 PAGE = "index.html"
-MAX_CHART_RUNS = 60   # the charts show the latest runs only; the table lists every run
+MAX_CHART_RUNS = 60   # the charts show the latest runs (by data day) only; the table lists every run
+MAX_CHART_TICKS = 12  # x-axis labels per chart (the others are unlabelled ticks)
 
 
 def _environment():
@@ -40,7 +47,8 @@ def _float(value) -> float | None:
 
 
 def runs(conn, resource_code: str) -> list[dict]:
-    """Every run of the resource, newest first (include/sql/queries/quality_trend_runs.sql), each
+    """Every run of the resource, newest data day first, then newest load
+    (include/sql/queries/quality_trend_runs.sql), each
     ``{"load_id", "run_id", "status", "mode", "data_day" (date), "started_at", "rows_extracted",
     "rows_quarantined", "quarantine_share" (0..1 or None), "report_path", "run_type", "within_update_cycle",
     "timeliness_lag_seconds", "scores": {dimension | "overall": {"score" (float or None), "grade"}}}``."""
@@ -56,8 +64,25 @@ def runs(conn, resource_code: str) -> list[dict]:
     return rows
 
 
+def local_minute(moment: dt.datetime) -> str:
+    """An instant as local time (Asia/Shanghai) to the minute: ``YYYY-MM-DD HH:MM``."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def chart_labels(days: list, ticks: int = MAX_CHART_TICKS) -> list[str]:
+    """The x-axis labels of the charts for ``days`` (data days, oldest to newest): ``YYYY-MM-DD``
+    on at most ``ticks`` evenly spaced points, always the newest; ``""`` (an unlabelled tick) on
+    the others, so 60 runs stay readable."""
+    step = max(1, math.ceil(len(days) / ticks))
+    last = len(days) - 1
+    return [f"{day:%Y-%m-%d}" if (last - n) % step == 0 else "" for n, day in enumerate(days)]
+
+
 def render(resource, rows: list[dict], directory: Path) -> str:
-    """The page's HTML for ``rows`` (:func:`runs`); links are relative to ``directory``."""
+    """The page's HTML for ``rows`` (:func:`runs`, newest data day first); links are relative to
+    ``directory``. The charts take the first :data:`MAX_CHART_RUNS` rows, oldest to newest."""
     from baselib import charts
 
     for row in rows:
@@ -65,7 +90,7 @@ def render(resource, rows: list[dict], directory: Path) -> str:
         row["report_href"] = (os.path.relpath(report, directory) if report is not None and report.is_file()
                               else None)
     chronological = list(reversed(rows[:MAX_CHART_RUNS]))
-    labels = [f"{r['data_day']:%m-%d} #{r['load_id']}" for r in chronological]
+    labels = chart_labels([r["data_day"] for r in chronological])
     svgs = []
     if chronological:
         def series(key):
@@ -80,8 +105,9 @@ def render(resource, rows: list[dict], directory: Path) -> str:
                                     title="隔离行占比 / share of rows quarantined", y_label="占比 share",
                                     percent=True))
     return _environment().get_template(TEMPLATE).render(
-        resource=resource, rows=rows, charts=svgs, dimensions=DIMENSIONS,
-        generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        resource=resource, rows=rows, charts=svgs, dimensions=DIMENSIONS, chart_runs=len(chronological),
+        max_chart_runs=MAX_CHART_RUNS,
+        generated_at=local_minute(dt.datetime.now(dt.timezone.utc)))
 
 
 def write(conn, resource, reports_dir: Path | None = None) -> Path:

@@ -410,21 +410,63 @@ def mask_value(value) -> str | None:
     return text[:3] + "*" * (len(text) - 5) + text[-2:]
 
 
+SAMPLE_WKT_CHARS = 60  # a sample geometry's WKT longer than this is shown as its type and point count
+
+
+def geometry_text(value) -> str | None:
+    """A WKB value (bytes, or hex text with or without PostgreSQL's ``\\x`` prefix) as the provider
+    would recognise it: its WKT (``POINT (115.8 28.6)``) when at most :data:`SAMPLE_WKT_CHARS`
+    characters, else its type and size (``MULTIPOLYGON (…, 812 points)``). None when the value is
+    not WKB."""
+    import shapely
+
+    from baselib.geometry import shapes
+
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value).hex()
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    value = value[len(shapes.BYTEA_HEX_PREFIX):] if value.startswith(shapes.BYTEA_HEX_PREFIX) else value
+    try:  # not shapes.from_wkb_hex: its one-column cache belongs to the suite's checks
+        geom = shapely.from_wkb(value, on_invalid="ignore") if value else None
+    except Exception:  # noqa: BLE001 - not WKB: shown as it is
+        geom = None
+    if geom is None:
+        return None
+    wkt = shapely.to_wkt(geom, rounding_precision=6, trim=True)
+    if len(wkt) <= SAMPLE_WKT_CHARS:
+        return wkt
+    return f"{geom.geom_type.upper()} (…, {shapely.get_num_coordinates(geom)} points)"
+
+
 class Samples:
     """Takes up to :data:`SAMPLES` failing rows per check, personal items (key items too) masked
     by their catalog ``mask:`` rule exactly as the masked consumer views show them
-    (:func:`baselib.security.masking.mask`); a personal item without a rule shows ``***``."""
+    (:func:`baselib.security.masking.mask`); a personal item without a rule shows ``***``.
+
+    Values as the provider would recognise them: a geometry (a WKB value of a 通用型 ``G`` item,
+    or any bytes that decode as WKB) as :func:`geometry_text`; other bytes as hex; a missing
+    value as None (the report shows ``（空）/ empty``); numbers and booleans as they are;
+    anything else as text."""
 
     def __init__(self, resource: Resource):
+        from baselib.catalog.model import DataType
+
         self.keys = resource.pipeline.key_columns
         self.rules = {item.name: item.mask for item in resource.items if item.personal}
         self.items = set(resource.column_names)
+        self.binary = {item.name for item in resource.items if item.type == DataType.G}
 
     def _show(self, column: str, value):
         if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
             return None
-        if isinstance(value, bytes):
-            value = value.hex()
+        if column in self.binary or isinstance(value, (bytes, bytearray, memoryview)):
+            shown = geometry_text(value)
+            if shown is not None:
+                value = shown
+            elif isinstance(value, (bytes, bytearray, memoryview)):
+                value = bytes(value).hex()
         if column in self.rules:
             from baselib.security import masking
 

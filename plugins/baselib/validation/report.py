@@ -27,9 +27,12 @@ Both go to ``REPORTS_DIR/<dag_id>/load-<load id>/``:
   ``personal`` in the catalog is masked (first 3 and last 2 characters).
 * ``index.html``: a self-contained page (inline CSS, no script, no external asset; Chinese with
   English labels) rendered from ``templates/report.html.j2``: the provider, the load's counts,
-  the dimension scores with grades and the overall score (:func:`add_scores`, once the load is
-  scored), the pass rate per quality dimension (GB/T 36344-2018), each failed check with its count,
-  share and samples, and a link to the resource's trend page.
+  one table of the six quality dimensions (GB/T 36344-2018) — once the load is scored
+  (:func:`add_scores`) each dimension's score, grade, checks, elements judged (the run-level
+  elements of timeliness and accessibility included and marked, with a note on what they are) and
+  failures plus the overall score; before that, the same table with the pass rate of the row and
+  table checks and no grade — each failed check with its count, share and samples (geometry as
+  WKT, an empty value as ``（空）/ empty``), and a link to the resource's trend page.
 
 Pass rate of a dimension: 1 − failed / elements over its checks, where a row check contributes
 the rows it judged and those it found unexpected, and a table check one element (failed or not).
@@ -118,13 +121,29 @@ def validation_result(plan: Plan, execution: Execution, resource: Resource, *, l
     }
 
 
+def local_minute(value) -> str:
+    """An ISO instant as local time (Asia/Shanghai) to the minute, ``YYYY-MM-DD HH:MM``; anything
+    that is not an aware instant unchanged."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return str(value)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
 def _environment():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
+    env.filters["local_minute"] = local_minute
+    return env
 
 
 def render_html(result: dict) -> str:
