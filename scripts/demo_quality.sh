@@ -25,10 +25,11 @@ RETURN_PROVIDER="${DEMO_RETURN_PROVIDER:-11360000014400005D}"   # 省公安厅: 
 PUBLISH_DATE="${DEMO_PUBLISH_DATE:-2026-11-01T02:00:00+08:00}"  # the monthly run that publishes 2026-10
 
 echo "== Quality: simulated history $HISTORY_START .. $HISTORY_END (exclusive)"
-# the court's list of dishonest debtors (daily) stops arriving after 2025-12-20: a zombie resource; nobody
-# uses the place names (a never-used resource). Both show as flags in the indicators and the yearly report.
+# the e-certificates (daily, catalogued 2026-03-01) stop arriving after data day 2026-08-20: a zombie
+# resource in the months after (until the demo's own load); nobody uses the place names (a never-used
+# resource). Both show as flags in the indicators the evaluation_publish DAG publishes for 2026-10.
 cli simulate-history --start "$HISTORY_START" --end "$HISTORY_END" \
-  --zombie 302001/000001=2025-12-20 --unused 103002/000001
+  --zombie 105001/000001=2026-08-20 --unused 103002/000001
 
 echo "== Quality: trend page of every resource"
 cli quality trend

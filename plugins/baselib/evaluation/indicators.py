@@ -154,16 +154,28 @@ def _published_at(resource: Resource) -> dt.datetime:
     return dt.datetime.combine(resource.publish_date, dt.time(), periods.TIMEZONE)
 
 
-def _completeness(cur, resources: list[Resource], at: dt.datetime, loads: list[dict], cfg: dict) -> dict:
+def _completeness(cur, resources: list[Resource], at: dt.datetime, loads: list[dict], cfg: dict,
+                  period_start: dt.datetime) -> dict:
     """Catalog completeness over ``resources`` catalogued before ``at``, from what ``loads`` (the
-    period's :func:`counted_loads` of the provider) delivered (``ops.load_run.items_delivered``)."""
+    period's :func:`counted_loads` of the provider) delivered (``ops.load_run.items_delivered``). A
+    resource with no load in the period (not due in it: a quarterly resource in a month) is judged on
+    its latest load before ``period_start`` (its detail says ``carried_from``); one never loaded
+    delivers none of its items."""
     by_resource: dict[str, list[int]] = {}
     for load in loads:
         by_resource.setdefault(load["resource_code"], []).append(load["load_id"])
+    carried: dict[str, int] = {}
+    idle = [r.code for r in resources if r.code not in by_resource and _published_at(r) < at]
+    if idle:
+        cur.execute(sqlfiles.text("queries/evaluation_ind_latest_load_before"),
+                    {"resource_codes": idle, "before": period_start})
+        carried = {code: load_id for load_id, code in cur.fetchall()}
+        for code, load_id in carried.items():
+            by_resource[code] = [load_id]
     delivered_by_load: dict[int, dict | None] = {}
-    if loads:
-        cur.execute(sqlfiles.text("queries/evaluation_ind_items_delivered"),
-                    {"load_ids": sorted({load["load_id"] for load in loads})})
+    load_ids_all = sorted({load_id for ids in by_resource.values() for load_id in ids})
+    if load_ids_all:
+        cur.execute(sqlfiles.text("queries/evaluation_ind_items_delivered"), {"load_ids": load_ids_all})
         delivered_by_load = {load_id: items for load_id, _, items in cur.fetchall()}
     catalogued = delivered = 0
     per_resource = {}
@@ -174,7 +186,9 @@ def _completeness(cur, resources: list[Resource], at: dt.datetime, loads: list[d
         load_ids = by_resource.get(resource.code, [])
         recorded = [delivered_by_load.get(load_id) for load_id in load_ids]
         filled = {name for items in recorded if items for name in names if (items.get(name) or 0) > 0}
-        entry = {"items": len(names), "delivered": 0, "loads": len(load_ids)}
+        entry = {"items": len(names), "delivered": 0, "loads": 0 if resource.code in carried else len(load_ids)}
+        if resource.code in carried:
+            entry["carried_from"] = carried[resource.code]  # the load id judged in its place
         unrecorded = [load_id for load_id, items in zip(load_ids, recorded) if items is None]
         if unrecorded:
             # loads recorded before items_delivered existed: the items holding a value in a row version
@@ -231,7 +245,7 @@ def _provision(conn, cur, department: dict, period: periods.Period, now: dt.date
     start, end = period.bounds
     code = department["code"]
     loads = counted_loads(cur, start, end, code)
-    out = {"catalog_completeness": _completeness(cur, department["resources"], min(end, now), loads, cfg)}
+    out = {"catalog_completeness": _completeness(cur, department["resources"], min(end, now), loads, cfg, start)}
 
     summary = summarize_loads(loads)
     loads, resources, judged, on_time = summary["loads"], summary["resources"], summary["judged"], summary["on_time"]
