@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test bench lock stop clean
+.PHONY: demo test bench lock up down stop clean
 
 $(BIN)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
@@ -22,6 +22,14 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	bash scripts/bench.sh
+
+# A local Airflow (api-server, scheduler, dag-processor, triggerer; Celery worker when Redis answers)
+# on this checkout: prints the UI's address and login. `make down` stops it.
+up: $(BIN)/.installed
+	bash scripts/up.sh
+
+down: $(BIN)/.installed
+	bash scripts/down.sh
 
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.txt

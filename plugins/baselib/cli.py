@@ -69,7 +69,7 @@ def cmd_env(args) -> None:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # task logs carry progress and the quality report's path
         "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
     })
     for key, value in exports.items():
@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     from baselib.evaluation import cli as evaluation_cli  # indicators, publishing, yearly report
 
     evaluation_cli.register(sub)
+    from baselib.orchestration import backfill  # airflow backfill create with dates read in Asia/Shanghai
+
+    backfill.register(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,5 +1,6 @@
-"""A local Airflow deployment for the demo and the tests: the api-server, dag-processor and
-scheduler that Airflow 3 needs, started as processes and stopped by their process ids.
+"""A local Airflow deployment for the demo and the tests: the api-server, dag-processor,
+scheduler and triggerer that Airflow 3 needs (the triggerer runs deferred tasks and the
+deadline alerts' asynchronous callbacks), started as processes and stopped by their process ids.
 
 * Metadata database: PostgreSQL (database ``airflow_metadata`` on the warehouse's server, the
   embedded one by default). The scheduler, the dag-processor, the api-server, the executor's
@@ -43,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMPONENTS = ("api-server", "dag-processor", "scheduler")
+COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
 # extra arguments per component: the scheduler does not serve logs on 0.0.0.0:8793 (shared log folder)
 COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",)}
 # set only in the started processes' environment (see the module docstring)
@@ -309,7 +310,8 @@ class LocalAirflow:
         component exits, another deployment answers on the port, or ``timeout`` (s) passes."""
         import httpx
 
-        wanted = {"api-server": "metadatabase", "scheduler": "scheduler", "dag-processor": "dag_processor"}
+        wanted = {"api-server": "metadatabase", "scheduler": "scheduler", "dag-processor": "dag_processor",
+                  "triggerer": "triggerer"}
         needed = [wanted[p.component] for p in self.processes if p.component in wanted]
         deadline, last = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
