@@ -43,14 +43,16 @@ def parse_dags(entries: Path, suites: Path) -> dict:
 
 def _good_dag_ids() -> set[str]:
     """One DAG per catalog entry, plus the platform DAGs that no entry makes (the daily sharing
-    reconcile, the daily returns to providers, the monthly evaluation publish), which a broken entry
-    must not touch either."""
+    reconcile, the daily returns to providers, the monthly evaluation publish, the daily staging
+    housekeeping), which a broken entry must not touch either."""
     from baselib.catalog import load_catalog
     from baselib.orchestration.evaluation_dag import DAG_ID as EVALUATION_DAG_ID
+    from baselib.orchestration.housekeeping_dag import DAG_ID as HOUSEKEEPING_DAG_ID
     from baselib.orchestration.quality_dag import DAG_ID as QUALITY_DAG_ID
     from baselib.orchestration.sharing_dag import DAG_ID as SHARING_DAG_ID
 
-    return {r.dag_id for r in load_catalog()} | {SHARING_DAG_ID, QUALITY_DAG_ID, EVALUATION_DAG_ID}
+    return {r.dag_id for r in load_catalog()} | {SHARING_DAG_ID, QUALITY_DAG_ID, EVALUATION_DAG_ID,
+                                                   HOUSEKEEPING_DAG_ID}
 
 
 def _theme_readers(hidden: str | None) -> dict[str, str]:

@@ -240,6 +240,18 @@ def test_quality_returns_runs_daily_at_eight_in_shanghai(parsed):
     assert "quality" in dag["tags"]
 
 
+def test_staging_housekeeping_runs_daily_at_three_in_shanghai(parsed):
+    """One task, sweep_staging, at 03:00 Asia/Shanghai, one run at a time, no catch-up, with a
+    dry_run and a retention_days param."""
+    dag = parsed["dags"]["staging_housekeeping"]
+    assert list(dag["tasks"]) == ["sweep_staging"]
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert dag["cron"] == ["0 3 * * *", "Asia/Shanghai"]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert "housekeeping" in dag["tags"]
+    assert set(dag["params"]) == {"dry_run", "retention_days"}
+
+
 def test_evaluation_publish_runs_monthly_on_the_first_at_two_in_shanghai(parsed):
     """compute -> publish (mapped per period), on the 1st of each month at 02:00 Asia/Shanghai."""
     dag = parsed["dags"]["evaluation_publish"]

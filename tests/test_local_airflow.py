@@ -144,7 +144,8 @@ def test_start_sets_admin_only_in_its_processes_and_cleans_up_a_failed_start(env
     seen = {p.name: p.read_text() for p in home.glob("*.seen")}
     assert seen == {"api-server.seen": "argv=api-server\nall_admins=True\n",
                     "dag-processor.seen": "argv=dag-processor\nall_admins=True\n",
-                    "scheduler_--skip-serve-logs.seen": "argv=scheduler --skip-serve-logs\nall_admins=True\n"}
+                    "scheduler_--skip-serve-logs.seen": "argv=scheduler --skip-serve-logs\nall_admins=True\n",
+                    "triggerer_--skip-serve-logs.seen": "argv=triggerer --skip-serve-logs\nall_admins=True\n"}
     # the state file was written after each start: the scheduler saw the two started before it
     state = json.loads((home / "scheduler_--skip-serve-logs.state").read_text())
     assert [p["component"] for p in state["processes"]][:2] == ["api-server", "dag-processor"]
@@ -180,9 +181,9 @@ def test_sigterm_during_start_stops_what_it_started(env, fake_airflow, tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", script], env=env)
     try:
         def all_recorded():
-            if (home / "scheduler_--skip-serve-logs.seen").exists():
+            if (home / "triggerer_--skip-serve-logs.seen").exists():
                 state = json.loads((home / la.STATE_FILE).read_text())
-                return state if len(state["processes"]) == 3 else None
+                return state if len(state["processes"]) == len(la.COMPONENTS) else None
             return None
 
         state = _wait_for(all_recorded, timeout=30)
@@ -231,3 +232,146 @@ def test_wait_healthy_tells_this_deployments_api_server_from_another(env):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_celery_settings_only_with_the_celery_executor(tmp_path, monkeypatch):
+    for name in ("AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
+                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "BASELIB_AIRFLOW_EXECUTOR", "BASELIB_CELERY_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    metadata = "postgresql+psycopg2://nobody@127.0.0.1:1/meta"
+    local = la.environment(tmp_path, metadata, base={})
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and not any(k.startswith("AIRFLOW__CELERY__") for k in local)
+    assert local["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True"
+    assert la.default_components(local) == la.COMPONENTS
+
+    celery = la.environment(tmp_path, metadata, executor="CeleryExecutor", base={})
+    assert {k: v for k, v in celery.items() if k.startswith("AIRFLOW__CELERY__")} == {
+        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/2",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2"}
+    assert la.default_components(celery) == (*la.COMPONENTS, "celery worker")
+
+    # settings already chosen win: in the shell (the `env` command), or in base
+    monkeypatch.setenv("BASELIB_AIRFLOW_EXECUTOR", "CeleryExecutor")
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://127.0.0.1:6379/9")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    chosen = la.environment(tmp_path, metadata, base={"AIRFLOW__CELERY__WORKER_CONCURRENCY": "5",
+                                                      "BASELIB_CELERY_WORKERS": "3"})
+    assert chosen["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert chosen["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/9"
+    assert chosen["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "5"
+    assert chosen["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
+    assert la.default_components(chosen).count("celery worker") == 3
+
+
+def test_celery_workers_are_started_with_their_node_name_and_queue(env, fake_airflow, monkeypatch):
+    """Two workers, each with its own node name and log, serving the deployment's default queue,
+    and not serving logs on 0.0.0.0; a worker that never answers a ping fails the start, named."""
+    import redis
+    import socket
+
+    broker = "redis://127.0.0.1:6379/3"
+    try:
+        redis.Redis.from_url(broker, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {broker}: {exc}")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    import jwt
+
+    _FakeApi.token = jwt.encode({"sub": "admin"}, env["AIRFLOW__API_AUTH__JWT_SECRET"], algorithm="HS512")
+    env = {**env, "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": broker,
+           "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "q-test", "BASELIB_CELERY_WORKERS": "2",
+           "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+    home = Path(env["AIRFLOW_HOME"])
+    stack = la.LocalAirflow(env)
+    try:
+        with pytest.raises(la.AirflowStartError, match=r"Celery workers not answering a ping: \['baselib-worker-1@"):
+            stack.start(components=("api-server", "celery worker", "celery worker"), timeout=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    host = socket.gethostname()
+    seen = {p.name: p.read_text().splitlines()[0] for p in home.glob("celery*.seen")}
+    assert sorted(seen.values()) == [
+        f"argv=celery worker --skip-serve-logs --celery-hostname baselib-worker-{n}@{host} --queues q-test"
+        for n in (1, 2)]
+    assert sorted(p.name for p in home.glob("celery-worker-*.log")) == ["celery-worker-1.log", "celery-worker-2.log"]
+    assert not (home / la.STATE_FILE).exists() and stack.processes == []
+
+
+def test_status_and_stop_need_only_the_home(env, fake_airflow, monkeypatch, capsys):
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True)
+    live = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        record = {"component": "api-server", "pid": live.pid, "started": la._start_time(live.pid), "log": "x.log"}
+        (home / la.STATE_FILE).write_text(json.dumps({"api_url": "http://127.0.0.1:8080", "processes": [record]}))
+        for name in list(os.environ):
+            if name.startswith("AIRFLOW"):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("AIRFLOW_HOME", str(home))
+        la.main(["status"])
+        assert capsys.readouterr().out.splitlines() == ["http://127.0.0.1:8080", f"api-server: pid {live.pid}, log x.log"]
+        la.main(["stop"])
+        assert live.wait(timeout=30) is not None and not (home / la.STATE_FILE).exists()
+        with pytest.raises(SystemExit, match="no local Airflow is running"):
+            la.main(["status"])
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.wait()
+
+
+class _FakeUi(http.server.BaseHTTPRequestHandler):
+    dags = 0
+
+    def do_GET(self):  # noqa: N802
+        if self.path.startswith("/api/v2/dags"):
+            body, kind = json.dumps({"dags": [], "total_entries": _FakeUi.dags}).encode(), "application/json"
+        elif self.path == "/auth/token":
+            body, kind = json.dumps({"access_token": "t"}).encode(), "application/json"
+        elif self.path == "/dags":
+            body = b"<html><body style='background:#00ff00'><h1>19 Dags</h1></body></html>"
+            kind = "text/html"
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_screenshot_waits_for_dags_then_saves_the_dag_list(tmp_path):
+    """Debian's headless chromium, a real loopback server standing in for the api-server: no PNG
+    while no DAG is listed; then a PNG of /dags of the size asked."""
+    import shutil
+    import struct
+
+    if not shutil.which("chromium"):
+        pytest.skip("no chromium (Debian package) on this machine")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeUi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    png = tmp_path / "docs" / "ui.png"
+    try:
+        _FakeUi.dags = 0
+        with pytest.raises(RuntimeError, match="no DAG in"):
+            la.screenshot(url, png, timeout=1)
+        assert not png.exists()
+        _FakeUi.dags = 19
+        assert la.screenshot(url, png, width=640, height=400, budget_ms=1000) == png.resolve()
+    finally:
+        server.shutdown()
+        server.server_close()
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (640, 400)
+    from PIL import Image
+
+    assert Image.open(png).convert("RGB").getpixel((320, 380)) == (0, 255, 0)  # the page, not a blank one

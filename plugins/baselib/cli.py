@@ -298,6 +298,16 @@ def cmd_summary(args) -> None:
         print(summary.render(conn, _catalog(), connections.connection_uri("warehouse")))
 
 
+def cmd_housekeeping(args) -> None:
+    """What the ``staging_housekeeping`` DAG does, from the shell: print the summary as JSON."""
+    import json
+
+    from baselib.records import housekeeping
+
+    summary = housekeeping.sweep_warehouse(dry_run=args.dry_run, retention_days=args.retention_days)
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
 def cmd_stop_embedded(args) -> None:
     from baselib.warehouse import embedded
 
@@ -333,6 +343,11 @@ def main(argv: list[str] | None = None) -> None:
                            help="the court API's records (JSON; default: the ones simulate wrote)")
         start.set_defaults(func=cmd_start_apis)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
+    keep = sub.add_parser("housekeeping", help="remove the staging files of failed or blocked runs and orphan folders "
+                                               "older than the retention (what the staging_housekeeping DAG does)")
+    keep.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    keep.add_argument("--retention-days", type=float, help="default BASELIB_STAGING_RETENTION_DAYS, else 7")
+    keep.set_defaults(func=cmd_housekeeping)
     hist = sub.add_parser("simulate-history", help="write simulated platform history (runs, metrics, scores, use, "
                                                    "applications) for [start, end): indicators and yearly report")
     hist.add_argument("--start", required=True, help="first local date, e.g. 2025-01-01")

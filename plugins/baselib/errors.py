@@ -41,3 +41,10 @@ class SharingError(BaselibError):
     """A sharing request cannot be carried out (an unknown consumer, resource or item, a resource
     that is not shared, a period already over, a decision on an application already decided). The
     message says what was wrong and, where there is one, what is allowed."""
+
+
+class ReferenceNotLoaded(BaselibError):
+    """A critical reference check names a base-library table that does not exist yet (its own
+    resource has never loaded, e.g. on a freshly deployed platform where every DAG starts at once).
+    Transient: the DAG's extract task raises it before opening a run, so Airflow retries the task
+    with its back-off, and the run goes on once the reference has loaded."""

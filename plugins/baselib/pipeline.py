@@ -23,7 +23,7 @@ from baselib.catalog.model import Resource
 from baselib.catalog.publish import publish
 from baselib.errors import BlockingQualityFailure, CatalogError
 from baselib.loading.merge import merge
-from baselib.records import load_run, sync_metrics
+from baselib.records import load_run, progress, sync_metrics
 from baselib.security import redaction
 from baselib.settings import REPORTS_DIR
 from baselib.sources.window import ExtractWindow
@@ -157,7 +157,8 @@ def extract(resource: Resource, run: RunInfo) -> dict:
         with conn.cursor() as cur:
             cur.execute(sqlfiles.text("queries/load_run_items_delivered"),
                         {"load_id": load_id, "items_delivered": json.dumps(delivered, ensure_ascii=False)})
-    log.info("%s: extracted %d rows (%s) into %s", resource.code, result.rows, mode, prefix)
+    log.info("%s: extract done: %d part(s), %d rows in %.1f s (%.0f rows/s), %s, into %s", resource.code,
+             len(result.parts), result.rows, seconds, progress.rate(result.rows, seconds), mode, prefix)
     return {
         "load_id": load_id, "mode": mode, "prefix": prefix, "parts": result.parts, "rows": result.rows,
         "missing_columns": result.missing_columns, "max_source_updated_at": _iso(result.max_incremental),
@@ -209,7 +210,8 @@ def _fail(load_id: int, step: str, exc: BaseException, status: str = "failed", c
 @_step
 def validate(resource: Resource, extracted: dict) -> dict:
     """Compile the resource's validation plan, run it over the extract's parts, record the result
-    and the quality report, and raise BlockingQualityFailure on a blocking failure.
+    and the quality report, and raise BlockingQualityFailure on a blocking failure (its message
+    ends ``(quality report: <path>)``, the path also in its ``report_path`` attribute).
 
     The plan and its executor are :mod:`baselib.validation.plan` and
     :mod:`baselib.validation.executor` (which also says which rows an incremental or reconcile
@@ -233,6 +235,9 @@ def validate(resource: Resource, extracted: dict) -> dict:
         raise
     if result.blocking:
         failure = BlockingQualityFailure(resource.code, result.blocking)
+        # the message (task log, ops.load_run.error, alerts) says where the quality report is
+        failure.report_path = str(page)
+        failure.args = (f"{failure.args[0]} (quality report: {page})",)
         _fail(load_id, "validate", failure, status="blocked",
               checks=[{"check": n, "message": m} for n, m in result.blocking])
         _quality(resource, load_id)  # a blocked run is scored, its validate-time page kept as the report
@@ -288,6 +293,10 @@ def load(resource: Resource, validated: dict) -> dict:
     except Exception as exc:
         _fail(load_id, "load", exc)
         raise
+    log.info("%s: load done in %.1f s: COPY %d rows in %.1f s (%.0f rows/s), merge %.1f s: %d inserted, %d updated, "
+             "%d unchanged, %d deleted", resource.code, time.monotonic() - started, counts.staged, counts.copy_seconds,
+             progress.rate(counts.staged, counts.copy_seconds), counts.merge_seconds, counts.inserted, counts.updated,
+             counts.unchanged, counts.deleted)
     return {**validated, "rows_inserted": counts.inserted, "rows_updated": counts.updated,
             "rows_unchanged": counts.unchanged, "rows_deleted": counts.deleted}
 
@@ -309,6 +318,10 @@ def record(resource: Resource, loaded: dict) -> dict:
         sync_metrics.record(conn, load_id, resource.update_cycle, newest, delivery_based=resource.delivery_based)
         summary = load_run.get(conn, load_id)
     storage.remove(loaded["prefix"])
+    log.info("%s: record done: load %d %s, %s rows extracted, %s inserted, %s updated, %s unchanged, %s quarantined; "
+             "staging %s removed", resource.code, load_id, summary["status"], summary["rows_extracted"],
+             summary["rows_inserted"], summary["rows_updated"], summary["rows_unchanged"], summary["rows_quarantined"],
+             loaded["prefix"])
     _quality(resource, load_id)  # timely and accessible complete: scores, report page, trend page
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()
             if k.startswith("rows_") or k in ("load_id", "status", "mode", "report_path")}

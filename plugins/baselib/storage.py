@@ -21,19 +21,24 @@ def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
 
 
 class PartWriter:
-    """Writes numbered Parquet parts under ``prefix`` and remembers their URIs."""
+    """Writes numbered Parquet parts under ``prefix`` and remembers their URIs. ``progress``
+    (optional :class:`baselib.records.progress.Progress`): counts each part written and its rows
+    (a progress line at INFO, rate-limited)."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, progress=None):
         self.prefix = prefix.rstrip("/")
         self.fs, self.path = _fs(self.prefix)
         self.fs.create_dir(self.path, recursive=True)
         self.parts: list[str] = []
+        self.progress = progress
 
     def write(self, table: pa.Table) -> str:
         name = f"part-{len(self.parts):05d}.parquet"
         pq.write_table(table, f"{self.path}/{name}", filesystem=self.fs, compression="zstd")
         uri = f"{self.prefix}/{name}"
         self.parts.append(uri)
+        if self.progress is not None:
+            self.progress.add(table.num_rows)
         return uri
 
 

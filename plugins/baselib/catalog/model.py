@@ -499,9 +499,29 @@ class Pipeline(Strict):
     chunk_rows: int = Field(default=100_000, ge=1_000)
     schedule: str | None = Field(default=None, description="cron override; default derives from update_cycle")
     retries: int = Field(default=3, ge=0)
+    overdue_after: dt.timedelta | None = Field(
+        default=None,
+        description="grace after a data interval ends before the provider's data counts as overdue (a deadline "
+                    "alert): an ISO-8601 duration (PT6H, P2D) or a number of hours; default per update cycle "
+                    "(baselib.orchestration.alerts.CYCLE_DEFAULTS)")
     cross_checks: list[CrossCheck] = Field(default_factory=list)
     context_checks: list[ContextCheck] = Field(
         default_factory=list, description="row checks needing the whole extract or other tables (evidence columns)")
+
+    @field_validator("overdue_after", mode="before")
+    @classmethod
+    def _hours(cls, value):
+        """A bare number is hours (``6`` → 6 h); a string is an ISO-8601 duration."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return dt.timedelta(hours=value)
+        return value
+
+    @field_validator("overdue_after")
+    @classmethod
+    def _positive(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is not None and value <= dt.timedelta(0):
+            raise ValueError("overdue_after must be a positive duration")
+        return value
 
     @field_validator("schedule")
     @classmethod

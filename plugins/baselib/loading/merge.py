@@ -37,6 +37,8 @@ already in the counts.
 from __future__ import annotations
 
 import io
+import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from baselib import storage
 from baselib.catalog.model import Resource
 from baselib.loading.changes import ROW_HASH, with_row_hash
 from baselib.pgcopy import copy_table
+from baselib.records.progress import Progress
 from baselib.sharing import objections
 from baselib.sources.extract import DELIVERY_ID
 from baselib.warehouse import schema, sqlfiles
@@ -58,6 +61,8 @@ CHANGES = sql.Identifier("pg_temp", "classified_rows")
 EXTRACTED_KEYS = sql.Identifier("pg_temp", "extracted_keys")
 SCOPE_KEYS = sql.Identifier("pg_temp", "scope_keys")
 DELETED = sql.Identifier("pg_temp", "deleted_keys")
+log = logging.getLogger(__name__)
+
 LOAD_LOCK_CLASS = 0x6C6F6164  # "load": first half of the two-int advisory lock key; the second is the resource's hash
 
 # Bookkeeping columns a first load writes beside the items and the row hash.
@@ -71,6 +76,8 @@ class MergeCounts:
     unchanged: int = 0
     deleted: int = 0
     staged: int = 0
+    copy_seconds: float = 0.0   # COPYing the valid parts into staging (or the history, first load)
+    merge_seconds: float = 0.0  # classifying and applying the staged rows, reconciling deletions
     reclassified: bool = False  # the rows set aside as unchanged were staged and classified (in the counts)
     # file deliveries: {delivery_id: {"I": n, "U": n, "N": n}} (unchanged includes stale)
     by_delivery: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -179,8 +186,10 @@ def merge(conn, resource: Resource, load_id: int, valid_parts: list[str], reconc
             return counts
         _staged_merge(cur, resource, parts, valid_parts, params, counts)
         if reconcile_key_parts is not None:
+            started = time.monotonic()
             counts.deleted = _reconcile(cur, resource, parts, reconcile_key_parts,
                                         {**params, "extract_started": extract_started}, reconcile_scope_parts)
+            counts.merge_seconds += time.monotonic() - started
     return counts
 
 
@@ -202,10 +211,14 @@ def _staged_merge(cur, resource: Resource, parts: dict, valid_parts: list[str], 
 
     statement = sqlfiles.compose("templates/merge/stage_copy", staging=STAGING, columns=sqlfiles.ident_list(
         resource.column_names + [ROW_HASH, DELIVERY_ID])).as_string(cur)
+    progress = Progress(log, f"{resource.code}: load: COPY into staging")
     for table, buf in _csv_parts(valid_parts, resource, shape):
         if table.num_rows:
             cur.copy_expert(statement, buf, size=1 << 20)
             counts.staged += table.num_rows
+        progress.add(table.num_rows)
+    counts.copy_seconds = progress.done()
+    started = time.monotonic()
     cur.execute(sql.SQL("ANALYZE {}").format(STAGING))
     cur.execute(sqlfiles.compose("templates/merge/classify", **parts))
     cur.execute(sql.SQL("SELECT _delivery_id, _change, count(*) FROM {} GROUP BY 1, 2").format(CHANGES))
@@ -225,6 +238,7 @@ def _staged_merge(cur, resource: Resource, parts: dict, valid_parts: list[str], 
         objections.resolve_by_load(cur, resource, CHANGES, params)
         cur.execute(sqlfiles.compose("templates/merge/apply", **parts), params)
         _resolve_quarantine(cur, resource, CHANGES, params)
+    counts.merge_seconds = time.monotonic() - started
 
 
 def _first_load(cur, resource: Resource, parts: dict, valid_parts: list[str], load_id: int, now,
@@ -254,8 +268,10 @@ def _first_load(cur, resource: Resource, parts: dict, valid_parts: list[str], lo
             rows = rows.append_column(name, values)
         return rows
 
+    progress = Progress(log, f"{resource.code}: load: COPY into the history (first load)")
     for table, buf in _csv_parts(valid_parts, resource, shape):
         n = table.num_rows
+        progress.add(n)
         if n == 0:
             continue
         cur.copy_expert(statement, buf, size=1 << 20)
@@ -266,12 +282,15 @@ def _first_load(cur, resource: Resource, parts: dict, valid_parts: list[str], lo
                 tally = counts.by_delivery.setdefault(delivery_id, {"I": 0, "U": 0, "N": 0})
                 tally["I"] += k
     counts.inserted = counts.staged
+    counts.copy_seconds = progress.done()
+    started = time.monotonic()
     for _, definition in indexes:
         cur.execute(definition)
     cur.execute(sql.SQL("ANALYZE {}").format(history))
     if counts.inserted:
         # every row of the table is an 'I' version of this load: it is its own change list
         _resolve_quarantine(cur, resource, history, {"load_id": load_id, "now": now})
+    counts.merge_seconds = time.monotonic() - started
 
 
 def _value_counts(values) -> dict[int, int]:

@@ -66,11 +66,8 @@ def unloaded_inputs(theme: Resource, catalog: list[Resource] | None = None) -> l
     catalog directory, when it was scanned) when an input table is no loadable catalog resource:
     such an input never loads, so waiting for it would skip the theme forever. Raises the
     driver's error when the warehouse cannot be reached."""
-    import psycopg2.errors
-
     from baselib.catalog import scan_catalog
     from baselib.errors import CatalogError
-    from baselib.warehouse import connections, sqlfiles
 
     broken: list[str] = []
     if catalog is None:
@@ -85,16 +82,51 @@ def unloaded_inputs(theme: Resource, catalog: list[Resource] | None = None) -> l
             f"{theme.pipeline.target.qualified} ({theme.code}): input {', '.join(missing)} is no loadable "
             f"catalog resource, so it never loads; fix its catalog entry"
             + (f" (broken entries: {'; '.join(broken)})" if broken else ""))
-    codes = sorted({r.code for r in wanted.values()})
+    loaded = _loaded_codes(sorted({r.code for r in wanted.values()}))
+    return [f"{table} ({r.code})" for table, r in wanted.items() if r.code not in loaded]
+
+
+def _loaded_codes(codes: list[str]) -> set[str]:
+    """The resource ``codes`` with a committed load in the warehouse's ``ops.load_run``
+    (``queries/theme_loaded_input_codes``; none on a warehouse nothing has loaded into yet)."""
+    import psycopg2.errors
+
+    from baselib.warehouse import connections, sqlfiles
+
     conn = connections.connect()
     try:
         with conn.cursor() as cur:
             try:
                 cur.execute(sqlfiles.text("queries/theme_loaded_input_codes"), {"input_codes": codes})
-                loaded = {row[0] for row in cur.fetchall()}
-            except psycopg2.errors.UndefinedTable:  # a warehouse nothing has loaded into yet
-                loaded = set()
+                return {row[0] for row in cur.fetchall()}
+            except psycopg2.errors.UndefinedTable:
+                return set()
     finally:
         conn.rollback()
         conn.close()
-    return [f"{table} ({r.code})" for table, r in wanted.items() if r.code not in loaded]
+
+
+def missing_references(resource: Resource, catalog: list[Resource] | None = None) -> list[str]:
+    """The reference tables (``schema.table (code)``) of ``resource``'s critical ``reference_match``
+    and ``point_in_polygon`` checks whose catalog resource has no committed load yet (the same
+    predicate as a theme's inputs, :func:`unloaded_inputs`), in catalog order; ``[]`` when all have
+    loaded or the entry has no such check. A reference table that is no catalog resource is left
+    to validation. Validation would block the load ("load it before this resource") or, while the
+    reference's first load is still running, find its table empty and quarantine every row; the
+    extract task waits for the references instead. ``catalog``: default the catalog directory's,
+    scanned leniently. Raises the driver's error when the warehouse cannot be reached."""
+    from baselib.catalog import scan_catalog
+
+    wanted: list[str] = []
+    for check in resource.pipeline.context_checks:
+        if check.kind in ("reference_match", "point_in_polygon") and check.severity == "critical" \
+                and check.reference not in wanted:
+            wanted.append(check.reference)
+    if not wanted:
+        return []
+    by_target = {r.pipeline.target.qualified: r for r in (scan_catalog().resources if catalog is None else catalog)}
+    references = [(table, by_target[table]) for table in wanted if table in by_target]
+    if not references:
+        return []
+    loaded = _loaded_codes(sorted({r.code for _, r in references}))
+    return [f"{table} ({r.code})" for table, r in references if r.code not in loaded]

@@ -5,6 +5,9 @@ A theme resource (``source.kind: sql_model``) runs when its inputs' Assets are u
 (:mod:`baselib.orchestration.assets`: ``AssetAny`` over the inputs, a guard in extract that skips
 the run while an input has never loaded, ``max_active_runs=1`` so input bursts coalesce).
 Every task tells the OpenLineage provider its datasets (:mod:`baselib.orchestration.lineage`).
+A task that fails for good alerts the platform team (``task_failed`` or ``load_blocked``), and a
+cron DAG's run that has not succeeded one update cycle plus a grace after its data interval began
+raises ``provider_overdue`` (a DeadlineAlert): :mod:`baselib.orchestration.alerts`.
 
 A broken entry (bad YAML, a schema error, a code or target another file already uses, a
 missing or malformed suite) does not stop the others: it becomes a placeholder DAG
@@ -22,6 +25,7 @@ import re
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from baselib.catalog import EntryError, Resource, scan_catalog
+from baselib.orchestration import alerts
 from baselib.orchestration.assets import WAREHOUSE_ASSET_PREFIX, table_asset, theme_schedule
 from baselib.orchestration.lineage import pipeline_task
 from baselib.orchestration.schedules import TIMEZONE, cron_for
@@ -97,6 +101,21 @@ def _skip_unless_inputs_loaded(resource: Resource) -> None:
         raise AirflowSkipException(reason)
 
 
+def _wait_for_references(resource: Resource) -> None:
+    """Raise :class:`baselib.errors.ReferenceNotLoaded` (retried by Airflow with the task's
+    back-off, no run opened) while a critical check's reference table does not exist yet: on a
+    freshly deployed platform every DAG starts at once, and the place names must not be blocked
+    because the division boundaries they are checked against are still loading."""
+    from baselib.errors import ReferenceNotLoaded
+    from baselib.orchestration.assets import missing_references
+
+    if missing := missing_references(resource):
+        raise ReferenceNotLoaded(
+            f"{resource.pipeline.target.qualified} ({resource.code}) is checked against {', '.join(missing)}, "
+            f"which has not loaded yet; this task retries (retries: {resource.pipeline.retries}) and the run "
+            f"goes on once it has")
+
+
 def _theme_doc(resource: Resource) -> str:
     tables = ", ".join(f"`{i.table}`" for i in resource.pipeline.source.inputs)
     return (f"\n\nRuns when any of its inputs is loaded (AssetAny over {tables}); skipped while one of them "
@@ -120,8 +139,10 @@ def build_dag(resource: Resource):
         max_active_runs=1,
         tags=[THEME_TAG if theme else BASE_TAG, settings.target.schema_name, resource.provider.name],
         params={"mode": _mode_param(resource)},
+        deadline=alerts.deadline_alert(resource),  # provider overdue: none for themes and cycle "other"
         default_args={
             "owner": "data-platform",
+            "on_failure_callback": alerts.on_failure(resource),
             "retries": settings.retries,
             "retry_delay": dt.timedelta(seconds=30),
             "retry_exponential_backoff": True,
@@ -140,6 +161,8 @@ def build_dag(resource: Resource):
                 current = _resource(code)
                 if theme:
                     _skip_unless_inputs_loaded(current)
+                else:
+                    _wait_for_references(current)
                 return pipeline.extract(current, _run_info(context, dag_id))
             except (CatalogError, SchemaMismatch) as exc:  # configuration problems: retrying will not help
                 raise AirflowFailException(str(exc)) from None  # exc is already redacted; no chain to log
@@ -197,7 +220,8 @@ def build_placeholder(error: EntryError, dag_id: str):
         catchup=False,
         max_active_runs=1,
         tags=[BASE_TAG, "catalog-error"],
-        default_args={"owner": "data-platform", "retries": 0},
+        default_args={"owner": "data-platform", "retries": 0,
+                      "on_failure_callback": alerts.on_failure(catalog_file=str(error.path))},
     )
     def broken_entry():
         @task(task_id="catalog_error")

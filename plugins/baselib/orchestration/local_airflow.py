@@ -7,7 +7,15 @@ deadline alerts' asynchronous callbacks), started as processes and stopped by th
   workers and ``airflow dags test`` all write to it at once, which SQLite does not take well; a
   Celery executor (issue 13) needs a server database anyway.
 * Executor: ``BASELIB_AIRFLOW_EXECUTOR`` (default ``LocalExecutor``), passed as
-  ``AIRFLOW__CORE__EXECUTOR``; another executor needs its own worker processes started beside.
+  ``AIRFLOW__CORE__EXECUTOR``. With ``CeleryExecutor`` the environment gets Airflow's own Celery
+  settings (``AIRFLOW__CELERY__BROKER_URL``, default ``redis://127.0.0.1:6379/2``;
+  ``AIRFLOW__CELERY__RESULT_BACKEND``, default ``db+`` the metadata database;
+  ``AIRFLOW__CELERY__WORKER_CONCURRENCY``, default 2) and ``start`` adds
+  ``BASELIB_CELERY_WORKERS`` (default 1) ``airflow celery worker`` processes named
+  ``baselib-worker-<n>@<host>``, serving the queue ``AIRFLOW__OPERATORS__DEFAULT_QUEUE`` (default
+  ``default``); the start waits until each answers a Celery ping through the broker.
+* DAGs are paused at creation unless ``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION`` says
+  ``False`` (``make up`` does, see scripts/up.sh).
 * The api-server listens on loopback only (a free port unless given; :meth:`LocalAirflow.start`
   refuses any other ``AIRFLOW__API__HOST``). ``simple_auth_manager_all_admins``, which lets the
   local tools call its REST API without a password, is set only in the environment of the
@@ -45,8 +53,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
-# extra arguments per component: the scheduler does not serve logs on 0.0.0.0:8793 (shared log folder)
-COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",)}
+CELERY_WORKER = "celery worker"
+# extra arguments per component: the scheduler, the triggerer and the Celery workers do not serve
+# logs on every interface (:8793, :8794): every component shares the local log folder
+COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",),
+                  CELERY_WORKER: ("--skip-serve-logs",)}
+CELERY_EXECUTOR = "CeleryExecutor"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/2"
+DEFAULT_WORKER_CONCURRENCY = "2"
+WORKER_NODE_PREFIX = "baselib-worker-"
 # set only in the started processes' environment (see the module docstring)
 LAUNCH_ONLY_ENV = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
 METADATA_DATABASE = "airflow_metadata"
@@ -88,17 +103,20 @@ def environment(home: Path, metadata: str, *, project_root: Path | None = None, 
 
     root = project_root or PROJECT_ROOT
     env = dict(os.environ if base is None else base)
+    given = {**os.environ, **env}  # a setting chosen in base (else in os.environ) wins over a default
     port = api_port or free_port()
+    executor = executor or given.get("BASELIB_AIRFLOW_EXECUTOR") or DEFAULT_EXECUTOR
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-        "AIRFLOW__CORE__EXECUTOR": executor or os.environ.get("BASELIB_AIRFLOW_EXECUTOR") or DEFAULT_EXECUTOR,
-        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__PARALLELISM": given.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the DAGs unpaused on purpose run
+        # only the DAGs unpaused on purpose run, unless the deployment says otherwise (make up)
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": given.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION") or "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -110,7 +128,29 @@ def environment(home: Path, metadata: str, *, project_root: Path | None = None, 
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONPATH": str(root / "plugins"),
     })
+    if executor == CELERY_EXECUTOR:
+        env.update({
+            "AIRFLOW__CELERY__BROKER_URL": given.get("AIRFLOW__CELERY__BROKER_URL") or DEFAULT_BROKER_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": given.get("AIRFLOW__CELERY__RESULT_BACKEND") or "db+" + metadata,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": (given.get("AIRFLOW__CELERY__WORKER_CONCURRENCY")
+                                                    or DEFAULT_WORKER_CONCURRENCY),
+        })
     return env
+
+
+def default_components(env: dict[str, str]) -> tuple[str, ...]:
+    """The components ``start`` launches by default: :data:`COMPONENTS`, plus
+    ``BASELIB_CELERY_WORKERS`` (default 1) Celery workers when the executor is CeleryExecutor."""
+    if env.get("AIRFLOW__CORE__EXECUTOR") != CELERY_EXECUTOR:
+        return COMPONENTS
+    return COMPONENTS + (CELERY_WORKER,) * max(1, int(env.get("BASELIB_CELERY_WORKERS") or 1))
+
+
+def worker_node(number: int, host: str | None = None) -> str:
+    """The Celery node name of the ``number``-th (1-based) local worker: ``baselib-worker-<n>@<host>``
+    (what ``airflow celery list-workers`` and Flower show; a task instance's ``hostname`` is the
+    machine's)."""
+    return f"{WORKER_NODE_PREFIX}{number}@{host or socket.gethostname()}"
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -188,6 +228,7 @@ class Process:
     pid: int
     started: str  # /proc start time: a recycled pid is not ours
     log: str
+    node: str = ""  # a Celery worker's node name (``baselib-worker-1@host``)
 
 
 def _ours(p: Process) -> bool:
@@ -240,10 +281,11 @@ class LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.run("db", "migrate")
 
-    def start(self, components: tuple[str, ...] = COMPONENTS, timeout: float = 180) -> None:
-        """Start ``components`` (airflow sub-commands; add e.g. ``"celery worker"`` for the Celery
-        executor) and wait until the api-server reports the metadata database, the
-        scheduler and the dag-processor healthy. The state file is written after each process
+    def start(self, components: tuple[str, ...] | None = None, timeout: float = 180) -> None:
+        """Start ``components`` (airflow sub-commands, default :func:`default_components`: with the
+        Celery executor one or more ``"celery worker"``) and wait until the api-server reports the
+        metadata database, the scheduler, the dag-processor and the triggerer healthy and every
+        Celery worker answers a ping (:meth:`wait_healthy`). The state file is written after each process
         started; SIGTERM and SIGHUP end the start like an error. Raises :class:`AirflowStartError`
         without starting anything when ``AIRFLOW__API__HOST`` is not a loopback address or recorded
         processes are still alive, and (after stopping what it started) when one exits or the
@@ -262,15 +304,24 @@ class LocalAirflow:
         self.processes.clear()
         logs = self._log_dir()
         launch_env = {**self.env, **LAUNCH_ONLY_ENV}
+        if components is None:
+            components = default_components(self.env)
+        workers = 0
         with _SignalsAsExit():
             try:
                 for component in components:  # an airflow sub-command: "scheduler", "celery worker", ...
-                    log = logs / f"{component.replace(' ', '-')}.log"
+                    name, node = component.replace(" ", "-"), ""
                     argv = [airflow_executable(), *component.split(), *COMPONENT_ARGS.get(component, ())]
+                    if component == CELERY_WORKER:
+                        workers += 1
+                        name, node = f"{name}-{workers}", worker_node(workers)
+                        argv += ["--celery-hostname", node,
+                                 "--queues", self.env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE") or "default"]
+                    log = logs / f"{name}.log"
                     with open(log, "ab") as out:
                         proc = subprocess.Popen(argv, env=launch_env, stdout=out, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, start_new_session=True)
-                    self.processes.append(Process(component, proc.pid, _start_time(proc.pid) or "", str(log)))
+                    self.processes.append(Process(component, proc.pid, _start_time(proc.pid) or "", str(log), node))
                     self.save()
                 self.wait_healthy(timeout)
             except BaseException:
@@ -304,22 +355,46 @@ class LocalAirflow:
             return False
         return True
 
+    def ping_workers(self, timeout: float = 2) -> set[str]:
+        """The node names of this deployment's Celery workers that answer a Celery ``ping``
+        through the broker (``AIRFLOW__CELERY__BROKER_URL``) within ``timeout`` seconds; an empty
+        set when the broker cannot be reached."""
+        nodes = [p.node for p in self.processes if p.node]
+        if not nodes:
+            return set()
+        from celery import Celery
+
+        app = Celery(broker=self.env["AIRFLOW__CELERY__BROKER_URL"],
+                     broker_connection_timeout=timeout, broker_connection_retry_on_startup=False)
+        try:
+            replies = app.control.ping(destination=nodes, timeout=timeout) or []
+        except Exception as exc:  # the broker is down or refuses us: nobody answered
+            log.info("Celery ping through the broker failed: %s", exc)
+            return set()
+        finally:
+            app.close()
+        return {node for reply in replies for node in reply} & set(nodes)
+
     def wait_healthy(self, timeout: float = 180) -> None:
         """Wait until the api-server reports the started components healthy and is this
-        deployment's (:meth:`_is_ours`). Raises :class:`AirflowStartError` quoting the logs when a
+        deployment's (:meth:`_is_ours`), and every started Celery worker answers a ping
+        (:meth:`ping_workers`). Raises :class:`AirflowStartError` quoting the logs when a
         component exits, another deployment answers on the port, or ``timeout`` (s) passes."""
         import httpx
 
         wanted = {"api-server": "metadatabase", "scheduler": "scheduler", "dag-processor": "dag_processor",
                   "triggerer": "triggerer"}
         needed = [wanted[p.component] for p in self.processes if p.component in wanted]
-        deadline, last = time.monotonic() + timeout, None
+        workers = {p.node for p in self.processes if p.node}
+        deadline, last, answered = time.monotonic() + timeout, None, set()
         while time.monotonic() < deadline:
             if exited := self._exited():
                 raise self._fail(f"Airflow {', '.join(p.component for p in exited)} exited during start-up")
+            if answered != workers:
+                answered = self.ping_workers()
             try:
                 last = httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
-                if all((last.get(part) or {}).get("status") == "healthy" for part in needed):
+                if answered == workers and all((last.get(part) or {}).get("status") == "healthy" for part in needed):
                     if not self._is_ours():
                         raise self._fail(f"the api-server answering on {self.api_url} is not this deployment's "
                                          "(its token is not signed with this deployment's JWT secret)")
@@ -327,7 +402,9 @@ class LocalAirflow:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(1)
-        raise self._fail(f"Airflow did not become healthy within {timeout:.0f} s (last health: {last})")
+        silent = sorted(workers - answered)
+        raise self._fail(f"Airflow did not become healthy within {timeout:.0f} s (last health: {last}"
+                         + (f"; Celery workers not answering a ping: {silent}" if silent else "") + ")")
 
     def _reap(self) -> None:
         for p in self.processes:  # our own children (when this process started them)
@@ -410,6 +487,16 @@ class LocalAirflow:
         if pending:
             raise TimeoutError(f"the dag-processor did not parse {pending} within {timeout:.0f} s "
                                f"(log: {self._log_dir() / 'dag-processor.log'})")
+
+    def unpause_all(self) -> list[str]:
+        """Unpause every DAG the metadata database knows now (REST ``PATCH /dags`` with
+        ``dag_id_pattern=%``); returns the ids of those that were paused. DAGs parsed later follow
+        ``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION``."""
+        with self.client() as api:
+            response = api.patch("/dags", params={"dag_id_pattern": "%", "paused": True, "limit": 1000},
+                                 json={"is_paused": False})
+            response.raise_for_status()
+            return sorted(d["dag_id"] for d in response.json()["dags"])
 
     def dag_runs(self, dag_id: str, run_type: str | None = None) -> list[dict]:
         """The DAG's runs, newest ``run_after`` first (REST ``dagRuns`` entries)."""
@@ -494,6 +581,57 @@ def _env_from_environment() -> dict[str, str]:
     return dict(os.environ)
 
 
+def _home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / ".airflow")
+
+
+def running(home: Path) -> tuple[str, list[Process]] | None:
+    """``(api_url, live processes)`` of the deployment recorded in ``home``'s state file, or None
+    when nothing recorded is alive."""
+    path = home / STATE_FILE
+    if not path.exists():
+        return None
+    stack = LocalAirflow.from_state({"AIRFLOW_HOME": str(home)})
+    if not stack.processes:
+        return None
+    return json.loads(path.read_text())["api_url"], stack.processes
+
+
+def screenshot(api_url: str, png: Path, *, width: int = 1400, height: int = 900, budget_ms: int = 15000,
+               timeout: float = 120) -> Path:
+    """Save a PNG (``width`` x ``height`` pixels) of the Airflow UI's DAG list at ``api_url`` taken
+    by Debian's headless chromium (no host name resolves: it reaches the loopback address only)
+    after ``budget_ms`` of virtual time for the page's scripts, once the api-server lists at least
+    one DAG. Raises RuntimeError (with
+    chromium's output) when chromium is missing, no DAG is listed within ``timeout`` seconds, or
+    chromium writes no file."""
+    import shutil
+    import tempfile
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        raise RuntimeError("no headless browser: install Debian's chromium (and fonts-noto-cjk)")
+    deadline = time.monotonic() + timeout
+    with LocalAirflow({"AIRFLOW__API__BASE_URL": api_url}).client() as api:  # the DAGs are parsed
+        while not api.get("/dags", params={"limit": 1}).raise_for_status().json()["total_entries"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no DAG in {api_url} within {timeout:.0f} s: see the dag-processor's log")
+            time.sleep(2)
+    png = Path(png).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="baselib-chromium-") as profile:
+        command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                   f"--user-data-dir={profile}", "--no-first-run", "--disable-component-update",
+                   "--disable-background-networking", "--hide-scrollbars",
+                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--window-size={width},{height}",
+                   f"--virtual-time-budget={budget_ms}", f"--screenshot={png}", f"{api_url}/dags"]
+        done = subprocess.run(command, capture_output=True, timeout=timeout)
+    if not png.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot ({done.returncode}): "
+                           + done.stderr.decode(errors="replace")[-2000:])
+    return png
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="local_airflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -502,10 +640,17 @@ def main(argv: list[str] | None = None) -> None:
                                "executor, api-server port and secrets")
     sub.add_parser("start", help="start the components, wait until healthy, record their pids")
     sub.add_parser("unpause-themes", help="unpause every theme DAG of the catalog once parsed")
+    sub.add_parser("unpause-all", help="unpause every DAG already in the metadata database")
     wait = sub.add_parser("wait-themes", help="wait until each theme DAG has a settled, loaded asset-triggered run")
     wait.add_argument("--since", help="ISO instant: only runs triggered after it count")
     wait.add_argument("--timeout", type=float, default=600)
     sub.add_parser("stop", help="stop the recorded components by pid")
+    sub.add_parser("status", help="print the api-server address and the live components (exit 1 when none)")
+    shot = sub.add_parser("screenshot", help="save a PNG of the running deployment's DAG list (headless chromium)")
+    shot.add_argument("png", type=Path, nargs="?", default=Path("docs/airflow-ui.png"))
+    shot.add_argument("--width", type=int, default=1400)
+    shot.add_argument("--height", type=int, default=900)
+    shot.add_argument("--budget-ms", type=int, default=15000, help="virtual time for the page's scripts")
     args = parser.parse_args(argv)
 
     if args.command == "env":
@@ -515,9 +660,27 @@ def main(argv: list[str] | None = None) -> None:
         metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")  # one already chosen wins
         if not metadata:
             metadata = metadata_url(os.environ.get("WAREHOUSE_URL") or embedded.start())
-        env = environment(home, metadata, base={})
+        port = os.environ.get("AIRFLOW__API__PORT")  # one already chosen wins (make up keeps 8080)
+        env = environment(home, metadata, base={}, api_port=int(port) if port else None)
         for key, value in env.items():
             print(f"export {key}={shlex.quote(value)}")
+        return
+    if args.command in ("status", "screenshot"):
+        found = running(_home())
+        if found is None:
+            raise SystemExit(f"no local Airflow is running for AIRFLOW_HOME={_home()} (start it: make up)")
+        api_url, processes = found
+        if args.command == "screenshot":
+            print(screenshot(api_url, args.png, width=args.width, height=args.height, budget_ms=args.budget_ms))
+            return
+        print(api_url)
+        for p in processes:
+            print(f"{p.component}{' ' + p.node if p.node else ''}: pid {p.pid}, log {p.log}")
+        return
+    if args.command == "stop":  # needs only AIRFLOW_HOME: the state file has the rest
+        stack = LocalAirflow.from_state({"AIRFLOW_HOME": str(_home())})
+        stack.stop()
+        (stack.home / STATE_FILE).unlink(missing_ok=True)
         return
     stack = LocalAirflow.from_state(_env_from_environment())
     if args.command == "start":
@@ -528,6 +691,9 @@ def main(argv: list[str] | None = None) -> None:
         dag_ids = theme_dag_ids()
         stack.unpause(dag_ids)
         print("unpaused: " + " ".join(dag_ids))
+    elif args.command == "unpause-all":
+        unpaused = stack.unpause_all()
+        print(f"unpaused {len(unpaused)} DAGs" + (": " + " ".join(unpaused) if unpaused else ""))
     elif args.command == "wait-themes":
         since = dt.datetime.fromisoformat(args.since) if args.since else None
         try:
@@ -537,9 +703,6 @@ def main(argv: list[str] | None = None) -> None:
         for dag_id, run in runs.items():
             print(f"{dag_id}: {run['dag_run_id']} ({run['run_type']}, triggered by "
                   f"{run.get('triggered_by')}) {run['state']}")
-    elif args.command == "stop":
-        stack.stop()
-        (stack.home / STATE_FILE).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,13 @@ def platform_dag_args(dag_id: str, *, description: str, doc_md: str | None, cron
                       retries: int = 1, retry_delay_minutes: float = 1) -> dict:
     """The ``@dag`` keyword arguments of a platform DAG: a cron trigger in Asia/Shanghai (``cron``,
     five fields), no catch-up, one run at a time, tags ``[concern, "data-platform"]``, owner
-    ``data-platform`` and ``retries`` per task, ``retry_delay_minutes`` apart."""
+    ``data-platform`` and ``retries`` per task, ``retry_delay_minutes`` apart, and a task that fails
+    for good alerts the platform team (:func:`baselib.orchestration.alerts.on_failure`)."""
     import datetime as dt
 
     from airflow.sdk import CronTriggerTimetable
+
+    from baselib.orchestration import alerts
 
     return {
         "dag_id": dag_id, "description": description, "doc_md": doc_md,
@@ -39,5 +42,6 @@ def platform_dag_args(dag_id: str, *, description: str, doc_md: str | None, cron
         "start_date": dt.datetime(*PLATFORM_START_DATE, tzinfo=dt.timezone.utc),
         "catchup": False, "max_active_runs": 1, "tags": [concern, "data-platform"],
         "default_args": {"owner": "data-platform", "retries": retries,
-                         "retry_delay": dt.timedelta(minutes=retry_delay_minutes)},
+                         "retry_delay": dt.timedelta(minutes=retry_delay_minutes),
+                         "on_failure_callback": alerts.on_failure()},
     }

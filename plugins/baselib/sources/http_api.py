@@ -45,6 +45,7 @@ from baselib.sources.extract import CONVERSION_ERROR, ROW_ID, ExtractResult, arr
 from baselib.sources.text import TextRules
 from baselib.sources.values import converter, parse_json, typed_value
 from baselib.sources.window import ExtractWindow
+from baselib.records.progress import Progress
 from baselib.storage import PartWriter, read_part
 
 log = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ class _Extraction:
         self.key_idx = [self.columns_all.index(k) for k in self.keys]
         inc = source.settings.incremental_column
         self.inc_idx = self.columns_all.index(inc) if inc in self.columns_all else None
-        self.writer = PartWriter(dest_prefix)
+        self.writer = PartWriter(dest_prefix, progress=Progress(log, f"{source.resource.code}: extract"))
         self.chunk_rows = chunk_rows
         self.pending: list[list | None] = []
         # pending row: the items' values, then the record's conversion problems (str or None)

@@ -41,6 +41,7 @@ from baselib.sources.extract import CONVERSION_ERROR, ROW_ID, ExtractResult, arr
 from baselib.sources.text import TextRules
 from baselib.sources.values import converter, typed_value
 from baselib.sources.window import ExtractWindow
+from baselib.records.progress import Progress
 from baselib.storage import PartWriter
 from baselib.warehouse import connections
 
@@ -182,7 +183,7 @@ class PostgresTableSource:
 
         producer = threading.Thread(target=produce, name="copy-out", daemon=True)
         producer.start()
-        writer = PartWriter(dest_prefix)
+        writer = PartWriter(dest_prefix, progress=Progress(log, f"{self.resource.code}: extract"))
         rules = TextRules(self.resource)
         rows, pending, pending_rows = 0, [], 0
         max_inc = None

@@ -70,6 +70,7 @@ from baselib.catalog.model import Resource
 from baselib.loading import changes
 from baselib.loading.merge import committed_loads, count_absent
 from baselib.records import load_run
+from baselib.records.progress import Progress
 from baselib.sources.columns import CONVERSION_ERROR, DELIVERY_ID, ROW_ID
 from baselib.themes import scope
 from baselib.validation import context_checks, cross_checks, delivery_quality
@@ -657,8 +658,10 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
         with connections.transaction() as conn:
             token = committed_loads(conn, resource)
     evidence = Evaluator(resource, evidence_checks(resource, expectations), inputs.parameters)
+    progress = Progress(log, f"{resource.code}: validate")  # parts checked, rows, rows/s (rate-limited)
     for n, uri in enumerate(parts):
         table = storage.read_part(uri)
+        part_rows = table.num_rows
         has_keys = all(k in table.column_names for k in keys)
         key_values = table_key_strings(table, keys) if has_keys else None
         if all(c in table.column_names for c in resource.column_names):  # else column checks block
@@ -690,6 +693,7 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
         valid_writer.write(table.filter(pa.array(~outcome.rejected_mask)))
         if len(outcome.rejected):
             rejected_writer.write(pa.Table.from_pandas(outcome.rejected, preserve_index=False))
+        progress.add(part_rows)
     valid_parts, sent_back, held = valid_writer.parts, {}, None
     if resource.delivery_based:
         held = delivery_quality.hold_back(resource, extracted["prefix"], valid_parts, rows_by_delivery,
@@ -716,6 +720,8 @@ def execute(plan: Plan, resource: Resource, extracted: dict) -> Execution:
     failed = table_checks(resource, mode, extracted["rows"], quarantined, live, absent)
     blocking += failed
     _engine_results(plan, resource, results, failed, inputs.context.blocking, len(rows_by_delivery), held)
+    progress.done(f"{checked} checked, {skipped} unchanged (not re-checked), {quarantined} quarantined, "
+                  f"{warned} warned, {len(blocking)} blocking failure(s)")
     return Execution(
         valid_parts=valid_parts, rejected_parts=rejected_writer.parts, unchanged_parts=unchanged_writer.parts,
         committed_loads=token, rows_extracted=extracted["rows"],

@@ -37,6 +37,7 @@ from baselib.sources.file_drop.rows import ParsedFile, shown
 from baselib.sources.text import TextRules
 from baselib.sources.values import converter, typed_value
 from baselib.sources.window import ExtractWindow
+from baselib.records.progress import Progress
 from baselib.storage import PartWriter
 from baselib.warehouse import connections
 
@@ -263,7 +264,7 @@ class FileDropSource:
         return list(reversed(kept)), superseded
 
     def _write(self, tables: list[pa.Table], dest_prefix: str, chunk_rows: int) -> tuple[list[str], int]:
-        writer = PartWriter(dest_prefix)
+        writer = PartWriter(dest_prefix, progress=Progress(log, f"{self.resource.code}: extract"))
         empty = self._empty_table()
         combined = pa.concat_tables([empty, *tables]) if tables else empty
         combined = combined.append_column(ROW_ID, pa.array(range(combined.num_rows), pa.int64()))
