@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: warehouse (embedded PostgreSQL unless WAREHOUSE_URL is set), Airflow metadata DB
 # (PostgreSQL database airflow_metadata on the same server), simulated department sources (and
-# the e-licence and court APIs on loopback), a real Airflow scheduler + dag-processor + api-server,
+# the e-licence and court APIs on loopback), a real Airflow scheduler + dag-processor + triggerer + api-server,
 # then every base-library and department DAG through Airflow for a fixed logical date, in catalog
 # order. The theme DAGs are not called: they are unpaused, and the scheduler starts them because
 # their inputs' Assets were updated by those loads. The demo waits for each theme's asset-triggered
@@ -51,7 +51,7 @@ if [ -n "${DEMO_API_PID:-}" ]; then
   cat "$AIRFLOW_HOME/e-licence-api.log"
 fi
 
-echo "== Airflow api-server, dag-processor and scheduler (logs in $AIRFLOW_HOME)"
+echo "== Airflow api-server, dag-processor, scheduler and triggerer (logs in $AIRFLOW_HOME)"
 python -m baselib.orchestration.local_airflow start
 python -m baselib.orchestration.local_airflow unpause-themes
 since="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
