@@ -28,8 +28,8 @@ COPY --chown=airflow:root expectations /opt/airflow/expectations
 COPY --chown=airflow:root scripts /opt/airflow/scripts
 COPY --chown=airflow:root docker /opt/airflow/docker
 # mount points of the named volumes: a new volume takes this ownership (group 0 may write, for AIRFLOW_UID)
-RUN mkdir -p /opt/airflow/reports /opt/airflow/auth /opt/airflow/logs \
- && chmod -R g+rwX /opt/airflow/reports /opt/airflow/auth /opt/airflow/logs
+RUN mkdir -p /opt/airflow/reports /opt/airflow/logs \
+ && chmod -R g+rwX /opt/airflow/reports /opt/airflow/logs
 
 ENV PYTHONPATH=/opt/airflow/plugins \
     BASELIB_PROJECT_ROOT=/opt/airflow \

@@ -53,6 +53,10 @@ fi
 
 echo "== Airflow api-server, dag-processor, scheduler and triggerer (logs in $AIRFLOW_HOME)"
 python -m baselib.orchestration.local_airflow start
+# Only the themes run by the scheduler here: every other DAG runs once through `airflow dags test` below.
+# A `make up` on this checkout unpaused them all in the same metadata database; pause them again, or the
+# scheduler's runs of the same DAGs would collide with the test runs.
+python -m baselib.orchestration.local_airflow pause-all
 python -m baselib.orchestration.local_airflow unpause-themes
 since="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
 

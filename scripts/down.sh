@@ -14,7 +14,7 @@ if python -m baselib.orchestration.local_airflow status >/dev/null 2>&1; then
 else
   echo "No local Airflow is running for $AIRFLOW_HOME."
 fi
-pidfile="$AIRFLOW_HOME/simulated-apis.pid"
+for pidfile in "$AIRFLOW_HOME/simulated-apis.pid" "$AIRFLOW_HOME/simulated-evaluation.pid"; do
 if [ -f "$pidfile" ]; then
   read -r pid started <"$pidfile" || true
   # only the process recorded (same pid and start time), not one that reuses its pid
@@ -22,7 +22,8 @@ if [ -f "$pidfile" ]; then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
-    echo "Stopped the simulated APIs (pid $pid)."
+    echo "Stopped the simulated $(basename "$pidfile" .pid | sed 's/^simulated-//') service (pid $pid)."
   fi
   rm -f "$pidfile"
 fi
+done

@@ -24,11 +24,14 @@ fi
 # when the broker answers, else LocalExecutor — or whatever BASELIB_AIRFLOW_EXECUTOR says.
 if [ -z "${BASELIB_AIRFLOW_EXECUTOR:-}" ]; then
   broker="${AIRFLOW__CELERY__BROKER_URL:-redis://127.0.0.1:6379/2}"
-  if python -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()' "$broker" 2>/dev/null; then
+  # the URL through the environment, not argv (ps shows argv); errors silenced: they may quote it
+  if BASELIB_PROBE_URL="$broker" python -c 'import os, redis
+redis.Redis.from_url(os.environ["BASELIB_PROBE_URL"], socket_timeout=2).ping()' 2>/dev/null; then
     export BASELIB_AIRFLOW_EXECUTOR=CeleryExecutor AIRFLOW__CELERY__BROKER_URL="$broker"
   else
     export BASELIB_AIRFLOW_EXECUTOR=LocalExecutor
-    echo "No Redis answers at $broker: using LocalExecutor (tasks run as children of the scheduler, no Celery worker)."
+    echo "No Redis answers at $(printf %s "$broker" | python -m baselib.orchestration.local_airflow show-url):" \
+      "using LocalExecutor (tasks run as children of the scheduler, no Celery worker)."
   fi
 fi
 # DAGs unpaused when deployed (the documented setting; AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True keeps them paused)
@@ -65,8 +68,20 @@ if [ -n "${DEMO_API_PID:-}" ]; then
   echo "$DEMO_API_PID $(cut -d' ' -f22 "/proc/$DEMO_API_PID/stat")" >"$AIRFLOW_HOME/simulated-apis.pid"
 fi
 
+# The simulated evaluation system (the evaluation_publish DAG's target), detached; down.sh stops it by pid
+eval "$(python -m baselib.cli start-evaluation)"
+echo "$DEMO_EVALUATION_PID $(cut -d' ' -f22 "/proc/$DEMO_EVALUATION_PID/stat")" >"$AIRFLOW_HOME/simulated-evaluation.pid"
+
+# The deployment's environment for the airflow CLI and the backfill wrapper in another shell
+# (`source .airflow/up.env`): metadata database, folders, connections; not the api-server's secrets.
+( umask 077; export -p | grep -E '^declare -x (AIRFLOW|BASELIB_|WAREHOUSE_URL|PYTHONPATH)' \
+    | grep -vE '^declare -x AIRFLOW__(API_AUTH__JWT_SECRET|API__SECRET_KEY)=' >"$AIRFLOW_HOME/up.env" )
+
 components="api-server, scheduler, dag-processor, triggerer"
-[ "$AIRFLOW__CORE__EXECUTOR" = CeleryExecutor ] && components="$components, Celery worker (broker $AIRFLOW__CELERY__BROKER_URL)"
+if [ "$AIRFLOW__CORE__EXECUTOR" = CeleryExecutor ]; then  # the broker's password masked, as Celery shows it
+  components="$components, Celery worker (broker $(printf %s "$AIRFLOW__CELERY__BROKER_URL" \
+    | python -m baselib.orchestration.local_airflow show-url))"
+fi
 echo "== Starting $components"
 if ! python -m baselib.orchestration.local_airflow start; then
   bash scripts/down.sh >/dev/null 2>&1 || true
@@ -82,9 +97,13 @@ fi
 cat <<MSG
 
 Airflow UI: $AIRFLOW__API__BASE_URL
-Login: none needed. This local deployment runs Airflow's SimpleAuthManager with every caller an admin
-(simple_auth_manager_all_admins), so it listens on 127.0.0.1 only and nobody else can reach it.
+Login: none. Every caller is an admin (Airflow's SimpleAuthManager with simple_auth_manager_all_admins).
+The UI listens on 127.0.0.1 only, so other machines cannot reach it — but every user and program on
+THIS machine can, as admin. On a shared host, use the docker compose deployment (README, "Docker
+Compose"), which has a real login, instead.
 Executor: $AIRFLOW__CORE__EXECUTOR. Component logs: $AIRFLOW_HOME/*.log; task logs: $AIRFLOW_HOME/logs
+Airflow CLI and backfills on this deployment, from another shell: source $AIRFLOW_HOME/up.env
+  e.g. python -m baselib.cli backfill --dag-id base_population__person --from 2026-10-01 --to 2026-10-07 --dry-run
 Status: python -m baselib.orchestration.local_airflow status (with AIRFLOW_HOME=$AIRFLOW_HOME)
 Stop everything: make down
 MSG

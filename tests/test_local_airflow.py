@@ -375,3 +375,20 @@ def test_screenshot_waits_for_dags_then_saves_the_dag_list(tmp_path):
     from PIL import Image
 
     assert Image.open(png).convert("RGB").getpixel((320, 380)) == (0, 255, 0)  # the page, not a blank one
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:S3cretPw@127.0.0.1:6379/2", "redis://:**@127.0.0.1:6379/2"),
+    ("amqp://baselib:S3cretPw@mq:5672//", "amqp://baselib:**@mq:5672//"),
+    ("redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2"),
+    ("sentinel://:S3cretPw@a:26379;sentinel://:S3cretPw@b:26379", "sentinel://:**@a:26379/;sentinel://:**@b:26379/"),
+    ("redis://:S3c@ret;Pw@h:notaport/2", "redis://**@h:notaport/2"),  # unparseable: user and password hidden
+])
+def test_show_url_masks_the_password_as_celery_does(url, shown):
+    """``show-url`` (what make up prints the broker with) reads the URL from stdin, never argv."""
+    done = subprocess.run([sys.executable, "-m", "baselib.orchestration.local_airflow", "show-url"], input=url,
+                          capture_output=True, text=True, timeout=120, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "plugins")})
+    assert done.stdout.strip() == shown
+    assert la.masked_url(url) == shown
+    assert "S3c" not in done.stdout + done.stderr

@@ -304,7 +304,13 @@ def cmd_housekeeping(args) -> None:
 
     from baselib.records import housekeeping
 
-    summary = housekeeping.sweep_warehouse(dry_run=args.dry_run, retention_days=args.retention_days)
+    try:
+        summary = housekeeping.sweep_warehouse(dry_run=args.dry_run, retention_days=args.retention_days)
+    except housekeeping.SweepIncomplete as exc:  # the others were removed; name what is left
+        print(json.dumps(exc.sweep.as_dict(), ensure_ascii=False, indent=2))
+        raise SystemExit(f"error: {exc}") from None
+    except LookupError as exc:  # no warehouse connection configured: say which variable to set
+        raise SystemExit(f"error: {exc}") from None
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
@@ -343,8 +349,9 @@ def main(argv: list[str] | None = None) -> None:
                            help="the court API's records (JSON; default: the ones simulate wrote)")
         start.set_defaults(func=cmd_start_apis)
     sub.add_parser("stop-embedded", help="stop the embedded PostgreSQL").set_defaults(func=cmd_stop_embedded)
-    keep = sub.add_parser("housekeeping", help="remove the staging files of failed or blocked runs and orphan folders "
-                                               "older than the retention (what the staging_housekeeping DAG does)")
+    keep = sub.add_parser("housekeeping", help="remove the staging files of failed, blocked or abandoned runs and orphan "
+                                               "folders older than the retention (what the staging_housekeeping DAG "
+                                               "does)")
     keep.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     keep.add_argument("--retention-days", type=float, help="default BASELIB_STAGING_RETENTION_DAYS, else 7")
     keep.set_defaults(func=cmd_housekeeping)

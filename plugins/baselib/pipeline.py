@@ -193,6 +193,13 @@ def _quality(resource: Resource, load_id: int, *, trend: bool = True) -> None:
         log.error("load %d: could not score it or write its quality pages: %s", load_id, redaction.describe(exc))
 
 
+def _resume(load_id: int) -> None:
+    """A retry of validate or load: the run goes from ``failed`` back to ``running``
+    (``queries/load_run_resume``), so staging housekeeping keeps its parts while the retry reads them."""
+    with connections.transaction() as conn, conn.cursor() as cur:
+        cur.execute(sqlfiles.text("queries/load_run_resume"), {"load_id": load_id})
+
+
 def _fail(load_id: int, step: str, exc: BaseException, status: str = "failed", checks=None) -> None:
     """Record ``exc`` on the run (and its file deliveries). If even that fails (the warehouse is
     gone), log it and let the caller raise ``exc``: the original error is the one to see."""
@@ -221,6 +228,7 @@ def validate(resource: Resource, extracted: dict) -> dict:
     started = time.monotonic()
     load_id = extracted["load_id"]
     try:
+        _resume(load_id)
         checks = plan.compile(resource)
         result = executor.execute(checks, resource, extracted)
         with connections.transaction() as conn:
@@ -269,6 +277,7 @@ def load(resource: Resource, validated: dict) -> dict:
     load_id = validated["load_id"]
     reconcile = scope.deletions(resource, validated["mode"]) is not None
     try:
+        _resume(load_id)
         with connections.transaction() as conn:
             counts = merge(conn, resource, load_id, validated["valid_parts"],
                            reconcile_key_parts=validated["parts"] if reconcile else None,

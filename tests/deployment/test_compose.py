@@ -7,8 +7,13 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +31,7 @@ AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
                     "airflow-triggerer", "airflow-init")
 LAYOUT = {*AIRFLOW_SERVICES, "postgres", "redis", "warehouse", "minio", "minio-init"}
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY")
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 
 def _compose_bin() -> str:
@@ -166,13 +172,16 @@ def test_operations_settings(services):
     # the reports volume is shared by the workers (write) and the api-server
     for name in ("airflow-worker", "airflow-apiserver"):
         assert _mounts(services[name]).get("/opt/airflow/reports") == "baselib-reports", name
-    # the UI login: SimpleAuthManager reading the passwords file airflow-init writes
-    api, init = _env(services["airflow-apiserver"]), _env(services["airflow-init"])
-    assert api["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
-    passwords = api["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-    for name in ("airflow-apiserver", "airflow-init"):
-        assert _mounts(services[name]).get(str(Path(passwords).parent)) == "airflow-auth", name
-    assert init["AIRFLOW_ADMIN_PASSWORD"] == "change-me"
+    # the UI login: FabAuthManager (users in the metadata database) everywhere, the admin's password
+    # only in airflow-init, which creates the user
+    for name in (*AIRFLOW_SERVICES, "flower", "airflow-cli"):
+        env = _env(services[name])
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+        assert not any(k.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER") for k in env), name
+        assert name == "airflow-init" or "AIRFLOW_ADMIN_PASSWORD" not in env, name
+    init = _env(services["airflow-init"])
+    assert (init["AIRFLOW_ADMIN_USER"], init["AIRFLOW_ADMIN_PASSWORD"]) == ("admin", "change-me")
+    assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements.txt").read_text(), re.M)
 
 
 def test_healthchecks_and_start_order(services):
@@ -345,6 +354,185 @@ def test_init_scripts_are_valid_shell():
     assert (ROOT / mounted.split(":")[0]).resolve() == (DOCKER_DIR / "minio" / "create-buckets.sh").resolve()
 
 
+# ---------------------------------------------------------------------------------------------
+# no secret on a command line (argv is world-readable: `ps`, /proc/<pid>/cmdline)
+SECRET_VARIABLE = re.compile(r"PASSWORD|SECRET|TOKEN|^MC_HOST_")
+# built into sh/bash: running them starts no process, so their arguments are in no argv
+SHELL_BUILTINS = {":", "export", "printf", "echo", "[", "test", "set", "exit", "eval", "trap", "umask", "cd",
+                  "unset", "read", "return", "shift", "true", "false", "local"}
+_EVAL_ASSIGNMENT = re.compile(r"^\w+=\\?\$\{\$\w+\}$")
+
+
+def _shfmt() -> str:
+    found = shutil.which("shfmt", path=str(Path(sys.executable).parent)) or shutil.which("shfmt")
+    if not found:
+        pytest.fail("shfmt is not installed (the lock's shfmt-py provides it: make .venv/bin/.installed)")
+    return found
+
+
+def _nodes(node, kind: str):
+    if isinstance(node, dict):
+        if node.get("Type") == kind or (kind == "Assign" and "Name" in node and "Value" in node):
+            yield node
+        for key, value in node.items():
+            if key not in ("Pos", "End"):
+                yield from _nodes(value, kind)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _nodes(item, kind)
+
+
+def _param_names(node) -> set[str]:
+    return {p["Param"]["Value"] for p in _nodes(node, "ParamExp")}
+
+
+def _literal(word: dict) -> str:
+    return "".join(part.get("Value", "") for part in word.get("Parts", []) if part.get("Type") == "Lit")
+
+
+def secret_arguments(script: str) -> list[str]:
+    """``"line: program $VAR"`` for every secret variable that is expanded in the arguments of a
+    command that runs as a process (not a shell built-in), parsed with shfmt (mvdan/sh). A secret
+    variable's name says PASSWORD, SECRET or TOKEN (or MC_HOST_…); a variable assigned from one —
+    directly or by ``eval`` — is one too."""
+    done = subprocess.run([_shfmt(), "--to-json"], input=script, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    tree = json.loads(done.stdout)
+    secret = {name for name in _param_names(tree) if SECRET_VARIABLE.search(name)}
+    for assign in _nodes(tree, "Assign"):
+        if SECRET_VARIABLE.search(assign["Name"]["Value"]):
+            secret.add(assign["Name"]["Value"])
+    calls = list(_nodes(tree, "CallExpr"))
+    for call in calls:  # eval "value=\${$name}": value may hold any variable's value
+        args = call.get("Args") or []
+        if args and _literal(args[0]) == "eval":
+            text = "".join(_literal(p) if p.get("Type") != "DblQuoted" else
+                           "".join(q.get("Value", "$" + q.get("Param", {}).get("Value", "")) for q in p["Parts"])
+                           for p in args[1]["Parts"]) if len(args) == 2 else ""
+            assert _EVAL_ASSIGNMENT.match(text), f"eval of anything but NAME=\\${{$VAR}}: {text!r}"
+            secret.add(text.split("=", 1)[0])
+    changed = True
+    while changed:  # assignments from secrets are secrets
+        changed = False
+        for assign in _nodes(tree, "Assign"):
+            name = assign["Name"]["Value"]
+            if name not in secret and _param_names(assign.get("Value")) & secret:
+                secret.add(name)
+                changed = True
+    found = []
+    for call in calls:
+        args = call.get("Args") or []
+        if not args or _literal(args[0]) in SHELL_BUILTINS:
+            continue
+        for name in sorted(_param_names(args) & secret):
+            found.append(f"{args[0]['Pos']['Line']}: {_literal(args[0])} ${name}")
+    return found
+
+
+def test_the_argv_scanner_finds_secrets_on_command_lines():
+    assert secret_arguments('mc alias set local "$URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"\n') == \
+        ["1: mc $MINIO_ROOT_PASSWORD"]
+    assert secret_arguments('mc admin user add local "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >/dev/null\n')
+    assert secret_arguments('pw="x$WAREHOUSE_PASSWORD"\ncopy="$pw"\ncurl -u "u:${copy}" http://h\n')
+    assert secret_arguments('for n in A_TOKEN; do\n  eval "value=\\${$n}"\n  grep -q "$value" f\ndone\n')
+    assert secret_arguments('airflow users create --password "$(cat /run/$AIRFLOW_ADMIN_PASSWORD)"\n')
+    # built-ins, stdin and the environment are not command lines
+    assert not secret_arguments('printf "%s\\n" "$AWS_SECRET_ACCESS_KEY" | mc admin user add local "$AWS_ACCESS_KEY_ID"\n'
+                                'export MC_HOST_local="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio:9000"\n'
+                                '[ "$MINIO_ROOT_PASSWORD" = change-me ] && exit 1\n'
+                                'PGPASSWORD="$WAREHOUSE_PASSWORD" psql -h warehouse\n')
+
+
+@pytest.mark.parametrize("script", [DOCKER_DIR / "minio" / "create-buckets.sh", INIT_SCRIPT], ids=lambda p: p.name)
+def test_init_scripts_put_no_secret_on_a_command_line(script):
+    assert secret_arguments(script.read_text()) == []
+
+
+MC_SHIM = """#!/bin/sh
+# records each call: argv, the alias variable, and stdin for `admin user add`
+{
+  printf 'ARGV'; for a in "$@"; do printf ' [%s]' "$a"; done; printf '\\n'
+  printf 'MC_HOST_local=%s\\n' "${MC_HOST_local:-}"
+  if [ "$1 $2 $3" = "admin user add" ]; then IFS= read -r secret; printf 'STDIN=%s\\n' "$secret"; fi
+} >> "$MC_LOG"
+exit 0
+"""
+
+
+def test_minio_init_gives_mc_its_secrets_through_the_environment_and_stdin(tmp_path):
+    """docker/minio/create-buckets.sh run by sh with an ``mc`` that records what it receives (and,
+    where strace works, every program the script starts): the root credentials reach mc only in
+    MC_HOST_local, the application user's secret key only on its stdin."""
+    shim = tmp_path / "bin" / "mc"
+    shim.parent.mkdir()
+    shim.write_text(MC_SHIM)
+    shim.chmod(0o755)
+    log = tmp_path / "mc.log"
+    secrets = {"MINIO_ROOT_PASSWORD": "root-Pw-4f1e9b", "AWS_SECRET_ACCESS_KEY": "app-Secret-77c2d0"}
+    env = {"PATH": f"{shim.parent}:/usr/bin:/bin", "MC_LOG": str(log), "MINIO_URL": "http://minio:9000",
+           "MINIO_ROOT_USER": "root-admin", "AWS_ACCESS_KEY_ID": "baselib-app", **secrets,
+           "BASELIB_STAGING_BUCKET": "st", "BASELIB_LANDING_BUCKET": "la", "BASELIB_RETURNS_BUCKET": "re"}
+    script = str(DOCKER_DIR / "minio" / "create-buckets.sh")
+    command = ["sh", script]
+    trace = tmp_path / "execve.trace"
+    strace = shutil.which("strace")
+    if strace and subprocess.run([strace, "-f", "-o", os.devnull, "true"], capture_output=True).returncode == 0:
+        command = [strace, "-f", "-e", "trace=execve", "-s", "4096", "-o", str(trace), *command]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text()
+    argv = [line for line in calls.splitlines() if line.startswith("ARGV")]
+    assert argv == ["ARGV [mb] [--ignore-existing] [local/st]", "ARGV [mb] [--ignore-existing] [local/la]",
+                    "ARGV [mb] [--ignore-existing] [local/re]", "ARGV [admin] [user] [add] [local] [baselib-app]",
+                    "ARGV [admin] [policy] [attach] [local] [readwrite] [--user] [baselib-app]"]
+    assert set(re.findall(r"^MC_HOST_local=(.*)$", calls, re.M)) == {"http://root-admin:root-Pw-4f1e9b@minio:9000"}
+    assert re.findall(r"^STDIN=(.*)$", calls, re.M) == ["app-Secret-77c2d0"]
+    for value in secrets.values():
+        assert value not in "\n".join(argv) + done.stdout + done.stderr
+    if trace.exists():  # every program the script started, with its whole argv
+        execs = [line for line in trace.read_text().splitlines() if "execve(" in line]
+        assert any("local/st" in line for line in execs)
+        for value in secrets.values():
+            assert not [line for line in execs if value in line]
+
+    # a character mc would misread in MC_HOST_local stops it before mc runs
+    log.unlink()
+    refused = subprocess.run(["sh", script], env={**env, "MINIO_ROOT_PASSWORD": "a:b@c"}, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 1 and "MINIO_ROOT_PASSWORD must not contain" in refused.stderr
+    assert "a:b@c" not in refused.stderr and not log.exists()
+
+
+def test_simple_auth_manager_passwords_file(tmp_path):
+    """The admin step's SimpleAuthManager branch (the local tools' auth manager): the admin's entry
+    in the passwords file, others kept, mode 0600, and what changed."""
+    init = _baselib_init()
+    path = tmp_path / "auth" / "passwords.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"viewer": "v"}))
+    env = {"AIRFLOW_ADMIN_USER": "ops", "AIRFLOW_ADMIN_PASSWORD": "pw-1"}
+    assert init.write_simple_passwords(path, env) == ("ops", "created")
+    assert init.write_simple_passwords(path, env) == ("ops", "unchanged")
+    assert init.write_simple_passwords(path, {**env, "AIRFLOW_ADMIN_PASSWORD": "pw-2"}) == ("ops", "password updated")
+    assert json.loads(path.read_text()) == {"viewer": "v", "ops": "pw-2"}
+    assert path.stat().st_mode & 0o077 == 0
+    with pytest.raises(SystemExit, match="AIRFLOW_ADMIN_PASSWORD is not set"):
+        init.write_simple_passwords(path, {"AIRFLOW_ADMIN_USER": "ops"})
+
+
+def test_managed_connections_and_the_ones_to_delete():
+    init = _baselib_init()
+    env = {"BASELIB_CONN_COURT_API": "https://:t@court.example/", "SMTP_HOST": "mail.example"}
+    sources = ["court_api", "dept_human_resources"]
+    conns, _ = init.build_connections(env, sources=sources)
+    entries = init.import_entries(conns)
+    assert entries["court_api"] == {"uri": "https://:t@court.example/", "description": init.MANAGED}
+    assert {e["description"] for e in entries.values()} == {init.MANAGED}
+    assert init.managed_conn_ids(sources) == ["baselib_alerts", "court_api", "dept_human_resources",
+                                              "evaluation_api", "smtp_default", "warehouse"]
+    assert init.unset_conn_ids(env, sources) == ["baselib_alerts", "dept_human_resources", "evaluation_api"]
+
+
 def _baselib_init():
     sys.path.insert(0, str(DOCKER_DIR))
     try:
@@ -374,12 +562,98 @@ def test_connections_from_the_environment():
     assert json.loads(conns["smtp_default"]["extra"]) == {"disable_ssl": True, "disable_tls": False,
                                                           "from_email": "baselib@example.org"}
     assert init.placeholders({"A_PASSWORD": "change-me", "B": "x", "C_TOKEN": " change-me "}) == ["A_PASSWORD", "C_TOKEN"]
+    # named by the .env variable to change, not the container's (R1 #8), URL passwords included
+    assert init.placeholders({"AIRFLOW__CORE__FERNET_KEY": "change-me", "AIRFLOW__API_AUTH__JWT_SECRET": "change-me",
+                              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:change-me@postgres/a",
+                              "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql://airflow:change-me@postgres/a",
+                              "OTHER_URL": "http://u:fine@h/"}) == \
+        ["AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, {}
+
+
+def _get(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+class _ApiServer:
+    """``airflow api-server`` (one worker) on a free loopback port, in its own session; stopped by
+    its process group id (only the group this test started)."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc = subprocess.Popen(
+            ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            env={**env, "AIRFLOW__API__WORKERS": "1"}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def wait_healthy(self, attempts: int = 240) -> None:
+        for _ in range(attempts):
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1)
+        raise AssertionError("the api-server did not answer: " + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def _fab_user(metadata: str, name: str) -> tuple | None:
+    """``(password hash, active, [role names], changed_on)`` of FAB's user ``name``."""
+    import psycopg2
+
+    conn = psycopg2.connect(metadata)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT u.password, u.active, array_agg(r.name ORDER BY r.name), u.changed_on "
+                        "FROM ab_user u LEFT JOIN ab_user_role ur ON ur.user_id = u.id "
+                        "LEFT JOIN ab_role r ON r.id = ur.role_id WHERE u.username = %s "
+                        "GROUP BY u.password, u.active, u.changed_on", (name,))
+            return cur.fetchone()
+    finally:
+        conn.close()
 
 
 @pytest.mark.airflow
-def test_airflow_init_creates_the_connections_idempotently(pg_server, tmp_path):
-    """docker/airflow-init.sh itself, against a fresh metadata database and a fresh warehouse
-    database on this machine's PostgreSQL; run twice: the second run changes nothing."""
+def test_airflow_init_creates_the_login_and_the_connections_idempotently(pg_server, services, tmp_path):
+    """docker/airflow-init.sh itself, with the compose file's auth manager (FabAuthManager), against
+    a fresh metadata database and a fresh warehouse database on this machine's PostgreSQL: run
+    twice, the second run changes nothing; a third run with a new AIRFLOW_ADMIN_PASSWORD and a
+    source taken out of .env changes the login and deletes that connection only. Then Airflow's
+    api-server gives a token for the admin's current password (and the token reads the REST API),
+    and 401 for the previous password and a wrong one."""
     from baselib.warehouse import provision
 
     server = urlsplit(pg_server)
@@ -395,10 +669,12 @@ def test_airflow_init_creates_the_connections_idempotently(pg_server, tmp_path):
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(tmp_path), "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://" + metadata.split("://", 1)[1],
+        "AIRFLOW__CORE__AUTH_MANAGER": _env(services["airflow-apiserver"])["AIRFLOW__CORE__AUTH_MANAGER"],
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "no_dags"),
         "AIRFLOW__CORE__FERNET_KEY": "",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "auth" / "passwords.json"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "a-test-jwt-secret-of-32-characters!",
+        "AIRFLOW__API__SECRET_KEY": "a-test-api-secret",
         "PYTHONPATH": str(ROOT / "plugins"),
         "AIRFLOW_ADMIN_USER": "ops", "AIRFLOW_ADMIN_PASSWORD": "a-test-password",
         "WAREHOUSE_HOST": server.hostname, "WAREHOUSE_PORT": str(server.port or 5432),
@@ -408,29 +684,34 @@ def test_airflow_init_creates_the_connections_idempotently(pg_server, tmp_path):
         "BASELIB_CONN_COURT_API": "https://:court-token@court.example:8443/",
         "BASELIB_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hooks/baselib",
     }
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
 
-    def run_init() -> subprocess.CompletedProcess:
-        done = subprocess.run(["bash", str(INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=900)
+    def run_init(environ: dict) -> subprocess.CompletedProcess:
+        done = subprocess.run(["bash", str(INIT_SCRIPT)], env=environ, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        for secret in ("a-test-password", "a-new-password", "court-token", "r%40d", "r@d"):
+            assert secret not in done.stdout + done.stderr, secret
+        return done
+
+    def airflow(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
         return done
 
     def connections() -> dict:
         out = tmp_path / "export.json"
-        done = subprocess.run(["airflow", "connections", "export", str(out), "--file-format", "json"],
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
+        airflow("connections", "export", str(out), "--file-format", "json")
         return json.loads(out.read_text())
 
+    api = None
     try:
         # a placeholder left in place stops it before anything is written
         refused = subprocess.run(["bash", str(INIT_SCRIPT)], env={**env, "AIRFLOW_ADMIN_PASSWORD": "change-me"},
                                  capture_output=True, text=True, timeout=300)
         assert refused.returncode != 0 and "AIRFLOW_ADMIN_PASSWORD" in refused.stderr
-        assert not (tmp_path / "auth" / "passwords.json").exists()
 
-        first = run_init()
-        assert "a-test-password" not in first.stdout + first.stderr
-        assert "court-token" not in first.stdout + first.stderr
+        first = run_init(env)
+        assert "admin: ops created" in first.stdout
         conns = connections()
         assert conns["warehouse"]["conn_type"] == "postgres"
         assert (conns["warehouse"]["host"], conns["warehouse"]["port"]) == (server.hostname, server.port or 5432)
@@ -441,17 +722,51 @@ def test_airflow_init_creates_the_connections_idempotently(pg_server, tmp_path):
         assert (conns["court_api"]["host"], conns["court_api"]["port"], conns["court_api"]["password"]) == \
             ("court.example", 8443, "court-token")
         assert conns["baselib_alerts"]["host"] == "http://127.0.0.1:9/hooks/baselib"
+        assert {c["description"] for c in conns.values()} == {"managed by airflow-init from .env"}
         # not configured: skipped, and said so
         assert "dept_public_security" not in conns and "smtp_default" not in conns
         assert "BASELIB_CONN_DEPT_PUBLIC_SECURITY is not set" in first.stdout
-        passwords = tmp_path / "auth" / "passwords.json"
-        assert json.loads(passwords.read_text()) == {"ops": "a-test-password"}
-        assert passwords.stat().st_mode & 0o077 == 0
+        # FAB's tables come with `airflow db migrate`; the admin is in them, hashed, role Admin
+        user = _fab_user(metadata, "ops")
+        assert user is not None and user[1] is True and user[2] == ["Admin"]
+        assert "a-test-password" not in user[0]
 
-        run_init()
-        assert connections() == conns
-        assert json.loads(passwords.read_text()) == {"ops": "a-test-password"}
+        # connections airflow-init does not manage, or that an operator made in the UI, are not its own
+        airflow("connections", "add", "team_notes", "--conn-uri", "http://notes.example")
+        airflow("connections", "add", "e_licence_api", "--conn-uri", "https://licence.example")
+
+        second = run_init(env)
+        assert "admin: ops unchanged" in second.stdout
+        after = connections()
+        assert {k: v for k, v in after.items() if k not in ("team_notes", "e_licence_api")} == conns
+        assert _fab_user(metadata, "ops") == user  # same hash (a new one would be salted differently)
+
+        # the password changed in .env; the court's access revoked; the webhook switched off
+        changed = {**env, "AIRFLOW_ADMIN_PASSWORD": "a-new-password", "BASELIB_CONN_COURT_API": "",
+                   "BASELIB_ALERT_WEBHOOK_URL": ""}
+        third = run_init(changed)
+        assert "admin: ops password updated" in third.stdout
+        assert "prune: deleted baselib_alerts court_api" in third.stdout
+        assert "prune: kept e_licence_api" in third.stdout
+        left = connections()
+        assert set(left) == set(conns) - {"court_api", "baselib_alerts"} | {"team_notes", "e_licence_api"}
+        assert left["dept_market_regulation"] == conns["dept_market_regulation"]
+        assert _fab_user(metadata, "ops")[0] != user[0]
+
+        # the login, as Airflow's api-server sees it (FAB's POST /auth/token)
+        api = _ApiServer(env, tmp_path / "api-server.log")
+        api.wait_healthy()
+        assert _get(f"{api.url}/api/v2/dags") == 401
+        status, body = _post_json(f"{api.url}/auth/token", {"username": "ops", "password": "a-new-password"})
+        assert status == 201 and body.get("access_token"), (status, body)
+        assert _get(f"{api.url}/api/v2/dags", body["access_token"]) == 200
+        for wrong in ("a-test-password", "not-the-password"):
+            status, _ = _post_json(f"{api.url}/auth/token", {"username": "ops", "password": wrong})
+            assert status in (401, 403), (wrong, status)
+        assert "a-new-password" not in api.log.read_text()
     finally:
+        if api is not None:
+            api.stop()
         for name in (metadata_db, warehouse_db):
             provision.drop_database(pg_server, name)
 

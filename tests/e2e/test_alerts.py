@@ -4,11 +4,16 @@
   the extract task's ``on_failure_callback`` posts one ``task_failed`` naming the resource and provider.
 * A blocked load (population data far over its quarantine threshold): ``load_blocked`` from the
   validate task, with the run's quality report.
-* A deadline: a local Airflow (api-server, dag-processor, scheduler, triggerer;
-  baselib.orchestration.local_airflow) and a REST-triggered run of the daily population DAG for a
-  logical date ten days back whose source fails: its deadline (logical date + 1 day + 6 h) has
-  passed, so the scheduler queues the DeadlineAlert's callback and the triggerer posts
-  ``provider_overdue`` naming the provider, the run's data interval and the deadline.
+* The deadline row Airflow creates for a run (``airflow dags trigger`` on a fresh metadata
+  database): the run's data interval END + the grace, through the custom deadline reference the
+  project's plugin registers (monthly February and daily runs).
+* A deadline missed for real: a local Airflow (api-server, dag-processor, scheduler, triggerer;
+  baselib.orchestration.local_airflow), the population entry on a ``* * * * *`` schedule with
+  ``overdue_after: PT45S`` and a failing source, unpaused: a run the scheduler creates itself misses
+  its deadline (interval end + 45 s), the scheduler queues the DeadlineAlert's callback and the
+  triggerer posts ``provider_overdue`` naming the provider, the run's data interval and the
+  deadline. A run created after its deadline (the first one, for the interval before unpausing,
+  may be) posts nothing.
 """
 from __future__ import annotations
 
@@ -75,14 +80,14 @@ def _dags_test(home: Path, receiver: AlertReceiver, date: str) -> subprocess.Com
                           timeout=900, cwd=ROOT)
 
 
-def _assert_names_the_resource(body: dict) -> None:
+def _assert_names_the_resource(body: dict, interval: dt.timedelta = dt.timedelta(days=1)) -> None:
     assert body["dag_id"] == DAG_ID
     assert body["resource"] == {"code": CODE, "name": "户籍人口基本信息"}
     assert body["provider"]["name"] == PROVIDER
     assert body["data_interval"]["timezone"] == "Asia/Shanghai"
     start = dt.datetime.fromisoformat(body["data_interval"]["start"])
     end = dt.datetime.fromisoformat(body["data_interval"]["end"])
-    assert start.utcoffset() == dt.timedelta(hours=8) and end - start == dt.timedelta(days=1)
+    assert start.utcoffset() == dt.timedelta(hours=8) and end - start == interval
     assert SECRET not in json.dumps(body, ensure_ascii=False)
 
 
@@ -118,13 +123,64 @@ def test_blocked_load_posts_load_blocked_with_its_report(dbs, alert_catalog, air
     assert f"{DAG_ID}/load-{load_id}" in report_path
 
 
+def _pipeline(catalog: Path, **settings) -> None:
+    path = catalog / "base_population_person.yaml"
+    entry = yaml.safe_load(path.read_text(encoding="utf-8"))
+    entry["pipeline"].update(settings)
+    path.write_text(yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize("settings, logical, interval_end, grace", [
+    ({}, "2026-01-01T00:00:00+08:00", dt.datetime(2026, 1, 2, tzinfo=SHANGHAI), dt.timedelta(hours=6)),
+    ({"schedule": "@monthly"}, "2026-02-01T00:00:00+08:00", dt.datetime(2026, 3, 1, tzinfo=SHANGHAI),
+     dt.timedelta(hours=6)),
+    ({"schedule": "0 2 * * 1-5", "overdue_after": "PT2H"}, "2026-03-02T02:00:00+08:00",
+     dt.datetime(2026, 3, 3, 2, tzinfo=SHANGHAI), dt.timedelta(hours=2)),
+], ids=["daily", "monthly-february", "weekday-monday"])
+def test_deadline_is_the_grace_after_the_data_interval_ends(dbs, alert_catalog, tmp_path, settings, logical,
+                                                             interval_end, grace):
+    """Airflow itself (a migrated metadata database, the DAG serialized, a run created by ``airflow
+    backfill create`` for one past interval) evaluates the DAG's
+    DeadlineAlert through the plugin's DataIntervalEndDeadline: the deadline row is the run's data
+    interval end + grace (February: 1 March 00:00 + 6 h, not logical date + 31 days + 6 h)."""
+    import psycopg2
+
+    from baselib.orchestration import local_airflow
+    from baselib.warehouse import provision
+
+    _pipeline(alert_catalog, **settings)
+    database = f"baselib_test_deadline_{os.getpid()}"
+    provision.drop_database(dbs.server, database)
+    url = local_airflow.metadata_url(dbs.server, database)
+    env = local_airflow.environment(tmp_path / "airflow_home", url, executor="LocalExecutor")
+    try:
+        for command in (["db", "migrate"], ["dags", "reserialize"],
+                        ["backfill", "create", "--dag-id", DAG_ID, "--from-date", logical, "--to-date", logical]):
+            done = subprocess.run(["nice", airflow(), *command], env=env, capture_output=True, text=True,
+                                  timeout=900, cwd=ROOT)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        conn = psycopg2.connect("postgresql://" + url.split("://", 1)[1])
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT r.run_type, d.deadline_time, r.data_interval_end FROM deadline d JOIN dag_run r "
+                            "ON r.id = d.dagrun_id WHERE r.dag_id = %s ORDER BY r.run_type", (DAG_ID,))
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+    finally:
+        provision.drop_database(dbs.server, database)
+    assert rows == [("backfill", interval_end + grace, interval_end)], rows
+
+
 @pytest.fixture
 def airflow_stack(dbs, alert_catalog, closed_source, tmp_path):
-    """A running local Airflow with the triggerer, on its own metadata database, alerting to a
+    """The population entry on ``* * * * *`` with ``overdue_after: PT45S``.
+    A running local Airflow with the triggerer, on its own metadata database, alerting to a
     loopback receiver; every process it started is stopped by pid afterwards."""
     from baselib.orchestration import local_airflow
     from baselib.warehouse import provision
 
+    _pipeline(alert_catalog, schedule="* * * * *", overdue_after="PT45S")
     database = f"baselib_test_alerts_{os.getpid()}"
     provision.drop_database(dbs.server, database)
     with AlertReceiver() as receiver:
@@ -141,33 +197,20 @@ def airflow_stack(dbs, alert_catalog, closed_source, tmp_path):
             provision.drop_database(dbs.server, database)
 
 
-def test_overdue_run_raises_the_deadline_alert(airflow_stack):
+def test_overdue_run_raises_the_deadline_alert(alert_catalog, airflow_stack):
     stack, receiver = airflow_stack
-    today = dt.datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-    logical = (today - dt.timedelta(days=10)).astimezone(dt.timezone.utc)
     stack.unpause([DAG_ID])
-    with stack.client() as api:
-        response = api.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": logical.isoformat()})
-        assert response.status_code == 200, response.text
-        run = response.json()
 
-    def this_run(body):
-        return body["run_id"] == run["dag_run_id"]
-
-    overdue = receiver.wait_for("provider_overdue", timeout=240, where=this_run)
-    assert overdue, f"no provider_overdue alert for the run; see the scheduler and triggerer logs in {stack.home}"
-    failed = receiver.wait_for("task_failed", timeout=180, where=this_run)
-    (body,) = overdue
-    _assert_names_the_resource(body)
+    overdue = receiver.wait_for("provider_overdue", timeout=420)
+    assert overdue, f"no provider_overdue alert; see the scheduler and triggerer logs in {stack.home}"
+    body = overdue[0]
+    _assert_names_the_resource(body, interval=dt.timedelta(minutes=1))
     assert body["provider"]["code"] == "11360000014400005D"
-    assert body["data_interval"]["start"] == dt.datetime.fromisoformat(
-        run["data_interval_start"].replace("Z", "+00:00")).astimezone(SHANGHAI).isoformat()
-    assert body["data_interval"]["end"] == dt.datetime.fromisoformat(
-        run["data_interval_end"].replace("Z", "+00:00")).astimezone(SHANGHAI).isoformat()
-    # the deadline: the run's logical date + one day (每日) + the 6 h grace
-    assert dt.datetime.fromisoformat(body["deadline"]) == logical + dt.timedelta(hours=30)
-    assert body["update_cycle"] == "每日" and body["overdue_after_hours"] == 6.0
+    assert body["run_id"].startswith("scheduled__")
+    # the deadline: the run's data interval END + the 45 s grace
+    end = dt.datetime.fromisoformat(body["data_interval"]["end"])
+    assert dt.datetime.fromisoformat(body["deadline"]) == end + dt.timedelta(seconds=45)
+    assert body["update_cycle"] == "每日" and body["overdue_after_hours"] == round(45 / 3600, 3)
     # the same run's failing extract alerted through the executor's task process too
+    failed = receiver.wait_for("task_failed", timeout=180, where=lambda b: b["run_id"] == body["run_id"])
     assert [b["task_id"] for b in failed] == ["extract"], receiver.bodies()
-    # the scheduled run of the latest interval (made when the DAG was unpaused) is not overdue yet
-    assert all(this_run(b) for b in receiver.bodies("provider_overdue")), receiver.bodies("provider_overdue")

@@ -8,7 +8,9 @@ Observed with Airflow 3.3.2 (asserted below): ``airflow backfill create --from-d
 --to-date 2026-10-07`` reads the dates as UTC midnights and plans the runs whose logical date lies
 in [2026-10-01T00:00Z, 2026-10-07T00:00Z]; a daily catalog DAG's logical dates are Asia/Shanghai
 midnights (16:00 UTC the day before), so it plans six runs, the data days 2026-10-02..07 — the
-first day, 2026-10-01, is missed.
+first day, 2026-10-01, is missed. And the bounds are logical dates, i.e. data interval STARTS: on
+a monthly DAG ``--from-date 2026-01-15T00:00:00+08:00`` plans February and March, not January,
+whose interval holds 01-15..01-31; the wrapper starts at the run holding --from (2026-01-01).
 """
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ pytestmark = pytest.mark.airflow
 UTC = dt.timezone.utc
 PLAIN_DAG = "base_population__person"       # daily (每日): CronDataIntervalTimetable("@daily", Asia/Shanghai)
 PAUSED_DAG = "base_legal_entity__legal_entity"  # daily too; the pause tests create a backfill on it
+MONTHLY_DAG = "base_macro_economy__indicator_value"  # 每月: CronDataIntervalTimetable("@monthly", Asia/Shanghai)
+QUARTERLY_DAG = "base_spatial__place_name"           # 每季度: "0 0 1 1,4,7,10 *"
+TRIGGER_DAG = "evaluation_publish"                   # CronTriggerTimetable("0 2 1 * *", Asia/Shanghai)
+SH = dt.timezone(dt.timedelta(hours=8))
 LOCAL_MIDNIGHTS = [dt.datetime(2026, 9, 30, 16, tzinfo=UTC) + dt.timedelta(days=i) for i in range(7)]  # 10-01..07
 
 
@@ -136,3 +142,52 @@ def test_an_unknown_dag_is_a_clear_error(meta):
     done = wrapper(env, "--dag-id", "no_such_dag", "--from", "2026-10-01", "--to", "2026-10-07", "--dry-run")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("backfill: DAG no_such_dag not found in the metadata database")
+
+
+def plan_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(("  data day ", "  data days "))]
+
+
+def test_a_monthly_dag_plans_the_month_holding_the_first_day(meta):
+    env, _ = meta
+    plain = run(env, airflow(), "backfill", "create", "--dag-id", MONTHLY_DAG, "--from-date", "2026-01-15T00:00:00+08:00",
+                "--to-date", "2026-03-15T23:59:59.999999+08:00", "--dry-run")
+    assert [r.logical_date for r in parse_dry_run(plain.stdout)] == [     # Airflow alone: January is skipped
+        dt.datetime(2026, 2, 1, tzinfo=SH), dt.datetime(2026, 3, 1, tzinfo=SH)]
+
+    done = wrapper(env, "--dag-id", MONTHLY_DAG, "--from", "2026-01-15", "--to", "2026-03-15", "--dry-run")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    assert (f"backfill create --dag-id {MONTHLY_DAG} --from-date 2026-01-01T00:00:00+08:00 "
+            "--to-date 2026-03-15T23:59:59.999999+08:00 --dry-run") in out
+    assert f"planned runs of {MONTHLY_DAG}: 3 " in out
+    assert "  --from 2026-01-15T00:00:00+08:00 lies in the run of data days 2026-01-01 .. 2026-01-31 " in out
+    assert plan_lines(out) == [
+        "  data days 2026-01-01 .. 2026-01-31 (31 days)  logical date 2026-01-01T00:00:00+08:00 (2025-12-31T16:00:00+00:00)",
+        "  data days 2026-02-01 .. 2026-02-28 (28 days)  logical date 2026-02-01T00:00:00+08:00 (2026-01-31T16:00:00+00:00)",
+        "  data days 2026-03-01 .. 2026-03-31 (31 days)  logical date 2026-03-01T00:00:00+08:00 (2026-02-28T16:00:00+00:00)"]
+    assert "not a scheduled data day" not in out and "no planned run covers" not in out
+
+
+def test_a_quarterly_dag_plans_the_quarter_holding_the_first_day(meta):
+    env, _ = meta
+    done = wrapper(env, "--dag-id", QUARTERLY_DAG, "--from", "2026-02-01", "--to", "2026-06-30", "--dry-run")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--from-date 2026-01-01T00:00:00+08:00 --to-date 2026-06-30T23:59:59.999999+08:00 --dry-run" in done.stdout
+    assert [line.split("  logical date ")[0] for line in plan_lines(done.stdout)] == [
+        "  data days 2026-01-01 .. 2026-03-31 (90 days)", "  data days 2026-04-01 .. 2026-06-30 (91 days)"]
+
+
+def test_a_cron_trigger_dag_keeps_the_days_as_given(meta):
+    """A platform DAG (CronTriggerTimetable, intervals of length 0): --from is not moved; the plan
+    has the triggers on the days asked for, and names the days no trigger falls on."""
+    env, _ = meta
+    done = wrapper(env, "--dag-id", TRIGGER_DAG, "--from", "2026-01-15", "--to", "2026-03-15", "--dry-run")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--from-date 2026-01-15T00:00:00+08:00 --to-date 2026-03-15T23:59:59.999999+08:00 --dry-run" in done.stdout
+    assert "lies in the run" not in done.stdout
+    assert plan_lines(done.stdout) == [
+        "  data day 2026-02-01  logical date 2026-02-01T02:00:00+08:00 (2026-01-31T18:00:00+00:00)",
+        "  data day 2026-03-01  logical date 2026-03-01T02:00:00+08:00 (2026-02-28T18:00:00+00:00)"]
+    assert ("  no planned run covers: 2026-01-15..2026-01-31, 2026-02-02..2026-02-28, 2026-03-02..2026-03-15 ("
+            in done.stdout)

@@ -182,6 +182,14 @@ def test_base_libraries_run_on_the_celery_worker_and_trigger_the_theme(dbs, land
         loaded = dbs.scalar("SELECT sum(rows_inserted) FROM ops.load_run WHERE dag_id = %s", (dag_id,))
         assert loaded == dbs.scalar(f"SELECT count(*) FROM {table}"), dag_id
 
+    # `make demo` after a `make up` on the same metadata database pauses everything the scheduler would
+    # otherwise run beside its test runs; `make up` unpauses them all again
+    with stack.client() as api:
+        known = {d["dag_id"] for d in api.get("/dags", params={"limit": 1000}).raise_for_status().json()["dags"]}
+    assert set(stack.pause_all()) == {THEME, *base_dags}
+    assert stack.pause_all() == []
+    assert set(stack.unpause_all()) == known
+
     pids = {p.pid for p in started}
     stack.stop()
     assert _session_members(pids) == [], "processes of the deployment's sessions are left"

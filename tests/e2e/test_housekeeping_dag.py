@@ -14,7 +14,7 @@ import pytest
 from baselib_simulators import population as sim
 from tests.conftest import AS_OF
 from tests.e2e.airflow_cli import airflow, airflow_env, migrate
-from tests.integration.test_housekeeping import OLD, YOUNG, DAG, _conn, _run
+from tests.integration.test_housekeeping import OLD, YOUNG, DAG, _conn, _run, undeletable
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -59,6 +59,30 @@ def test_staging_housekeeping_dag_removes_an_old_failed_runs_folder(dbs, airflow
     logged = done.stdout + done.stderr + _task_logs(airflow_home, "staging_housekeeping")
     assert re.search(r"staging housekeeping under \S+: 1 folder\(s\) removed \(1 file\(s\), \d+ bytes; failed 1\), "
                      r"1 kept", logged), logged[-4000:]
+
+
+def test_staging_housekeeping_task_fails_naming_a_folder_it_cannot_remove(dbs, airflow_home, tmp_path, monkeypatch):
+    """One old failed run's folder cannot be deleted: the other old folder still goes, and the task
+    (so the DAG run, and its failure alert) fails naming the folder left behind."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("BASELIB_STAGING_URL", staging.as_uri())
+    env = airflow_env(airflow_home, AIRFLOW__LOGGING__LOGGING_LEVEL="INFO")
+    conn = _conn()
+    try:
+        stuck, other = _run(conn, "dag_stuck", "failed", OLD), _run(conn, "dag_other", "failed", OLD)
+    finally:
+        conn.close()
+    folder = staging / DAG / f"load-{stuck}"
+
+    with undeletable(folder):
+        done = _dags_test(env, "staging_housekeeping", dt.datetime.now(SHANGHAI).date().isoformat())
+
+    logged = done.stdout + done.stderr + _task_logs(airflow_home, "staging_housekeeping")
+    assert done.returncode != 0 and "DagRun failed" in done.stdout + done.stderr, logged[-4000:]
+    assert re.search(r"SweepIncomplete: staging housekeeping could not remove 1 folder\(s\): "
+                     + re.escape(folder.as_uri()), logged), logged[-4000:]
+    assert folder.is_dir() and not (staging / DAG / f"load-{other}").exists()
+    assert dbs.query("SELECT load_id, reason FROM ops.staging_removal") == [(other, "failed")]
 
 
 def test_pipeline_task_logs_at_info_carry_progress_and_the_quality_report(dbs, population, airflow_home):

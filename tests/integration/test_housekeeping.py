@@ -7,9 +7,12 @@ Parquet parts at storage.load_prefix. Ages are set on the rows (finished_at) and
 (mtime), never by waiting."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -167,7 +170,8 @@ def test_a_retried_run_is_running_again_and_keeps_its_folder(dbs, tmp_path, monk
 
 def test_staging_in_object_storage(dbs, s3, monkeypatch):
     """The same sweep over s3://: a failed run's folder and an orphan removed, a running run's kept.
-    An object's time is its upload time, so the sweep looks from eight days ahead."""
+    An object's time is its upload time, so the sweep looks from eight days ahead; the running run
+    was opened (again, by a retried task) an hour before that instant."""
     import pyarrow.fs as pafs
 
     monkeypatch.setenv("BASELIB_STAGING_URL", f"s3://{BUCKET}/staging")
@@ -175,6 +179,10 @@ def test_staging_in_object_storage(dbs, s3, monkeypatch):
     try:
         failed = _run(conn, "s3_failed", "failed", rows=1000)
         running = _run(conn, "s3_running", "running", rows=1000)
+        with conn.cursor() as cur:
+            cur.execute("UPDATE ops.load_run SET started_at = now() + interval '8 days' - interval '1 hour' "
+                        "WHERE load_id = %s", (running,))
+        conn.commit()
         _part(f"s3://{BUCKET}/staging/{DAG}/load-900000003", 50)
         done = housekeeping.sweep(conn, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=8))
     finally:
@@ -226,3 +234,143 @@ def test_the_cli_command_sweeps_like_the_dag(dbs, tmp_path, monkeypatch):
     assert dbs.query("SELECT staging_removed_at IS NOT NULL FROM ops.load_run WHERE load_id = %s",
                      (failed,)) == [(True,)]
     assert cli()["folders_removed"] == 0  # rerun: nothing left to remove
+
+
+# --- runs whose task died, failed runs waiting for their retry, folders that cannot be deleted ---------
+
+def _idle(conn, load_id: int, age: dt.timedelta, files_age: dt.timedelta | None = None) -> Path:
+    """Make run ``load_id`` look ``age`` old (started_at, finished_at if set) and its staging files
+    ``files_age`` old (default ``age``). Returns its folder."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE ops.load_run SET started_at = now() - %s, finished_at = finished_at - %s "
+                    "WHERE load_id = %s", (age, age, load_id))
+    conn.commit()
+    folder = Path(storage.load_prefix(DAG, load_id).removeprefix("file://"))
+    _age_files(folder, files_age if files_age is not None else age)
+    return folder
+
+
+def test_runs_left_unfinished_by_a_dead_task_are_abandoned_after_the_retention_and_two_days(dbs, tmp_path,
+                                                                                          monkeypatch):
+    """A task killed without recording its failure leaves ops.load_run running, validated or loaded.
+    Once its last activity (start, finish, newest staged file) is older than the retention and than
+    two days, its folder goes as ``abandoned``; the run's status is left as it was. A run active
+    recently (a file written yesterday, or idle less than two days with retention 0) stays."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("BASELIB_STAGING_URL", staging.as_uri())
+    conn = _conn()
+    try:
+        dead = {status: _run(conn, f"dead_{status}", status) for status in ("running", "validated", "loaded")}
+        folders = {load_id: _idle(conn, load_id, OLD) for load_id in dead.values()}
+        busy = _run(conn, "busy", "running")               # started long ago, still writing parts
+        _idle(conn, busy, OLD, files_age=dt.timedelta(days=1))
+        done = housekeeping.sweep(conn)                    # retention 7 days
+        assert {f.load_id: f.reason for f in done.removed} == {i: "abandoned" for i in dead.values()}
+        assert [f.load_id for f in done.kept] == [busy]
+
+        # retention 0: still two days of grace for a run that may be running
+        quiet = _run(conn, "quiet", "running")
+        _idle(conn, quiet, dt.timedelta(days=1))
+        stale = _run(conn, "stale", "validated")
+        _idle(conn, stale, dt.timedelta(days=3))
+        done0 = housekeeping.sweep(conn, retention=0)
+    finally:
+        conn.close()
+    assert not any(p.exists() for p in folders.values())
+    assert {f.load_id: f.reason for f in done0.removed} == {stale: "abandoned"}
+    assert {f.load_id: f.why_kept for f in done0.kept} == {
+        busy: "run running: its DAG run may still retry", quiet: "run running: its DAG run may still retry"}
+    assert (staging / DAG / f"load-{quiet}").is_dir() and (staging / DAG / f"load-{busy}").is_dir()
+    assert sorted(dbs.query("SELECT load_id, reason FROM ops.staging_removal")) == sorted(
+        [(i, "abandoned") for i in dead.values()] + [(stale, "abandoned")])
+    # the records are not rewritten: a loaded run's rows are in the warehouse
+    assert dict(dbs.query("SELECT load_id, status FROM ops.load_run WHERE staging_removed_at IS NOT NULL")) == {
+        **{i: s for s, i in dead.items()}, stale: "validated"}
+
+
+def test_a_failed_run_keeps_its_folder_for_an_hour_whatever_the_retention(dbs, tmp_path, monkeypatch):
+    """pipeline._fail records ``failed`` on every try that fails and Airflow retries the task (at
+    most 30 minutes later) on the same parts: with retention 0 a run failed 10 minutes ago keeps
+    its folder, one failed 2 hours ago loses it; a blocked run (never retried) loses it at once."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("BASELIB_STAGING_URL", staging.as_uri())
+    conn = _conn()
+    try:
+        retrying = _run(conn, "retrying", "failed", dt.timedelta(minutes=10))
+        given_up = _run(conn, "given_up", "failed", dt.timedelta(hours=2))
+        blocked = _run(conn, "blocked_now", "blocked")
+        done = housekeeping.sweep(conn, retention=0)
+    finally:
+        conn.close()
+    assert {f.load_id: f.reason for f in done.removed} == {given_up: "failed", blocked: "blocked"}
+    assert {f.load_id: f.why_kept for f in done.kept} == {
+        retrying: "run failed less than 1 hour ago: its automatic retry may read it"}
+    assert (staging / DAG / f"load-{retrying}").is_dir()
+    assert not (staging / DAG / f"load-{given_up}").exists()
+
+
+@contextlib.contextmanager
+def undeletable(folder: Path):
+    """Make the files of ``folder`` impossible to delete: its subfolders read-only (mode 0555) and,
+    for root (whom modes do not stop), immutable (``chattr +i``). Undone on exit."""
+    subdirs = [p for p in folder.rglob("*") if p.is_dir()]
+    chattr = shutil.which("chattr") if os.geteuid() == 0 else None
+    for p in subdirs:
+        p.chmod(0o555)
+    try:
+        if os.geteuid() == 0 and (chattr is None or subprocess.run([chattr, "+i", *map(str, subdirs)],
+                                                                   capture_output=True).returncode):
+            pytest.skip("running as root and chattr +i is not available here")
+        yield
+    finally:
+        if chattr is not None:
+            subprocess.run([chattr, "-i", *map(str, subdirs)], capture_output=True)
+        for p in subdirs:
+            p.chmod(0o755)
+
+
+def test_a_folder_that_cannot_be_deleted_does_not_stop_the_sweep(dbs, tmp_path, monkeypatch, caplog):
+    """One folder whose files cannot be deleted: it is logged and recorded nothing for, every other
+    old folder is still removed and recorded, and the sweep then fails naming that folder."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("BASELIB_STAGING_URL", staging.as_uri())
+    conn = _conn()
+    try:
+        stuck, *others = (_run(conn, f"old_{i}", "failed", OLD) for i in range(3))
+        folder = staging / DAG / f"load-{stuck}"
+        caplog.set_level(logging.INFO, logger="baselib")
+        with undeletable(folder), pytest.raises(housekeeping.SweepIncomplete) as raised:
+            housekeeping.sweep(conn)
+        again = housekeeping.sweep(conn)  # the folder can be deleted now: the next sweep removes it
+    finally:
+        conn.close()
+    swept = raised.value.sweep
+    assert [f.uri for f in swept.failed] == [folder.as_uri()] and folder.as_uri() in str(raised.value)
+    assert {f.load_id for f in swept.removed} == set(others)
+    assert not any((staging / DAG / f"load-{i}").exists() for i in others)
+    assert any(r.levelno == logging.ERROR and folder.as_uri() in r.getMessage() for r in caplog.records)
+    assert swept.as_dict()["folders_failed"] == 1
+    assert [f.load_id for f in again.removed] == [stuck] and not folder.exists()
+    assert sorted(r[0] for r in dbs.query("SELECT load_id FROM ops.staging_removal")) == sorted([*others, stuck])
+
+
+def test_a_retried_step_takes_its_failed_run_back_to_running(dbs, tmp_path, monkeypatch):
+    """pipeline._resume (the first thing a validate or load retry does): a failed run is running
+    again, so housekeeping keeps its staging while the retry reads it; other statuses stay."""
+    monkeypatch.setenv("BASELIB_STAGING_URL", (tmp_path / "staging").as_uri())
+    conn = _conn()
+    try:
+        ids = {status: _run(conn, f"resume-{status}", status, OLD) for status in ("failed", "blocked", "success")}
+    finally:
+        conn.close()
+    for load_id in ids.values():
+        pipeline._resume(load_id)
+    rows = dict(dbs.query("SELECT load_id, status FROM ops.load_run WHERE load_id = ANY(%s)", (list(ids.values()),)))
+    assert rows == {ids["failed"]: "running", ids["blocked"]: "blocked", ids["success"]: "success"}
+    conn = _conn()
+    try:
+        swept = housekeeping.sweep(conn, retention=0)
+    finally:
+        conn.close()
+    assert (tmp_path / "staging" / DAG / f"load-{ids['failed']}").is_dir()  # running again: kept
+    assert f"load-{ids['failed']}" not in " ".join(f.uri for f in swept.removed)

@@ -87,3 +87,50 @@ def test_a_view_whose_columns_cannot_be_replaced_in_place_is_recreated(dbs, popu
     assert _columns(dbs, "person_current") == ["loaded_at", *population.column_names]
     assert dbs.scalar("SELECT has_column_privilege('base_population_reader', "
                       "'base_population.person_current', 'sex', 'SELECT')")
+
+
+def test_the_ddl_is_tried_again_when_it_is_a_deadlocks_victim(dbs, caplog):
+    """R1 #6 (a fresh deployment, every DAG at once): a writer holds sharing.consumer and then asks
+    for the DDL's advisory lock while the DDL waits for sharing.consumer. PostgreSQL ends the DDL
+    transaction (it detects the deadlock first: shorter deadlock_timeout); ensure() rolls back and
+    tries again once the writer is through, and the DDL commits."""
+    import logging
+    import threading
+    import time
+
+    setup = dbs.warehouse()
+    schema.ensure(setup, [])
+    setup.close()
+    writer, ddl = dbs.warehouse(), dbs.warehouse()
+    with ddl.cursor() as cur:
+        cur.execute("SET deadlock_timeout = '100ms'")
+    ddl.commit()
+    with writer.cursor() as cur:
+        cur.execute("SET deadlock_timeout = '10s'")
+        cur.execute("LOCK TABLE sharing.consumer IN ROW EXCLUSIVE MODE")  # a writer's row work
+    errors: list[BaseException] = []
+
+    def run_ddl():
+        try:
+            schema.ensure(ddl, [])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    caplog.set_level(logging.WARNING, logger="baselib.warehouse.schema")
+    thread = threading.Thread(target=run_ddl)
+    thread.start()
+    waiting = ("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted "
+               "AND l.relation = 'sharing.consumer'::regclass")
+    for _ in range(200):  # the DDL holds the advisory lock and waits for sharing.consumer
+        if dbs.scalar(waiting):
+            break
+        time.sleep(0.05)
+    assert dbs.scalar(waiting), "the DDL never waited for sharing.consumer"
+    with writer.cursor() as cur:  # now the writer wants the DDL's advisory lock: a deadlock
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (schema._DDL_LOCK_KEY,))
+    writer.commit()  # granted once the DDL transaction was ended; the writer is through
+    thread.join(60)
+    writer.close()
+    ddl.close()
+    assert not thread.is_alive() and errors == []
+    assert any("deadlock's victim (attempt 1 of" in r.getMessage() for r in caplog.records)

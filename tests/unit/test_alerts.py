@@ -123,7 +123,7 @@ def test_overdue_payload_from_a_deadline_context():
 def test_grace_per_update_cycle(population, cycle, length, grace):
     resource = population.model_copy(update={"update_cycle": cycle})
     assert alerts.cycle_length(resource) == length and alerts.grace(resource) == grace
-    assert alerts.overdue_interval(resource) == length + grace
+    assert alerts.overdue_interval(resource) == grace  # after the data interval's END
 
 
 def test_no_deadline_for_cycle_other(population):
@@ -153,7 +153,7 @@ def _entry(tmp_path, **pipeline):
 def test_catalog_overdue_after_overrides_the_grace(tmp_path, value, expected):
     resource = load_entry(_entry(tmp_path, overdue_after=value))
     assert resource.pipeline.overdue_after == expected
-    assert alerts.overdue_interval(resource) == dt.timedelta(days=1) + expected
+    assert alerts.overdue_interval(resource) == expected
 
 
 @pytest.mark.parametrize("value", [0, -3, "soon"])
@@ -164,8 +164,6 @@ def test_catalog_rejects_a_bad_overdue_after(tmp_path, value):
 
 def test_every_cron_dag_has_its_deadline_alert_and_themes_none(catalog):
     from airflow.sdk import AsyncCallback
-    from airflow.sdk.definitions.deadline import DagRunLogicalDateDeadline
-
     from baselib.orchestration.dag_factory import build_all
 
     dags = build_all()
@@ -181,19 +179,18 @@ def test_every_cron_dag_has_its_deadline_alert_and_themes_none(catalog):
             continue
         cron_dags += 1
         (alert,) = dag.deadline
-        assert isinstance(alert.reference, DagRunLogicalDateDeadline)
+        assert isinstance(alert.reference, alerts.DataIntervalEndDeadline)
         expected = alerts.CYCLE_DEFAULTS[resource.update_cycle.name]
-        if not resource.pipeline.schedule:
-            assert alert.interval == expected[0] + expected[1], dag_id
+        assert alert.interval == (resource.pipeline.overdue_after or expected[1]), dag_id
         assert isinstance(alert.callback, AsyncCallback)
         assert alert.callback.path == "baselib.orchestration.alerts.overdue_callback"
         assert alert.callback.kwargs["provider"] == resource.provider.name
         assert alert.callback.kwargs["resource_code"] == resource.code
     assert cron_dags >= 10
     population = dags["base_population__person"].deadline[0]
-    assert population.interval == dt.timedelta(hours=30)  # 每日: one day + 6 h
+    assert population.interval == dt.timedelta(hours=6)  # 每日: 6 h after the day ends
     tax = next(r for r in catalog.resources if r.pipeline.schedule)  # "0 2 1 5 *": yearly on 1 May
-    assert dags[tax.dag_id].deadline[0].interval == dt.timedelta(days=366 + 3)
+    assert dags[tax.dag_id].deadline[0].interval == dt.timedelta(days=3)
 
 
 def test_platform_dags_alert_on_failure():
@@ -336,3 +333,146 @@ def test_no_deadline_under_airflow_dags_test(catalog, monkeypatch):
     assert alerts.deadline_alert(daily) is not None
     monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dags", "test", daily.dag_id])
     assert alerts.deadline_alert(daily) is None
+
+
+# --- review fixes: personal data, the webhook token, late catch-up runs, blocked loads -----------------
+
+ID_NUMBER = "110101199003077758"
+
+
+@pytest.mark.parametrize("text, kept", [
+    (f'duplicate key value violates unique constraint "person_pkey"\nDETAIL:  Key (id_number)=({ID_NUMBER}) '
+     f'already exists.\n', 'unique constraint "person_pkey"'),
+    (f'invalid input syntax for type integer: "{ID_NUMBER}"\nLINE 1: INSERT INTO person VALUES (\'x\', '
+     f'\'{ID_NUMBER}\'::int)\n                                        ^\n', "invalid input syntax for type integer"),
+    (f"row {ID_NUMBER[:-1]}X of ods.person: phone 13812345678, credit code 91350100M000100Y43",
+     "of ods.person"),
+    ('connection to server at "127.0.0.1", port 5432 failed', '"127.0.0.1", port 5432'),
+])
+def test_depersonalise_drops_row_values_and_keeps_what_failed(text, kept):
+    from baselib.security.redaction import depersonalise
+
+    clean = depersonalise(text)
+    for value in (ID_NUMBER, ID_NUMBER[:-1] + "X", "13812345678", "91350100M000100Y43"):
+        assert value not in clean
+    assert kept in clean and "DETAIL" not in clean and "LINE 1" not in clean
+
+
+def test_payload_error_and_extra_texts_are_depersonalised():
+    payload = alerts.build_payload("task_failed", dag_id="d", run_id="r",
+                                   error=f"Key (id_number)=({ID_NUMBER}) already exists", note=f"id {ID_NUMBER}")
+    assert ID_NUMBER not in json.dumps(payload) and payload["error"] == "Key (id_number)=([redacted]) already exists"
+
+
+def test_without_urls_keeps_scheme_and_host_only():
+    text = ("ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: "
+            "/services/T0/B0/tok3n (https://user:pw@hooks.example.org:8443/hook/tok3n?sig=abc)")
+    clean = alerts.without_urls(text)
+    assert "tok3n" not in clean and "sig=abc" not in clean and "pw" not in clean
+    assert "https://hooks.example.org:8443/***" in clean and "with url: ***" in clean
+
+
+def test_webhook_url_goes_to_the_secrets_masker(monkeypatch):
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
+
+    monkeypatch.setenv("AIRFLOW_CONN_BASELIB_ALERTS", json.dumps(
+        {"conn_type": "http", "host": "http://127.0.0.1:9/hooks/Xq7pLm2Vb9RtK4sW"}))
+    alerts._mask_webhook_url()
+    assert "Xq7pLm2Vb9RtK4sW" not in str(_secrets_masker().redact("posting to /hooks/Xq7pLm2Vb9RtK4sW failed"))
+
+
+def _deadline_context(run_type, *, interval_end, deadline, queued, run_after=None):
+    iso = lambda t: t.astimezone(UTC).isoformat()  # noqa: E731
+    return {"dag_run": {"dag_id": "base_population__person", "dag_run_id": f"{run_type}__x", "run_type": run_type,
+                        "state": "running", "data_interval_start": iso(interval_end - dt.timedelta(days=1)),
+                        "data_interval_end": iso(interval_end), "queued_at": iso(queued),
+                        "run_after": iso(run_after or queued)},
+            "deadline": {"id": "1", "deadline_time": deadline}}
+
+
+def test_overdue_alert_only_for_a_run_created_before_its_deadline(monkeypatch):
+    end = dt.datetime(2026, 11, 21, 16, tzinfo=UTC)
+    deadline = end + dt.timedelta(hours=6)
+    in_time = _deadline_context("scheduled", interval_end=end, deadline=deadline, queued=end + dt.timedelta(seconds=5))
+    late_manual = _deadline_context("manual", interval_end=end, deadline=deadline, queued=deadline + dt.timedelta(days=3))
+    late_catch_up = _deadline_context("scheduled", interval_end=end, deadline=deadline,
+                                      queued=deadline + dt.timedelta(minutes=1), run_after=end)
+    assert not alerts.created_after_deadline(in_time)
+    assert alerts.created_after_deadline(late_manual) and alerts.created_after_deadline(late_catch_up)
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with AlertReceiver() as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_BASELIB_ALERTS", receiver.connection())
+        for context in (late_manual, late_catch_up, in_time):
+            asyncio.run(alerts.overdue_callback(context=context, provider="省公安厅"))
+    assert [b["run_id"] for b in receiver.bodies("provider_overdue")] == ["scheduled__x"]
+
+
+def test_plugin_registers_the_deadline_reference():
+    """Airflow finds the reference among the plugins' deadline_references (what the scheduler does when
+    it deserialises the DAG's DeadlineAlert), and its serialised form names the class path."""
+    import baselib_airflow_plugin
+    from airflow.serialization.encoders import encode_deadline_reference
+
+    assert baselib_airflow_plugin.BaselibAirflowPlugin.deadline_references == [alerts.DataIntervalEndDeadline]
+    encoded = encode_deadline_reference(alerts.DataIntervalEndDeadline())
+    assert encoded["__class_path"] == "baselib.orchestration.alerts.DataIntervalEndDeadline"
+
+
+def test_failure_callback_closes_the_runs_unfinished_load_record(dbs, population):
+    """The final failure of a killed task (its step never recorded the error): the record of the run
+    is closed as failed with the task's error; a blocked record is left as it is."""
+    from baselib.records import load_run
+    from baselib.warehouse import connections, schema
+
+    conn = connections.connect("warehouse")
+    try:
+        schema.ensure(conn, [])
+        ids = {}
+        for run_id, status in (("scheduled__a", "loaded"), ("scheduled__b", "blocked")):
+            ids[run_id] = load_run.start(conn, resource_code=population.code, dag_id=population.dag_id,
+                                         run_id=run_id, logical_date=None, data_interval_start=None,
+                                         data_interval_end=None, mode="full")
+            load_run.update(conn, ids[run_id], status=status)
+        conn.commit()
+    finally:
+        conn.close()
+
+    class Ti:
+        dag_id, task_id, log_url = population.dag_id, "record", None
+
+        def __init__(self, run_id):
+            self.run_id = run_id
+
+        def xcom_pull(self, task_ids):
+            return None  # found by dag_id + run_id
+
+    for run_id in ids:
+        alerts.on_failure(population)({"ti": Ti(run_id), "exception": "Task was killed (heartbeat timeout)"})
+    rows = dict(dbs.query("SELECT run_id, status FROM ops.load_run"))
+    assert rows == {"scheduled__a": "failed", "scheduled__b": "blocked"}
+    (error, history), = dbs.query("SELECT error, error_history FROM ops.load_run WHERE run_id = 'scheduled__a'")
+    assert "heartbeat timeout" in error and history[-1]["step"] == "record"
+
+
+def test_a_blocked_run_missing_its_deadline_is_not_the_providers_lateness(dbs, population, monkeypatch):
+    from baselib.records import load_run
+    from baselib.warehouse import connections, schema
+
+    conn = connections.connect("warehouse")
+    try:
+        schema.ensure(conn, [])
+        load_id = load_run.start(conn, resource_code=population.code, dag_id=population.dag_id, run_id="scheduled__x",
+                                 logical_date=None, data_interval_start=None, data_interval_end=None, mode="full")
+        load_run.update(conn, load_id, status="blocked")
+        conn.commit()
+    finally:
+        conn.close()
+    end = dt.datetime(2026, 11, 21, 16, tzinfo=UTC)
+    context = _deadline_context("scheduled", interval_end=end, deadline=end + dt.timedelta(hours=6),
+                                queued=end + dt.timedelta(seconds=5))
+    with AlertReceiver() as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_BASELIB_ALERTS", receiver.connection())
+        assert asyncio.run(alerts.overdue_callback(context=context, provider="省公安厅")) == ["webhook"]
+    assert receiver.bodies("provider_overdue") == []
+    (body,) = receiver.bodies("load_blocked_overdue")
+    assert body["run_id"] == "scheduled__x" and "blocked by quality checks" in body["error"]

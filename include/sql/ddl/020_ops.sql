@@ -82,3 +82,6 @@ ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS values_normalised jsonb;
 -- (baselib.evaluation.indicators) counts an item delivered when a load of the period delivered it.
 -- (Here, before 060_theme_refresh.sql makes ops.committed_load as SELECT * FROM ops.load_run.)
 ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS items_delivered jsonb;
+-- When staging housekeeping (090_housekeeping.sql) removed the run's staging folder (NULL: never, or
+-- removed by the run's own record step).
+ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS staging_removed_at timestamptz;

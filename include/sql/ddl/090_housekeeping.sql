@@ -1,8 +1,9 @@
 -- Staging housekeeping (DAG staging_housekeeping, baselib.records.housekeeping): the staging folders
--- (BASELIB_STAGING_URL/<dag_id>/load-<id>) of failed or blocked runs, and orphan folders with no run,
--- removed once older than the retention period (BASELIB_STAGING_RETENTION_DAYS).
--- When the run's staging folder was removed by housekeeping (NULL: never, or removed by its own record step).
-ALTER TABLE ops.load_run ADD COLUMN IF NOT EXISTS staging_removed_at timestamptz;
+-- (BASELIB_STAGING_URL/<dag_id>/load-<id>) of failed or blocked runs, of abandoned runs (left running,
+-- validated or loaded by a task that died, idle past the retention and 2 days), and orphan folders
+-- with no run, removed once older than the retention period (BASELIB_STAGING_RETENTION_DAYS).
+-- ops.load_run.staging_removed_at (when housekeeping removed the run's folder) is added in 020_ops.sql,
+-- before 060_theme_refresh.sql makes ops.committed_load as SELECT * FROM ops.load_run.
 
 -- One row per folder removed: what, why, how much.
 CREATE TABLE IF NOT EXISTS ops.staging_removal (
@@ -11,7 +12,7 @@ CREATE TABLE IF NOT EXISTS ops.staging_removal (
     load_id      bigint REFERENCES ops.load_run (load_id),   -- NULL for an orphan folder
     dag_id       text NOT NULL,
     uri          text NOT NULL,                               -- the folder removed
-    reason       text NOT NULL CHECK (reason IN ('failed', 'blocked', 'success', 'orphan')),
+    reason       text NOT NULL CHECK (reason IN ('failed', 'blocked', 'success', 'abandoned', 'orphan')),
     files        bigint NOT NULL,
     bytes        bigint NOT NULL,
     newest_file  timestamptz                                  -- newest modification time seen in the folder

@@ -13,14 +13,25 @@ Channels (env ``BASELIB_ALERT_CHANNELS``, comma list, default ``webhook``):
 Kinds: ``task_failed`` (any task of a catalog, platform or placeholder DAG failed for good),
 ``load_blocked`` (``validate`` failed on a blocking quality check: ``ops.load_run.status`` is
 ``blocked``; the payload carries the quality report's path) and ``provider_overdue`` (a cron
-DAG's run had not succeeded by its :func:`deadline_alert` — the provider's data for that interval
-is late; backfill runs are not alerted). Failures are sent by :class:`FailureNotifier` (every DAG's ``on_failure_callback`` in
-``default_args``, run in the task's process after its last try); overdue alerts by
-:func:`overdue_callback`, which the scheduler queues when a deadline passes and the triggerer runs.
+DAG's run had not succeeded by its :func:`deadline_alert`, its data interval's END + the grace —
+the provider's data for that interval is late). Not alerted as overdue: a run created after its
+deadline had already passed (a backfill, a manual re-run of an old interval: a late catch-up says
+nothing about the provider) and a run whose load the platform's own quality checks blocked (its
+``ops.load_run`` record is ``blocked``: the provider delivered, ``load_blocked`` already went out).
+Failures are sent by :class:`FailureNotifier` (every DAG's ``on_failure_callback`` in
+``default_args``, run in the task's process after its last try), which also closes the run's
+unfinished load record as ``failed`` (:func:`mark_run_failed`) so housekeeping can remove its
+staging; overdue alerts by :func:`overdue_callback`, which the scheduler queues when a deadline
+passes and the triggerer runs. The deadline's reference, :class:`DataIntervalEndDeadline`, is
+registered with Airflow by the plugin ``plugins/baselib_airflow_plugin.py``.
 
 Sending never changes a task's outcome: a receiver that is down or a connection that is missing is
 logged (the missing connection once per process, as "alerts are not configured") and swallowed.
-Every text in a payload passes :func:`baselib.security.redaction.redact`.
+Every text in a payload passes :func:`baselib.security.redaction.redact`, and the error text also
+:func:`baselib.security.redaction.depersonalise` (PostgreSQL quotes row values: an ID number must
+not reach a chat channel or a mailbox). The webhook's URL (its path often is the token) is given
+to Airflow's secrets masker before sending, and a failure to send is logged with scheme and host
+only.
 
 Module level imports only the Task SDK (DAG files import this module); the providers' notifiers
 (``aiohttp``, ``requests``, ``smtplib``) load when an alert is sent.
@@ -32,9 +43,10 @@ import functools
 import html
 import logging
 import os
+import re
 from typing import Any
 
-from airflow.sdk import BaseNotifier
+from airflow.sdk import BaseDeadlineReference, BaseNotifier
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +57,11 @@ EMAIL_TO_ENV = "BASELIB_ALERT_EMAIL_TO"
 CHANNELS = ("webhook", "email")
 DEFAULT_CHANNELS = ("webhook",)
 TASK_FAILED, LOAD_BLOCKED, PROVIDER_OVERDUE = "task_failed", "load_blocked", "provider_overdue"
+LOAD_BLOCKED_OVERDUE = "load_blocked_overdue"
 KIND_TITLES = {TASK_FAILED: ("任务失败", "task failed"),
                LOAD_BLOCKED: ("入库被质量检查阻断", "load blocked by quality checks"),
+               LOAD_BLOCKED_OVERDUE: ("数据已按时提供但入库被阻断，本期数据仍缺失",
+                                      "data delivered but blocked by quality checks; still missing at the deadline"),
                PROVIDER_OVERDUE: ("提供部门数据逾期", "provider data overdue")}
 TIMEZONE = "Asia/Shanghai"
 SEND_TIMEOUT_SECONDS = 30  # per webhook request (sync), and per channel in the triggerer (async)
@@ -141,24 +156,42 @@ def grace(resource) -> dt.timedelta | None:
 
 
 def overdue_interval(resource) -> dt.timedelta | None:
-    """The DeadlineAlert interval after a run's logical date (= its data interval start):
-    :func:`cycle_length` + :func:`grace`, or None when the resource has no cron schedule."""
-    length = cycle_length(resource)
-    return None if length is None else length + grace(resource)
+    """The DeadlineAlert interval after its reference, the run's data interval END
+    (:class:`DataIntervalEndDeadline`): :func:`grace`, or None when the resource has no cron
+    schedule. So every run's deadline is its own interval's end + grace, whatever the interval's
+    length (February, a quarter, Friday → Monday)."""
+    return grace(resource)
+
+
+class DataIntervalEndDeadline(BaseDeadlineReference):
+    """A deadline reference: the DagRun's ``data_interval_end`` (None for a run without a data
+    interval, e.g. an asset-triggered one: no deadline is created). Evaluated by the scheduler (or
+    the API server) when the run is created; Airflow finds the class through the plugin
+    ``baselib_airflow_plugin`` (its ``deadline_references``), so every Airflow component must have
+    ``plugins/`` as its plugins folder."""
+
+    required_kwargs = {"dag_id", "run_id"}
+
+    def _evaluate_with(self, *, session, dag_id: str, run_id: str, **kwargs) -> dt.datetime | None:
+        from airflow.models import DagRun
+        from sqlalchemy import select
+
+        return session.scalar(select(DagRun.data_interval_end).where(DagRun.dag_id == dag_id,
+                                                                     DagRun.run_id == run_id))
 
 
 def deadline_alert(resource):
     """The ``DeadlineAlert`` of ``resource``'s DAG, or None (themes, cycle ``other``): a run that
-    has not succeeded :func:`overdue_interval` after its logical date makes the scheduler queue
+    has not succeeded :func:`grace` after its data interval ends makes the scheduler queue
     :func:`overdue_callback` (run by the triggerer) with the resource's code, name, provider and
     update cycle. A run that succeeds in time removes its deadline."""
     interval = overdue_interval(resource)
     if interval is None or parsed_by_dags_test():
         return None
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.sdk import AsyncCallback, DeadlineAlert
 
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        reference=DataIntervalEndDeadline(),
         interval=interval,
         callback=AsyncCallback(overdue_callback, kwargs={
             **resource_fields(resource), "update_cycle": resource.update_cycle.value,
@@ -217,8 +250,10 @@ def build_payload(kind: str, *, dag_id: str, run_id: str | None, task_id: str | 
          "error", "report_path", "log_url", "deadline", **extra}
 
     Datetimes (aware, or ISO strings) are given in Asia/Shanghai; absent values are null. Every
-    string passes :func:`baselib.security.redaction.redact`. Raises ValueError for an unknown kind."""
-    from baselib.security.redaction import redact
+    string passes :func:`baselib.security.redaction.redact`; the free texts (``error`` and any string
+    in ``extra``) also :func:`baselib.security.redaction.depersonalise`. Raises ValueError for an
+    unknown kind."""
+    from baselib.security.redaction import depersonalise, redact
 
     if kind not in KIND_TITLES:
         raise ValueError(f"unknown alert kind {kind!r}; known: {', '.join(KIND_TITLES)}")
@@ -229,8 +264,9 @@ def build_payload(kind: str, *, dag_id: str, run_id: str | None, task_id: str | 
                           "timezone": TIMEZONE},
         "resource": {"code": resource_code, "name": resource_name},
         "provider": {"name": provider, "code": provider_code},
-        "error": error, "report_path": report_path, "log_url": log_url, "deadline": _local(deadline),
-        **extra,
+        "error": depersonalise(error), "report_path": report_path, "log_url": log_url,
+        "deadline": _local(deadline),
+        **{k: depersonalise(v) if isinstance(v, str) else v for k, v in extra.items()},
     }
     return _redacted(payload, redact)
 
@@ -279,8 +315,62 @@ def _is_missing_connection(exc: BaseException) -> bool:
     return name in ("AirflowNotFoundException", "ConnectionNotFound") or "isn't defined" in str(exc)
 
 
+_URL_IN_TEXT = re.compile(r"(?P<origin>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s'\"?#]+)[^\s'\",)]*")
+_REQUEST_PATH = re.compile(r"(?P<head>\b(?:with url|url|path)\s*[:=]\s*)[^\s'\",)]+", re.IGNORECASE)
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL cut to ``scheme://host[:port]/***`` (userinfo kept out, path, query and
+    fragment masked) and a ``url: /path`` (requests' "Max retries exceeded with url: …") masked:
+    how a webhook error is logged, since a webhook's path or query usually is its token."""
+    text = _URL_IN_TEXT.sub(lambda m: _origin(m.group("origin")) + "/***", text)
+    return _REQUEST_PATH.sub(lambda m: m.group("head") + "***", text)
+
+
+def _origin(prefix: str) -> str:
+    scheme, _, rest = prefix.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+def _webhook_url() -> str | None:
+    """The URL the webhook channel posts to (the HTTP hook's rule: a ``host`` with ``://`` is the
+    whole URL, else ``schema``/``http`` + host + port); None when the connection cannot be read."""
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(ALERTS_CONN_ID)
+    except Exception:
+        return None
+    host = conn.host or ""
+    if "://" in host:
+        return host
+    url = f"{conn.schema or 'http'}://{host}"
+    return f"{url}:{conn.port}" if conn.port else url
+
+
+def _mask_webhook_url() -> None:
+    """Give the webhook URL, and its path + query (what requests and the HTTP hook quote), to
+    Airflow's secrets masker: the hook's own retry warnings in the task log show ``***``."""
+    url = _webhook_url()
+    if not url:
+        return
+    try:
+        from urllib.parse import urlsplit
+
+        from airflow.sdk.log import mask_secret
+
+        parts = urlsplit(url)
+        mask_secret(url)
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        if len(tail) > 1:
+            mask_secret(tail)
+    except Exception as exc:  # masking is best effort; sending must go on
+        log.debug("alerts: could not register the webhook URL with the secrets masker: %s", type(exc).__name__)
+
+
 def _report_failure(channel: str, conn_id: str, exc: BaseException) -> None:
-    """Log a channel's failure (never raise): a missing connection once per process."""
+    """Log a channel's failure (never raise): a missing connection once per process; URLs in the
+    error cut to scheme and host (:func:`without_urls`)."""
     global _not_configured_logged
     from baselib.security.redaction import describe
 
@@ -290,7 +380,7 @@ def _report_failure(channel: str, conn_id: str, exc: BaseException) -> None:
             log.warning("alerts are not configured: connection %r is not defined (channel %s); "
                         "no alert is sent", conn_id, channel)
         return
-    log.error("could not send the %s alert through %r: %s", channel, conn_id, describe(exc))
+    log.error("could not send the %s alert through %r: %s", channel, conn_id, without_urls(describe(exc)))
 
 
 def _channels_or_log() -> tuple[str, ...]:
@@ -332,6 +422,8 @@ def send(payload: dict) -> list[str]:
     sent = []
     try:
         notifiers = _notifiers(payload)
+        if any(channel == "webhook" for channel, _, _ in notifiers):
+            _mask_webhook_url()
     except Exception as exc:  # an import or construction problem must not fail the task either
         _report_failure("any", ALERTS_CONN_ID, exc)
         return sent
@@ -429,11 +521,57 @@ def failure_payload(context, *, resource_code: str | None = None, resource_name:
         error=error, report_path=(record or {}).get("report_path"), log_url=log_url, **extra)
 
 
+def mark_run_failed(context) -> list[int]:
+    """Close the failed run's load records that are still ``running``/``validated``/``loaded`` as
+    ``failed`` with the task's error (:func:`baselib.records.load_run.fail_unfinished`): the record
+    the ``extract`` task's XCom ``load_id`` names, else every record of the run's dag_id + run_id.
+    Called from the failure callback, i.e. after the task's LAST try, so a killed task (SIGKILL,
+    OOM, a lost worker, a timeout), which never reached its step's own error handling, does not leave
+    a record non-terminal forever and its staging files become housekeeping's after the retention.
+    Returns the load ids closed; never raises (a warehouse that cannot be reached is logged)."""
+    try:
+        ti = context.get("ti")
+        dag_run = context.get("dag_run")
+        dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
+        run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
+        load_id = None
+        try:
+            extracted = ti.xcom_pull(task_ids="extract") if ti is not None else None
+            load_id = extracted.get("load_id") if isinstance(extracted, dict) else None
+        except Exception:
+            load_id = None
+        if load_id is None and not (dag_id and run_id):
+            return []
+        exc = context.get("exception")
+        if isinstance(exc, BaseException):
+            error_class, error = type(exc).__name__, f"{type(exc).__name__}: {exc}"
+        else:
+            error_class, error = "TaskFailed", f"task failed: {exc}" if exc else "task failed (no error given)"
+        from baselib.records import load_run
+        from baselib.warehouse import connections
+
+        conn = connections.connect(connect_timeout=10)
+        try:
+            closed = load_run.fail_unfinished(conn, step=getattr(ti, "task_id", None), error_class=error_class,
+                                              error=error, load_id=load_id, dag_id=dag_id, run_id=run_id)
+            conn.commit()
+        finally:
+            conn.close()
+        if closed:
+            log.info("alerts: load record(s) %s of %s %s closed as failed", closed, dag_id, run_id)
+        return closed
+    except Exception as exc:
+        from baselib.security.redaction import describe
+
+        log.warning("alerts: could not mark the run's load record failed: %s", describe(exc))
+        return []
+
+
 class FailureNotifier(BaseNotifier):
     """``on_failure_callback`` of every catalog, platform and placeholder DAG's tasks: sends
-    :func:`failure_payload` through :func:`send`. ``resource``: the catalog entry's
-    :func:`resource_fields` (none for platform DAGs); ``catalog_file``: a broken entry's file.
-    Never raises."""
+    :func:`failure_payload` through :func:`send`, then, for a catalog DAG, closes the run's unfinished
+    load record (:func:`mark_run_failed`). ``resource``: the catalog entry's :func:`resource_fields`
+    (none for platform DAGs); ``catalog_file``: a broken entry's file. Never raises."""
 
     def __init__(self, *, resource: dict | None = None, catalog_file: str | None = None):
         super().__init__()
@@ -441,7 +579,10 @@ class FailureNotifier(BaseNotifier):
         self.catalog_file = catalog_file
 
     def __call__(self, *args) -> None:  # no template rendering: error texts are data
-        self.notify(args[0] if len(args) == 1 else {})
+        context = args[0] if len(args) == 1 else {}
+        self.notify(context)
+        if self.resource.get("resource_code"):
+            mark_run_failed(context)
 
     def notify(self, context) -> None:
         try:
@@ -479,17 +620,84 @@ def overdue_payload(context: dict | None, **kwargs) -> dict:
         **fields)
 
 
+def _aware(value) -> dt.datetime | None:
+    """An ISO string or datetime as an aware datetime (naive = UTC); None when absent or unparsable."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def created_after_deadline(context: dict | None) -> bool:
+    """Whether the run of a missed deadline was created (its ``queued_at`` or ``run_after``, the
+    later of the two) after the deadline had already passed: a backfill, a manual re-run of an old
+    interval, a catch-up after the scheduler was down. Such a deadline is missed at creation and
+    says nothing about the provider. Also true for run type ``backfill``."""
+    context = context or {}
+    dag_run = context.get("dag_run") or {}
+    if dag_run.get("run_type") == "backfill":
+        return True
+    deadline = _aware((context.get("deadline") or {}).get("deadline_time"))
+    created = [t for t in (_aware(dag_run.get("queued_at")), _aware(dag_run.get("run_after"))) if t is not None]
+    return deadline is not None and bool(created) and max(created) >= deadline
+
+
+def _run_load_status(dag_id: str | None, run_id: str | None) -> str | None:
+    """The latest ``ops.load_run.status`` of a DAG run (by dag_id + run_id; the warehouse through
+    connection ``warehouse``), or None when there is none or it cannot be read (logged)."""
+    if not dag_id or not run_id:
+        return None
+    try:
+        from baselib.warehouse import connections
+
+        conn = connections.connect(connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT status FROM ops.load_run WHERE dag_id = %s AND run_id = %s "
+                            "ORDER BY load_id DESC LIMIT 1", (dag_id, run_id))
+                row = cur.fetchone()
+            return row[0] if row else None
+        finally:
+            conn.rollback()
+            conn.close()
+    except Exception as exc:
+        from baselib.security.redaction import describe
+
+        log.warning("alerts: could not read the load record of %s %s: %s", dag_id, run_id, describe(exc))
+        return None
+
+
 async def overdue_callback(context: dict | None = None, **kwargs) -> list[str]:
     """The DeadlineAlert's AsyncCallback: send :func:`overdue_payload`; returns the channels that
-    delivered (the triggerer records it). A backfill's run is not alerted (its intervals are past
-    by design: every deadline is missed when it is created). Never raises."""
+    delivered (the triggerer records it). Sends nothing for a run created after its deadline had
+    passed (:func:`created_after_deadline`: backfills, manual re-runs of old intervals; a failure of
+    such a run is alerted by :class:`FailureNotifier`). A run whose load record is ``blocked`` (the
+    provider delivered on time; the platform's quality checks rejected the data) is sent as kind
+    ``load_blocked_overdue`` — the interval's data is still missing at the deadline, but it is not
+    the provider's lateness. Never raises."""
+    import asyncio
+
     dag_run = (context or {}).get("dag_run") or {}
-    if dag_run.get("run_type") == "backfill":
-        log.info("alerts: %s %s is a backfill run; no provider_overdue alert", dag_run.get("dag_id"),
-                 dag_run.get("dag_run_id"))
-        return []
+    dag_id, run_id = dag_run.get("dag_id"), dag_run.get("dag_run_id") or dag_run.get("run_id")
     try:
+        if created_after_deadline(context):
+            log.info("alerts: %s %s was created after its deadline had passed (run type %s); no overdue alert",
+                     dag_id, run_id, dag_run.get("run_type"))
+            return []
+        status = await asyncio.to_thread(_run_load_status, dag_id, run_id)
         payload = overdue_payload(context, **kwargs)
+        if status == "blocked":
+            zh, en = KIND_TITLES[LOAD_BLOCKED_OVERDUE]
+            payload = {**payload, "kind": LOAD_BLOCKED_OVERDUE, "title": {"zh": zh, "en": en},
+                       "error": f"{kwargs.get('provider')} delivered, but the load was blocked by quality checks "
+                                f"(see the load_blocked alert and its quality report); this interval's data is "
+                                f"still not loaded at the deadline"}
     except Exception as exc:
         from baselib.security.redaction import describe
 

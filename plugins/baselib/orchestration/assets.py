@@ -110,12 +110,17 @@ def missing_references(resource: Resource, catalog: list[Resource] | None = None
     """The reference tables (``schema.table (code)``) of ``resource``'s critical ``reference_match``
     and ``point_in_polygon`` checks whose catalog resource has no committed load yet (the same
     predicate as a theme's inputs, :func:`unloaded_inputs`), in catalog order; ``[]`` when all have
-    loaded or the entry has no such check. A reference table that is no catalog resource is left
-    to validation. Validation would block the load ("load it before this resource") or, while the
+    loaded or the entry has no such check. Validation would block the load ("load it before this resource") or, while the
     reference's first load is still running, find its table empty and quarantine every row; the
     extract task waits for the references instead. ``catalog``: default the catalog directory's,
-    scanned leniently. Raises the driver's error when the warehouse cannot be reached."""
+    scanned leniently.
+
+    Raises :class:`baselib.errors.CatalogError` naming the reference (and the catalog directory's
+    broken entries, when it was scanned) when a reference table is no loadable catalog resource —
+    its entry is broken or missing, so it would never load and the wait would never end. Raises the
+    driver's error when the warehouse cannot be reached."""
     from baselib.catalog import scan_catalog
+    from baselib.errors import CatalogError
 
     wanted: list[str] = []
     for check in resource.pipeline.context_checks:
@@ -124,9 +129,18 @@ def missing_references(resource: Resource, catalog: list[Resource] | None = None
             wanted.append(check.reference)
     if not wanted:
         return []
-    by_target = {r.pipeline.target.qualified: r for r in (scan_catalog().resources if catalog is None else catalog)}
-    references = [(table, by_target[table]) for table in wanted if table in by_target]
-    if not references:
-        return []
+    broken: list[str] = []
+    if catalog is None:
+        scanned = scan_catalog()
+        resources, broken = scanned.resources, [e.message for e in scanned.errors]
+    else:
+        resources = catalog
+    by_target = {r.pipeline.target.qualified: r for r in resources}
+    if unknown := [table for table in wanted if table not in by_target]:
+        raise CatalogError(
+            f"{resource.pipeline.target.qualified} ({resource.code}): critical reference {', '.join(unknown)} is no "
+            f"loadable catalog resource, so it never loads; fix its catalog entry"
+            + (f" (broken entries: {'; '.join(broken)})" if broken else ""))
+    references = [(table, by_target[table]) for table in wanted]
     loaded = _loaded_codes(sorted({r.code for _, r in references}))
     return [f"{table} ({r.code})" for table, r in references if r.code not in loaded]

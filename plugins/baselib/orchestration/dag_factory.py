@@ -6,7 +6,7 @@ A theme resource (``source.kind: sql_model``) runs when its inputs' Assets are u
 the run while an input has never loaded, ``max_active_runs=1`` so input bursts coalesce).
 Every task tells the OpenLineage provider its datasets (:mod:`baselib.orchestration.lineage`).
 A task that fails for good alerts the platform team (``task_failed`` or ``load_blocked``), and a
-cron DAG's run that has not succeeded one update cycle plus a grace after its data interval began
+cron DAG's run that has not succeeded a grace after its data interval ENDED
 raises ``provider_overdue`` (a DeadlineAlert): :mod:`baselib.orchestration.alerts`.
 
 A broken entry (bad YAML, a schema error, a code or target another file already uses, a
@@ -28,10 +28,14 @@ from baselib.catalog import EntryError, Resource, scan_catalog
 from baselib.orchestration import alerts
 from baselib.orchestration.assets import WAREHOUSE_ASSET_PREFIX, table_asset, theme_schedule
 from baselib.orchestration.lineage import pipeline_task
-from baselib.orchestration.schedules import TIMEZONE, cron_for
+from baselib.orchestration.schedules import TIMEZONE, cron_for, start_date
 
 __all__ = ["WAREHOUSE_ASSET_PREFIX", "build_all", "build_dag", "table_asset"]
 THEME_TAG = "theme-library"
+RETRY_BACKOFF = 2.0
+REFERENCE_WAIT_ENV = "BASELIB_REFERENCE_WAIT_MINUTES"
+REFERENCE_WAIT_DEFAULT = dt.timedelta(minutes=60)
+REFERENCE_POLL = dt.timedelta(minutes=1)
 BASE_TAG = "base-library"
 
 
@@ -101,19 +105,57 @@ def _skip_unless_inputs_loaded(resource: Resource) -> None:
         raise AirflowSkipException(reason)
 
 
-def _wait_for_references(resource: Resource) -> None:
-    """Raise :class:`baselib.errors.ReferenceNotLoaded` (retried by Airflow with the task's
-    back-off, no run opened) while a critical check's reference table does not exist yet: on a
-    freshly deployed platform every DAG starts at once, and the place names must not be blocked
-    because the division boundaries they are checked against are still loading."""
+def reference_wait(environ=None) -> dt.timedelta:
+    """How long an extract task waits in place for its references: ``BASELIB_REFERENCE_WAIT_MINUTES``
+    (a number >= 0; ``environ`` default ``os.environ``), default 60 minutes. Raises ValueError
+    naming the variable for a value that is no number >= 0."""
+    import os
+
+    raw = ((os.environ if environ is None else environ).get(REFERENCE_WAIT_ENV) or "").strip()
+    if not raw:
+        return REFERENCE_WAIT_DEFAULT
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = -1
+    if not minutes >= 0:
+        raise ValueError(f"{REFERENCE_WAIT_ENV} must be a number of minutes >= 0, not {raw!r}")
+    return dt.timedelta(minutes=minutes)
+
+
+def _wait_for_references(resource: Resource, *, wait: dt.timedelta | None = None,
+                         poll: dt.timedelta = REFERENCE_POLL, sleep=None) -> None:
+    """Wait (no run opened) while a critical check's reference table has no committed load yet: on
+    a freshly deployed platform every DAG starts at once, and the place names must not be blocked
+    because the division boundaries they are checked against are still on their first load.
+
+    Checks :func:`baselib.orchestration.assets.missing_references` every ``poll`` (logging at INFO
+    what it waits for) for up to ``wait`` (default :func:`reference_wait`, 60 min) — independent of
+    the source's retry budget — and returns once every reference has loaded. After ``wait`` it raises
+    :class:`baselib.errors.ReferenceNotLoaded`, and Airflow's retries (exponential back-off) follow.
+    Raises :class:`baselib.errors.CatalogError` when a reference's catalog entry is broken (it would
+    never load). ``sleep``: seconds → None, default :func:`time.sleep`."""
+    import logging
+    import time
+
     from baselib.errors import ReferenceNotLoaded
     from baselib.orchestration.assets import missing_references
 
-    if missing := missing_references(resource):
-        raise ReferenceNotLoaded(
-            f"{resource.pipeline.target.qualified} ({resource.code}) is checked against {', '.join(missing)}, "
-            f"which has not loaded yet; this task retries (retries: {resource.pipeline.retries}) and the run "
-            f"goes on once it has")
+    wait = reference_wait() if wait is None else wait
+    sleep = time.sleep if sleep is None else sleep
+    log = logging.getLogger(__name__)
+    started = time.monotonic()
+    while missing := missing_references(resource):
+        waited = dt.timedelta(seconds=time.monotonic() - started)
+        if waited >= wait:
+            raise ReferenceNotLoaded(
+                f"{resource.pipeline.target.qualified} ({resource.code}) is checked against {', '.join(missing)}, "
+                f"which has not loaded after {int(waited.total_seconds() // 60)} min of waiting; this task retries "
+                f"(retries: {resource.pipeline.retries}, exponential back-off) and the run goes on once it has")
+        log.info("%s waits for its reference(s) %s to load (waited %d s of %d s; next check in %d s)",
+                 resource.code, ", ".join(missing), waited.total_seconds(), wait.total_seconds(),
+                 poll.total_seconds())
+        sleep(min(poll, wait - waited).total_seconds())
 
 
 def _theme_doc(resource: Resource) -> str:
@@ -134,7 +176,7 @@ def build_dag(resource: Resource):
         doc_md=f"**{resource.name}** `{code}` — {resource.summary}\n\nTarget: `{settings.target.qualified}`"
                + (_theme_doc(resource) if theme else ""),
         schedule=_schedule(resource),
-        start_date=dt.datetime.combine(resource.publish_date, dt.time(), dt.timezone.utc),
+        start_date=start_date(resource),
         catchup=False,
         max_active_runs=1,
         tags=[THEME_TAG if theme else BASE_TAG, settings.target.schema_name, resource.provider.name],
@@ -145,7 +187,8 @@ def build_dag(resource: Resource):
             "on_failure_callback": alerts.on_failure(resource),
             "retries": settings.retries,
             "retry_delay": dt.timedelta(seconds=30),
-            "retry_exponential_backoff": True,
+            # a multiplier in Airflow 3.3 (True == 1.0: no back-off): 30 s, 60 s, 120 s … up to 30 min
+            "retry_exponential_backoff": RETRY_BACKOFF,
             "max_retry_delay": dt.timedelta(minutes=30),
         },
     )

@@ -3,12 +3,16 @@
 One task, ``sweep_staging``: the shared DDL, then :func:`baselib.records.housekeeping.sweep` over
 ``BASELIB_STAGING_URL`` (``file://`` or ``s3://``). It removes the staging folders
 (``<BASELIB_STAGING_URL>/<dag_id>/load-<id>``) of runs that failed or were blocked longer than
-``BASELIB_STAGING_RETENTION_DAYS`` (default 7) days ago, leftovers of successful runs, and orphan
-``load-<id>`` folders with no run whose newest file is older than that; folders of runs still
-running (their DAG run may retry) are never touched. Each removal is recorded in
+``BASELIB_STAGING_RETENTION_DAYS`` (default 7) days ago, of runs abandoned by a task that died
+without recording its failure (still running/validated/loaded, idle for longer than the retention
+and than 2 days), leftovers of successful runs, and orphan ``load-<id>`` folders with no run whose
+newest file is older than the retention. A run that failed less than an hour ago keeps its folder
+whatever the retention (its automatic retry reads it). Each removal is recorded in
 ``ops.staging_removal`` and ``ops.load_run.staging_removed_at``; the task log lists every folder
-removed or kept and a summary line (folders, files, bytes). Returns the summary dict of
-:meth:`baselib.records.housekeeping.Sweep.as_dict`.
+removed or kept and a summary line (folders, files, bytes). A folder that cannot be deleted is
+logged and skipped; the others are still removed, then the task fails naming it
+(:class:`baselib.records.housekeeping.SweepIncomplete`), so the failure alert goes out. Returns the
+summary dict of :meth:`baselib.records.housekeeping.Sweep.as_dict`.
 
 Params: ``dry_run`` (default false: log what would go, remove nothing), ``retention_days``
 (default null: ``BASELIB_STAGING_RETENTION_DAYS``).
@@ -25,8 +29,8 @@ from airflow.sdk import Param, dag, task
 from baselib.orchestration.schedules import platform_dag_args
 
 DAG_ID = "staging_housekeeping"
-DESCRIPTION = ("Staging housekeeping: removes the staging files of failed or blocked runs and orphan folders older "
-               "than BASELIB_STAGING_RETENTION_DAYS")
+DESCRIPTION = ("Staging housekeeping: removes the staging files of failed, blocked or abandoned runs and orphan "
+               "folders older than BASELIB_STAGING_RETENTION_DAYS")
 SCHEDULE = "0 3 * * *"  # 03:00 every day, Asia/Shanghai
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,9 @@ log = logging.getLogger(__name__)
 
 def sweep_staging(dry_run: bool = False, retention_days: float | None = None) -> dict:
     """Task body of ``sweep_staging``: :func:`baselib.records.housekeeping.sweep_warehouse` with the
-    removed URIs cut to 100 (the XCom stays small; the log lists every folder)."""
+    removed URIs cut to 100 (the XCom stays small; the log lists every folder). Raises
+    :class:`baselib.records.housekeeping.SweepIncomplete` (the task fails) when some folders could
+    not be removed, after removing the others."""
     from baselib.records import housekeeping
 
     summary = housekeeping.sweep_warehouse(dry_run=dry_run, retention_days=retention_days)

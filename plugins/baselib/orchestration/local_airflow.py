@@ -28,7 +28,8 @@ to each recorded group — after checking that the recorded pid is not another p
 start time) — and after a grace period SIGKILL to every recorded group and to every process of
 a recorded session (the task runners the executor starts leave the group but keep the session),
 then waits until none is left. ``python -m baselib.orchestration.local_airflow`` gives the same
-to shell scripts (``env``, ``start``, ``unpause``, ``wait-themes``, ``stop``): the started
+to shell scripts (``env``, ``start``, ``unpause``, ``wait-themes``, ``stop``, and ``show-url``,
+which prints a URL read from stdin with its password masked the way Celery shows it): the started
 processes are recorded in ``$AIRFLOW_HOME/local-airflow.json`` after each start, records of
 processes that are gone are dropped when it is read, and ``start`` refuses while recorded ones
 are alive.
@@ -41,6 +42,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -369,7 +371,9 @@ class LocalAirflow:
         try:
             replies = app.control.ping(destination=nodes, timeout=timeout) or []
         except Exception as exc:  # the broker is down or refuses us: nobody answered
-            log.info("Celery ping through the broker failed: %s", exc)
+            from baselib.security import redaction
+
+            log.info("Celery ping through the broker failed: %s", redaction.redact(str(exc)))
             return set()
         finally:
             app.close()
@@ -492,9 +496,18 @@ class LocalAirflow:
         """Unpause every DAG the metadata database knows now (REST ``PATCH /dags`` with
         ``dag_id_pattern=%``); returns the ids of those that were paused. DAGs parsed later follow
         ``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION``."""
+        return self._set_all_paused(False)
+
+    def pause_all(self) -> list[str]:
+        """Pause every DAG the metadata database knows now; returns the ids of those that were
+        unpaused (e.g. by an earlier ``make up`` on the same metadata database, whose scheduler
+        runs would collide with the demo's ``airflow dags test`` runs)."""
+        return self._set_all_paused(True)
+
+    def _set_all_paused(self, paused: bool) -> list[str]:
         with self.client() as api:
-            response = api.patch("/dags", params={"dag_id_pattern": "%", "paused": True, "limit": 1000},
-                                 json={"is_paused": False})
+            response = api.patch("/dags", params={"dag_id_pattern": "%", "paused": not paused, "limit": 1000},
+                                 json={"is_paused": paused})
             response.raise_for_status()
             return sorted(d["dag_id"] for d in response.json()["dags"])
 
@@ -574,6 +587,27 @@ def theme_dag_ids() -> list[str]:
     return [r.dag_id for r in load_catalog() if r.is_theme]
 
 
+def masked_url(url: str) -> str:
+    """``url`` as Celery shows a broker URL: the password replaced by ``**``
+    (``redis://:**@127.0.0.1:6379/2``, ``amqp://user:**@host//``); a ``;``-separated failover
+    list has each URL masked. When kombu cannot parse it, everything between ``://`` and the
+    last ``@`` before the path (user and password) becomes ``**``. Never raises for a string."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    url = url.strip()
+    try:
+        return maybe_sanitize_url(url, mask="**")
+    except (ValueError, TypeError):
+        pass
+    parts = url.split(";")
+    if len(parts) > 1 and all("://" in one for one in parts):
+        try:
+            return ";".join(maybe_sanitize_url(one, mask="**") for one in parts)
+        except (ValueError, TypeError):
+            pass
+    return re.sub(r"(?<=://)[^/]*@", "**@", url)
+
+
 def _env_from_environment() -> dict[str, str]:
     """The deployment environment as ``env`` printed it (the shell has it exported)."""
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
@@ -641,11 +675,14 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("start", help="start the components, wait until healthy, record their pids")
     sub.add_parser("unpause-themes", help="unpause every theme DAG of the catalog once parsed")
     sub.add_parser("unpause-all", help="unpause every DAG already in the metadata database")
+    sub.add_parser("pause-all", help="pause every DAG already in the metadata database")
     wait = sub.add_parser("wait-themes", help="wait until each theme DAG has a settled, loaded asset-triggered run")
     wait.add_argument("--since", help="ISO instant: only runs triggered after it count")
     wait.add_argument("--timeout", type=float, default=600)
     sub.add_parser("stop", help="stop the recorded components by pid")
     sub.add_parser("status", help="print the api-server address and the live components (exit 1 when none)")
+    sub.add_parser("show-url", help="print the URL read from stdin with its password masked as Celery does "
+                                    "(redis://:**@host:6379/2)")
     shot = sub.add_parser("screenshot", help="save a PNG of the running deployment's DAG list (headless chromium)")
     shot.add_argument("png", type=Path, nargs="?", default=Path("docs/airflow-ui.png"))
     shot.add_argument("--width", type=int, default=1400)
@@ -653,6 +690,9 @@ def main(argv: list[str] | None = None) -> None:
     shot.add_argument("--budget-ms", type=int, default=15000, help="virtual time for the page's scripts")
     args = parser.parse_args(argv)
 
+    if args.command == "show-url":  # read from stdin: a password never on a command line
+        print(masked_url(sys.stdin.read()))
+        return
     if args.command == "env":
         from baselib.warehouse import embedded
 
@@ -694,6 +734,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "unpause-all":
         unpaused = stack.unpause_all()
         print(f"unpaused {len(unpaused)} DAGs" + (": " + " ".join(unpaused) if unpaused else ""))
+    elif args.command == "pause-all":
+        paused = stack.pause_all()
+        print(f"paused {len(paused)} DAGs" + (": " + " ".join(paused) if paused else ""))
     elif args.command == "wait-themes":
         since = dt.datetime.fromisoformat(args.since) if args.since else None
         try:

@@ -20,6 +20,27 @@ def cron_for(resource: Resource) -> str | None:
     return resource.pipeline.schedule or CRON[resource.update_cycle]
 
 
+def start_date(resource: Resource):
+    """The DAG's ``start_date`` (aware, UTC): the start of the data interval BEFORE the one holding
+    the catalog publish date (local midnight, Asia/Shanghai) on the resource's cron; the publish date
+    itself without a cron. With ``catchup=False`` a newly deployed DAG runs its latest complete
+    interval at once: a yearly library published in March 2026 loads 2025's data when deployed,
+    instead of waiting until its first interval after the publish date ends (2028 for 2027's data),
+    which left the libraries checked against it waiting on a fresh platform."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    local = dt.datetime.combine(resource.publish_date, dt.time(), ZoneInfo(TIMEZONE))
+    cron = cron_for(resource)
+    if cron is None or resource.is_theme:
+        return local.astimezone(dt.timezone.utc)
+    fires = croniter(cron, local + dt.timedelta(seconds=1))  # a fire at the publish midnight holds it
+    fires.get_prev(dt.datetime)  # the start of the interval holding the publish date
+    return fires.get_prev(dt.datetime).astimezone(dt.timezone.utc)
+
+
 # The platform's own scheduled DAGs (sharing_reconcile, quality_returns, evaluation_publish).
 PLATFORM_START_DATE = (2026, 1, 1)
 

@@ -4,19 +4,33 @@ A run stages its Parquet parts under ``storage.load_prefix(dag_id, load_id)`` =
 ``BASELIB_STAGING_URL/<dag_id>/load-<load_id>``. Its ``record`` step removes them when the run
 succeeds; a failed or blocked run keeps them so that a retried or cleared task can still read them
 and a person can look at what was extracted. :func:`sweep` removes, once they are older than the
-retention period (``BASELIB_STAGING_RETENTION_DAYS``, default 7 days):
+retention period (``BASELIB_STAGING_RETENTION_DAYS``, default 7 days; the *cutoff* is now minus
+the retention):
 
-* the folders of runs whose ``ops.load_run.status`` is ``failed`` or ``blocked`` (terminal for
-  the run: a retried or cleared task sets the status back to ``running`` or moves it on), when
-  ``finished_at`` (set when the failure was recorded) is older than the retention;
-* a folder left by a ``success`` run (its record step could not remove it), by the same rule;
+* the folders of runs whose ``ops.load_run.status`` is ``failed`` or ``blocked`` when
+  ``finished_at`` (set when the failure was recorded) is before the cutoff. A ``failed`` run that
+  failed less than :data:`RETRY_FLOOR` (1 hour) ago keeps its folder *whatever the retention*
+  (even 0): ``pipeline._fail`` records ``failed`` on every try that fails, and Airflow retries the
+  task (retry delays up to 30 minutes) with the same staging parts;
+* a folder left by a ``success`` run (its record step could not remove it), by the same cutoff;
+* the folders of *abandoned* runs (reason ``abandoned``): a run still ``running``, ``validated``
+  or ``loaded`` whose last activity — the latest of its ``started_at``, its ``finished_at`` and
+  the newest file in its folder — is before the cutoff *and* more than :data:`ABANDONED_AFTER`
+  (2 days, longer than any real run with its retries lasts) ago. Such a row is left by a task that
+  died without recording its failure (SIGKILL, the OOM killer, a lost Celery worker, a task
+  timeout, the warehouse down while the failure was being recorded, a ``record`` step failing for
+  good): its DAG run has failed and will not retry. The run's status is left as it is (a
+  ``loaded`` run's rows are in the warehouse);
 * orphan ``load-<id>`` folders with no ``ops.load_run`` row, when the newest file in them was
-  modified longer than the retention ago.
+  modified before the cutoff.
 
-Folders of runs still ``running``, ``validated`` or ``loaded`` are never touched, however old:
-their DAG run may still retry. Every folder removed is recorded in ``ops.staging_removal``
-(include/sql/ddl/090_housekeeping.sql) and, for a run, in ``ops.load_run.staging_removed_at``.
-Works for any pyarrow filesystem URI (``file://``, ``s3://`` with the ``AWS_*`` variables).
+A task retried or cleared later opens its run again (``queries/load_run_start`` sets it
+``running`` with a new ``started_at``), which makes the run young again. Every folder removed is
+recorded in ``ops.staging_removal`` (include/sql/ddl/090_housekeeping.sql) and, for a run, in
+``ops.load_run.staging_removed_at``. A folder that cannot be listed or deleted is logged, recorded
+nothing for, and skipped; the sweep carries on with the others and raises
+:class:`SweepIncomplete` at the end, naming every such folder. Works for any pyarrow filesystem
+URI (``file://``, ``s3://`` with the ``AWS_*`` variables).
 """
 from __future__ import annotations
 
@@ -33,7 +47,10 @@ from baselib.settings import staging_url
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 7.0
-REMOVABLE = ("failed", "blocked", "success")   # run statuses whose staging folder may go
+REMOVABLE = ("failed", "blocked", "success")   # run statuses whose staging folder may go after the retention
+NON_TERMINAL = ("running", "validated", "loaded")  # their folder goes only when the run is abandoned
+RETRY_FLOOR = dt.timedelta(hours=1)            # a failed run younger than this may be retried: kept always
+ABANDONED_AFTER = dt.timedelta(days=2)         # a non-terminal run idle this long (and past the retention) is dead
 FOLDER = re.compile(r"load-(\d+)")
 
 
@@ -61,18 +78,31 @@ class Folder:
     bytes: int
     newest_file: dt.datetime | None    # newest modification time in the folder (UTC)
     status: str | None                 # the run's ops.load_run.status; None: no row (orphan)
-    reason: str | None = None          # failed, blocked, success or orphan when removed; None when kept
+    reason: str | None = None          # failed, blocked, success, abandoned or orphan when removed; None when kept
     why_kept: str | None = None        # e.g. "running", "too recent"
+    error: str | None = None           # why it could not be listed or deleted (redacted); it then stays
+
+
+class SweepIncomplete(OSError):
+    """Raised by :func:`sweep` after the sweep, when some folders could not be listed or deleted.
+    ``sweep``: the :class:`Sweep` (removed, kept and ``failed`` folders)."""
+
+    def __init__(self, sweep: "Sweep"):
+        self.sweep = sweep
+        names = "; ".join(f"{f.uri} ({f.error})" for f in sweep.failed)
+        super().__init__(f"staging housekeeping could not remove {len(sweep.failed)} folder(s): {names}")
 
 
 @dataclass
 class Sweep:
-    """What :func:`sweep` found: ``removed`` and ``kept`` folders, in listing order."""
+    """What :func:`sweep` found: ``removed``, ``kept`` and ``failed`` (could not be listed or
+    deleted; still there) folders, in listing order."""
 
     dry_run: bool
     cutoff: dt.datetime
     removed: list[Folder] = field(default_factory=list)
     kept: list[Folder] = field(default_factory=list)
+    failed: list[Folder] = field(default_factory=list)
 
     @property
     def bytes_removed(self) -> int:
@@ -80,13 +110,15 @@ class Sweep:
 
     def as_dict(self) -> dict:
         """Small JSON-able summary: ``{"dry_run", "cutoff", "folders_removed", "bytes_removed",
-        "files_removed", "by_reason": {reason: folders}, "folders_kept", "removed": [uri, ...]}``."""
+        "files_removed", "by_reason": {reason: folders}, "folders_kept", "folders_failed",
+        "removed": [uri, ...], "failed": [uri, ...]}``."""
         by_reason: dict[str, int] = {}
         for f in self.removed:
             by_reason[f.reason] = by_reason.get(f.reason, 0) + 1
         return {"dry_run": self.dry_run, "cutoff": self.cutoff.isoformat(), "folders_removed": len(self.removed),
                 "bytes_removed": self.bytes_removed, "files_removed": sum(f.files for f in self.removed),
-                "by_reason": by_reason, "folders_kept": len(self.kept), "removed": [f.uri for f in self.removed]}
+                "by_reason": by_reason, "folders_kept": len(self.kept), "folders_failed": len(self.failed),
+                "removed": [f.uri for f in self.removed], "failed": [f.uri for f in self.failed]}
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -100,7 +132,9 @@ def _children(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
 
 
 def _folders(root: str) -> list[Folder]:
-    """Every ``<root>/<dag_id>/load-<id>`` folder with its file count, bytes and newest mtime."""
+    """Every ``<root>/<dag_id>/load-<id>`` folder with its file count, bytes and newest mtime; a
+    folder whose content cannot be listed comes with ``error`` set. Raises OSError when the root
+    or a DAG folder cannot be listed."""
     fs, root_path = pafs.FileSystem.from_uri(root)
     found = []
     for dag in _children(fs, root_path):
@@ -110,8 +144,14 @@ def _folders(root: str) -> list[Folder]:
             match = FOLDER.fullmatch(child.base_name)
             if child.type != pafs.FileType.Directory or not match:
                 continue
-            files = [i for i in fs.get_file_info(pafs.FileSelector(child.path, recursive=True))
-                     if i.type == pafs.FileType.File]
+            try:
+                files = [i for i in fs.get_file_info(pafs.FileSelector(child.path, recursive=True))
+                         if i.type == pafs.FileType.File]
+            except OSError as exc:
+                found.append(Folder(uri=f"{root}/{dag.base_name}/{child.base_name}", dag_id=dag.base_name,
+                                    load_id=int(match.group(1)), files=0, bytes=0, newest_file=None, status=None,
+                                    error=_describe(exc)))
+                continue
             stamps = [_utc(i.mtime) for i in files if i.mtime is not None] or \
                      ([_utc(child.mtime)] if child.mtime is not None else [])
             found.append(Folder(uri=f"{root}/{dag.base_name}/{child.base_name}", dag_id=dag.base_name,
@@ -120,17 +160,25 @@ def _folders(root: str) -> list[Folder]:
     return found
 
 
-def _run(conn, load_id: int) -> tuple[str, dt.datetime | None] | None:
-    """The run's (status, finished_at), its row locked until the caller commits: a task retried
-    or cleared meanwhile (``queries/load_run_start`` sets it ``running``) waits for the removal
-    to commit, then stages its parts again."""
+def _describe(exc: BaseException) -> str:
+    from baselib.security import redaction
+
+    return redaction.describe(exc)[:500]
+
+
+def _run(conn, load_id: int) -> tuple[str, dt.datetime | None, dt.datetime] | None:
+    """The run's (status, finished_at, latest of started_at and finished_at), its row locked until
+    the caller commits: a task retried or cleared meanwhile (``queries/load_run_start`` sets it
+    ``running``) waits for the removal to commit, then stages its parts again."""
     with conn.cursor() as cur:
-        cur.execute("SELECT status, finished_at FROM ops.load_run WHERE load_id = %s FOR UPDATE", (load_id,))
+        cur.execute("SELECT status, finished_at, greatest(started_at, finished_at) FROM ops.load_run "
+                    "WHERE load_id = %s FOR UPDATE", (load_id,))
         row = cur.fetchone()
-    return (row[0], _utc(row[1])) if row else None
+    return (row[0], _utc(row[1]), _utc(row[2])) if row else None
 
 
-def _decide(folder: Folder, run: tuple[str, dt.datetime | None] | None, cutoff: dt.datetime) -> None:
+def _decide(folder: Folder, run: tuple[str, dt.datetime | None, dt.datetime] | None, now: dt.datetime,
+            cutoff: dt.datetime) -> None:
     if run is None:
         folder.status = None
         if folder.newest_file is not None and folder.newest_file < cutoff:
@@ -138,10 +186,18 @@ def _decide(folder: Folder, run: tuple[str, dt.datetime | None] | None, cutoff: 
         else:
             folder.why_kept = "orphan, too recent"
         return
-    status, finished = run
+    status, finished, touched = run
     folder.status = status
-    if status not in REMOVABLE:
-        folder.why_kept = f"run {status}: its DAG run may still retry"
+    if status in NON_TERMINAL:
+        last = max(t for t in (touched, folder.newest_file) if t is not None)
+        if last < cutoff and last < now - ABANDONED_AFTER:
+            folder.reason = "abandoned"
+        else:
+            folder.why_kept = f"run {status}: its DAG run may still retry"
+    elif status not in REMOVABLE:  # a status this module does not know: leave it alone
+        folder.why_kept = f"run {status}: unknown status"
+    elif status == "failed" and (finished is None or finished >= now - RETRY_FLOOR):
+        folder.why_kept = "run failed less than 1 hour ago: its automatic retry may read it"
     elif finished is None or finished >= cutoff:
         folder.why_kept = f"run {status}, finished after the cutoff"
     else:
@@ -162,32 +218,46 @@ def _record(conn, folder: Folder) -> None:
 
 def sweep(conn, *, retention: float | None = None, dry_run: bool = False, now: dt.datetime | None = None,
           root: str | None = None) -> Sweep:
-    """Remove the staging folders of failed, blocked (and leftover successful) runs and orphan
-    folders older than the retention (see the module docstring).
+    """Remove the staging folders of failed, blocked, abandoned (and leftover successful) runs and
+    orphan folders older than the retention (see the module docstring for the rules and floors).
 
     ``conn``: a warehouse connection (psycopg2) with the shared DDL applied; each removal is
-    recorded and committed right after its folder is deleted. ``retention``: days (default
+    recorded and committed right after its folder is deleted. ``retention``: days >= 0 (default
     :func:`retention_days`). ``dry_run``: decide and log, delete and record nothing. ``now``: the
     reference instant (aware; default the current time). ``root``: the staging root URI (default
-    ``BASELIB_STAGING_URL``). Returns a :class:`Sweep`. Raises the filesystem's error (OSError)
-    when the root cannot be listed or a folder cannot be deleted (the folders removed before it
-    stay recorded), and psycopg2 errors from the warehouse."""
+    ``BASELIB_STAGING_URL``). Returns a :class:`Sweep`. A folder that cannot be listed or deleted
+    is logged (ERROR), recorded nothing for and skipped; after the other folders are done, raises
+    :class:`SweepIncomplete` (an OSError) naming them. Raises OSError when the root (or a DAG
+    folder) cannot be listed, and psycopg2 errors from the warehouse (the folders removed before
+    stay recorded)."""
     days = retention_days() if retention is None else float(retention)
+    if days < 0 or days != days:
+        raise ValueError(f"retention must be >= 0 days, got {retention!r}")
     now = _utc(now) or dt.datetime.now(dt.timezone.utc)
     cutoff = now - dt.timedelta(days=days)
     root = (root or staging_url()).rstrip("/")
     result = Sweep(dry_run=dry_run, cutoff=cutoff)
     for folder in _folders(root):
-        try:
-            _decide(folder, _run(conn, folder.load_id), cutoff)
-            if folder.reason is not None and not dry_run:
-                fs, path = pafs.FileSystem.from_uri(folder.uri)
-                fs.delete_dir(path)
-                _record(conn, folder)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+        if folder.error is None:
+            try:
+                _decide(folder, _run(conn, folder.load_id), now, cutoff)
+                if folder.reason is not None and not dry_run:
+                    fs, path = pafs.FileSystem.from_uri(folder.uri)
+                    try:
+                        fs.delete_dir(path)
+                    except OSError as exc:
+                        folder.error = _describe(exc)
+                    else:
+                        _record(conn, folder)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        if folder.error is not None:
+            result.failed.append(folder)
+            log.error("could not remove %s (%s run %s): %s; it stays, nothing recorded", folder.uri,
+                      folder.reason or "unlisted", folder.load_id, folder.error)
+            continue
         if folder.reason is None:
             result.kept.append(folder)
             log.info("kept %s (%s)", folder.uri, folder.why_kept)
@@ -197,11 +267,14 @@ def sweep(conn, *, retention: float | None = None, dry_run: bool = False, now: d
                  folder.uri, folder.reason, folder.load_id, folder.files, folder.bytes,
                  folder.newest_file.isoformat() if folder.newest_file else "unknown")
     summary = result.as_dict()
-    log.info("staging housekeeping%s under %s: %d folder(s) %s (%d file(s), %d bytes; %s), %d kept; retention %g "
+    log.info("staging housekeeping%s under %s: %d folder(s) %s (%d file(s), %d bytes; %s), %d kept%s; retention %g "
              "day(s), cutoff %s", " (dry run)" if dry_run else "", root, summary["folders_removed"],
              "to remove" if dry_run else "removed", summary["files_removed"], summary["bytes_removed"],
              ", ".join(f"{k} {v}" for k, v in sorted(summary["by_reason"].items())) or "none",
-             summary["folders_kept"], days, cutoff.isoformat())
+             summary["folders_kept"], f", {len(result.failed)} could not be removed" if result.failed else "",
+             days, cutoff.isoformat())
+    if result.failed:
+        raise SweepIncomplete(result)
     return result
 
 
@@ -209,7 +282,8 @@ def sweep_warehouse(dry_run: bool = False, retention_days: float | None = None) 
     """:func:`sweep` on the warehouse of connection ``warehouse`` (the shared DDL applied first, so
     ``ops.staging_removal`` exists on a fresh warehouse) over ``BASELIB_STAGING_URL``; returns
     :meth:`Sweep.as_dict`. Used by the ``staging_housekeeping`` DAG and ``baselib.cli housekeeping``.
-    Raises OSError when the staging root cannot be listed or a folder cannot be deleted."""
+    Raises OSError when the staging root cannot be listed, and :class:`SweepIncomplete` (after
+    sweeping the rest) when some folders could not be listed or deleted."""
     from baselib.warehouse import connections, schema
 
     conn = connections.connect("warehouse")

@@ -62,6 +62,34 @@ def record_error(conn, load_id: int, step: str, exc: BaseException, status: str 
              "entry": json.dumps(entry, ensure_ascii=False)})
 
 
+UNFINISHED = ("running", "validated", "loaded")   # statuses a step leaves before the run is done
+
+
+def fail_unfinished(conn, *, step: str | None, error_class: str, error: str, load_id: int | None = None,
+                    dag_id: str | None = None, run_id: str | None = None) -> list[int]:
+    """Close as ``failed`` the load records still :data:`UNFINISHED` of a run whose task failed for
+    good (Airflow's failure callback: a task killed by SIGKILL/OOM, a lost worker or a timeout never
+    reached the step's own ``record_error``): ``load_id`` when given, else every record of
+    ``dag_id`` + ``run_id``. ``error`` (stored redacted, at most :data:`ERROR_CHARS` characters) and
+    ``error_class`` are appended to ``error_history`` like :func:`record_error` does; ``finished_at``
+    is now. A record already ``failed``, ``blocked`` or ``success`` is left as it is. Returns the
+    load ids closed. Raises ValueError when neither ``load_id`` nor both run keys are given."""
+    if load_id is None and not (dag_id and run_id):
+        raise ValueError("fail_unfinished needs load_id, or dag_id and run_id")
+    error = redaction.redact(error or "")[:ERROR_CHARS]
+    entry = {"step": step, "status": "failed", "error_class": error_class, "error": error}
+    where = "load_id = %(load_id)s" if load_id is not None else "dag_id = %(dag_id)s AND run_id = %(run_id)s"
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE ops.load_run SET status = 'failed', error = %(error)s, finished_at = now(), "
+            "error_history = coalesce(error_history, '[]'::jsonb) "
+            "|| jsonb_build_array(%(entry)s::jsonb || jsonb_build_object('at', now())) "
+            f"WHERE {where} AND status = ANY(%(unfinished)s) RETURNING load_id",
+            {"error": error, "entry": json.dumps(entry, ensure_ascii=False), "load_id": load_id,
+             "dag_id": dag_id, "run_id": run_id, "unfinished": list(UNFINISHED)})
+        return [row[0] for row in cur.fetchall()]
+
+
 def get(conn, load_id: int) -> dict:
     with conn.cursor() as cur:
         cur.execute("SELECT * FROM ops.load_run WHERE load_id = %s", (load_id,))

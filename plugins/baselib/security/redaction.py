@@ -128,3 +128,67 @@ def scrub(exc: BaseException) -> BaseException:
     if redact(str(exc)) != str(exc):
         return BaselibError(f"{type(exc).__name__}: {clean}")
     return exc
+
+
+# ---------------------------------------------------------------------------------------------
+# personal data out of texts that leave the platform (alert payloads and e-mails)
+
+PERSONAL_MASK = "[redacted]"
+# PostgreSQL's extra lines quote the offending row ("DETAIL:  Key (id_number)=(…) already exists",
+# "Failing row contains (…)"), the statement ("LINE 1: INSERT … VALUES ('…')", with its caret line)
+# and PL/pgSQL's context ("CONTEXT:  COPY person, line 3, column id: \"…\"").
+_PG_EXTRA_LINE = re.compile(r"^\s*(?:DETAIL|HINT|CONTEXT|QUERY|LINE \d+|STATEMENT|WHERE)\s*:.*$|^\s*\^\s*$",
+                            re.MULTILINE)
+_QUOTED = re.compile(r"(?P<kw>\b(?:constraint|relation|column|table|type|schema|index|function|sequence|"
+                     r"database|role|extension|operator|trigger|view|server at|server on socket)\s+)?(?P<lit>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')",
+                     re.IGNORECASE)
+_PAREN_VALUE = re.compile(r"(?P<head>\)=\()[^)]*(?=\))")           # Key (col)=(value)
+# 18-character resident ID (17 digits + digit or X), 15-digit first-generation ID, the 18-character
+# unified social credit code (GB 32100), mainland mobile numbers, and any longer digit run.
+_CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])")
+_CREDIT_CODE = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{10}(?![0-9A-Za-z])")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+
+
+def _mask_literal(match: re.Match) -> str:
+    """A quoted literal masked, unless PostgreSQL's wording says it quotes an object's name
+    (``constraint "person_pkey"``, ``relation "ods.person"``, ``column "age"``) or a server
+    (``connection to server at "127.0.0.1"``)."""
+    literal = match.group("lit")
+    if match.group("kw") and literal[0] == '"':
+        return match.group(0)
+    return (match.group("kw") or "") + literal[0] + PERSONAL_MASK + literal[0]
+
+
+def depersonalise(text: str | None) -> str | None:
+    """``text`` without personal data, for a message that leaves the platform (an alert's webhook
+    payload or e-mail), on top of :func:`redact`: PostgreSQL's ``DETAIL:``/``HINT:``/``CONTEXT:``/
+    ``QUERY:``/``LINE n:``/``STATEMENT:`` lines (and the caret line) are dropped, every quoted
+    literal (``"…"``, ``'…'``; not a double-quoted name after ``constraint``, ``relation``,
+    ``column``, ``table``, ``type`` …) and ``Key (col)=(value)`` value becomes ``[redacted]``, and so do
+    18-/15-character resident ID numbers, unified social credit codes and phone numbers anywhere.
+    Identifiers PostgreSQL does not quote (table and column names, constraint names) stay, so the
+    message still says what failed. None and ``""`` are returned as given."""
+    if not text:
+        return text
+    text = redact(text)
+    text = _PG_EXTRA_LINE.sub("", text)
+    text = _PAREN_VALUE.sub(lambda m: m.group("head") + PERSONAL_MASK, text)
+    text = _QUOTED.sub(_mask_literal, text)
+    for pattern in (_CITIZEN_ID, _CREDIT_CODE, _PHONE):
+        text = pattern.sub(PERSONAL_MASK, text)
+    return re.sub(r"\n{2,}", "\n", text).strip()
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` (no userinfo, path, query or fragment): how a log names
+    an endpoint whose path or query may hold a token. ``"<unparsable URL>"`` when it does not parse."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable URL>"
+    if not parts.scheme or not host:
+        return "<unparsable URL>"
+    return f"{parts.scheme}://{host}{port}"

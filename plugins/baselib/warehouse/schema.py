@@ -405,14 +405,39 @@ def _apply_grants(cur, resource: Resource) -> None:
         )
 
 
+DEADLOCK_ATTEMPTS = 4  # ensure() tries the DDL transaction this often when it is a deadlock's victim
+
+
 def ensure(conn, resources: list[Resource]) -> None:
     """Apply shared DDL and each resource's SCD2 table and views in one transaction, under an
     advisory lock, migrating a resource still in the two-table layout first. Commits; raises
     SchemaMismatch (nothing committed) for a changed item type or a migration that would not
-    keep the current rows."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK_KEY,))
-        apply_shared_ddl(cur)
-        for resource in resources:
-            apply_resource_ddl(cur, resource)
-    conn.commit()
+    keep the current rows.
+
+    The DDL takes strong locks (``ALTER TABLE … IF NOT EXISTS`` still locks the table) while other
+    DAGs write to the same tables without the advisory lock; on a freshly deployed platform every
+    DAG starts at once, and PostgreSQL may end the DDL transaction as a deadlock's victim. When the
+    connection had no transaction open before the call (nothing of the caller's is lost by a
+    rollback), the transaction is rolled back and tried again, up to :data:`DEADLOCK_ATTEMPTS`
+    times, 0.5 s, 1 s, 1.5 s apart; the last ``DeadlockDetected`` is raised."""
+    import time
+
+    from psycopg2 import extensions
+
+    retry = conn.get_transaction_status() == extensions.TRANSACTION_STATUS_IDLE
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK_KEY,))
+                apply_shared_ddl(cur)
+                for resource in resources:
+                    apply_resource_ddl(cur, resource)
+            conn.commit()
+            return
+        except psycopg2.errors.DeadlockDetected:
+            if not retry or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            conn.rollback()
+            log.warning("warehouse DDL was a deadlock's victim (attempt %d of %d); trying again",
+                        attempt, DEADLOCK_ATTEMPTS)
+            time.sleep(0.5 * attempt)
