@@ -53,6 +53,17 @@ def theme_schedule(theme: Resource) -> AssetAny:
     return AssetAny(*input_assets(theme))
 
 
+def _targets(catalog: list[Resource] | None) -> tuple[dict[str, Resource], list[str]]:
+    """``({schema.table: resource}, [broken entries' messages])`` of ``catalog`` (default: the
+    catalog directory's, scanned leniently; then its broken entries are listed too)."""
+    from baselib.catalog import scan_catalog
+
+    if catalog is not None:
+        return {r.pipeline.target.qualified: r for r in catalog}, []
+    scanned = scan_catalog()
+    return {r.pipeline.target.qualified: r for r in scanned.resources}, [e.message for e in scanned.errors]
+
+
 def unloaded_inputs(theme: Resource, catalog: list[Resource] | None = None) -> list[str]:
     """The inputs (``schema.table (code)``) of ``theme`` without a committed load in
     ``ops.load_run`` of the warehouse; ``[]`` when every input has loaded at least once. Committed
@@ -66,16 +77,9 @@ def unloaded_inputs(theme: Resource, catalog: list[Resource] | None = None) -> l
     catalog directory, when it was scanned) when an input table is no loadable catalog resource:
     such an input never loads, so waiting for it would skip the theme forever. Raises the
     driver's error when the warehouse cannot be reached."""
-    from baselib.catalog import scan_catalog
     from baselib.errors import CatalogError
 
-    broken: list[str] = []
-    if catalog is None:
-        scanned = scan_catalog()
-        resources, broken = scanned.resources, [e.message for e in scanned.errors]
-    else:
-        resources = catalog
-    by_target = {r.pipeline.target.qualified: r for r in resources}
+    by_target, broken = _targets(catalog)
     wanted = {i.table: by_target.get(i.table) for i in theme.pipeline.source.inputs}
     if missing := [table for table, r in wanted.items() if r is None]:
         raise CatalogError(
@@ -119,7 +123,6 @@ def missing_references(resource: Resource, catalog: list[Resource] | None = None
     broken entries, when it was scanned) when a reference table is no loadable catalog resource —
     its entry is broken or missing, so it would never load and the wait would never end. Raises the
     driver's error when the warehouse cannot be reached."""
-    from baselib.catalog import scan_catalog
     from baselib.errors import CatalogError
 
     wanted: list[str] = []
@@ -129,13 +132,7 @@ def missing_references(resource: Resource, catalog: list[Resource] | None = None
             wanted.append(check.reference)
     if not wanted:
         return []
-    broken: list[str] = []
-    if catalog is None:
-        scanned = scan_catalog()
-        resources, broken = scanned.resources, [e.message for e in scanned.errors]
-    else:
-        resources = catalog
-    by_target = {r.pipeline.target.qualified: r for r in resources}
+    by_target, broken = _targets(catalog)
     if unknown := [table for table in wanted if table not in by_target]:
         raise CatalogError(
             f"{resource.pipeline.target.qualified} ({resource.code}): critical reference {', '.join(unknown)} is no "
