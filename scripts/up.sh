@@ -87,7 +87,8 @@ if ! python -m baselib.orchestration.local_airflow start; then
   bash scripts/down.sh >/dev/null 2>&1 || true
   exit 1
 fi
-if [ "$AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" = False ]; then
+paused_at_creation="$(printf %s "$AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" | tr '[:upper:]' '[:lower:]')"
+if [ "$paused_at_creation" = false ] || [ "$paused_at_creation" = 0 ]; then
   python -m baselib.orchestration.local_airflow unpause-all
   echo "DAGs are unpaused when deployed (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False; set it to True to keep new DAGs paused)."
 else

@@ -309,7 +309,7 @@ def cmd_housekeeping(args) -> None:
     except housekeeping.SweepIncomplete as exc:  # the others were removed; name what is left
         print(json.dumps(exc.sweep.as_dict(), ensure_ascii=False, indent=2))
         raise SystemExit(f"error: {exc}") from None
-    except LookupError as exc:  # no warehouse connection configured: say which variable to set
+    except (LookupError, ValueError) as exc:  # no warehouse connection, or a bad retention: one line
         raise SystemExit(f"error: {exc}") from None
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 

@@ -374,3 +374,25 @@ def test_a_retried_step_takes_its_failed_run_back_to_running(dbs, tmp_path, monk
         conn.close()
     assert (tmp_path / "staging" / DAG / f"load-{ids['failed']}").is_dir()  # running again: kept
     assert f"load-{ids['failed']}" not in " ".join(f.uri for f in swept.removed)
+
+
+def test_an_empty_orphan_folder_goes(dbs, tmp_path, monkeypatch):
+    """An orphan `load-<id>` folder with no file at all is dated by its own modification time: a
+    young one stays, an old one goes (a run's row is committed before it stages anything, so no run
+    is about to write into it; on an object store, where an empty prefix has no time, it goes)."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("BASELIB_STAGING_URL", staging.as_uri())
+    empty = staging / DAG / "load-987654321"
+    empty.mkdir(parents=True)
+    conn = _conn()
+    try:
+        assert housekeeping.sweep(conn, retention=7).removed == [] and empty.is_dir()
+    finally:
+        conn.close()
+    _age_files(empty, OLD)
+    conn = _conn()
+    try:
+        swept = housekeeping.sweep(conn, retention=7)
+    finally:
+        conn.close()
+    assert [f.reason for f in swept.removed] == ["orphan"] and not empty.exists()

@@ -243,7 +243,7 @@ def build_payload(kind: str, *, dag_id: str, run_id: str | None, task_id: str | 
                   log_url: str | None = None, deadline=None, **extra: Any) -> dict:
     """The webhook's JSON body (a dict of JSON values)::
 
-        {"kind": "task_failed" | "load_blocked" | "provider_overdue", "title": {"zh", "en"},
+        {"kind": "task_failed" | "load_blocked" | "provider_overdue" | "load_blocked_overdue", "title": {"zh", "en"},
          "dag_id", "run_id", "task_id",
          "data_interval": {"start", "end", "timezone": "Asia/Shanghai"},   # ISO-8601, +08:00
          "resource": {"code", "name"}, "provider": {"name", "code"},        # 部门 from the catalog
@@ -443,6 +443,8 @@ async def send_async(payload: dict) -> list[str]:
     sent = []
     try:
         notifiers = _notifiers(payload)
+        if any(channel == "webhook" for channel, _, _ in notifiers):
+            _mask_webhook_url()  # the triggerer's log, too, must not show a token in the URL
     except Exception as exc:
         _report_failure("any", ALERTS_CONN_ID, exc)
         return sent

@@ -181,7 +181,8 @@ def _decide(folder: Folder, run: tuple[str, dt.datetime | None, dt.datetime] | N
             cutoff: dt.datetime) -> None:
     if run is None:
         folder.status = None
-        if folder.newest_file is not None and folder.newest_file < cutoff:
+        # no run row (a run's row is committed before it stages anything): old files, or none at all
+        if folder.newest_file is None or folder.newest_file < cutoff:
             folder.reason = "orphan"
         else:
             folder.why_kept = "orphan, too recent"

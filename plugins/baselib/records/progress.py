@@ -22,9 +22,12 @@ def interval_seconds() -> float:
     """Seconds between two progress lines of a step: ``BASELIB_PROGRESS_SECONDS`` (float >= 0,
     default 30). Raises ValueError for a value that is not a non-negative number."""
     raw = os.environ.get("BASELIB_PROGRESS_SECONDS", "").strip()
-    value = float(raw) if raw else DEFAULT_SECONDS
-    if value < 0:
-        raise ValueError(f"BASELIB_PROGRESS_SECONDS must be >= 0, got {raw!r}")
+    try:
+        value = float(raw) if raw else DEFAULT_SECONDS
+    except ValueError:
+        raise ValueError(f"BASELIB_PROGRESS_SECONDS must be a number of seconds >= 0, got {raw!r}") from None
+    if not value >= 0:  # negative, or nan
+        raise ValueError(f"BASELIB_PROGRESS_SECONDS must be a number of seconds >= 0, got {raw!r}")
     return value
 
 
