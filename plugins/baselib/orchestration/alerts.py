@@ -416,49 +416,52 @@ def _notifiers(payload: dict) -> list[tuple[str, str, Any]]:
     return out
 
 
-def send(payload: dict) -> list[str]:
-    """Send ``payload`` through every configured channel (synchronously); returns the channels that
-    delivered. Never raises: a failing channel is logged."""
-    sent = []
+def _prepared(payload: dict) -> list[tuple[str, str, Any]]:
+    """The configured notifiers of ``payload`` (:func:`_notifiers`), the webhook URL handed to the
+    secrets masker first (a task's or the triggerer's log must not show a token in it); ``[]``
+    (logged) when they cannot be built: an import or construction problem never fails a task."""
     try:
         notifiers = _notifiers(payload)
         if any(channel == "webhook" for channel, _, _ in notifiers):
             _mask_webhook_url()
-    except Exception as exc:  # an import or construction problem must not fail the task either
+        return notifiers
+    except Exception as exc:
         _report_failure("any", ALERTS_CONN_ID, exc)
-        return sent
-    for channel, conn_id, notifier in notifiers:
+        return []
+
+
+def _sent(payload: dict, sent: list[str]) -> list[str]:
+    if sent:
+        log.info("alert %s for %s sent through %s", payload["kind"], payload["dag_id"], ", ".join(sent))
+    return sent
+
+
+def send(payload: dict) -> list[str]:
+    """Send ``payload`` through every configured channel (synchronously); returns the channels that
+    delivered. Never raises: a failing channel is logged."""
+    sent = []
+    for channel, conn_id, notifier in _prepared(payload):
         try:
             notifier.notify({})  # not __call__: the payload is data, not a Jinja template
             sent.append(channel)
         except Exception as exc:
             _report_failure(channel, conn_id, exc)
-    if sent:
-        log.info("alert %s for %s sent through %s", payload["kind"], payload["dag_id"], ", ".join(sent))
-    return sent
+    return _sent(payload, sent)
 
 
 async def send_async(payload: dict) -> list[str]:
-    """:func:`send` for the triggerer's event loop (the providers' ``async_notify``)."""
-    sent = []
-    try:
-        notifiers = _notifiers(payload)
-        if any(channel == "webhook" for channel, _, _ in notifiers):
-            _mask_webhook_url()  # the triggerer's log, too, must not show a token in the URL
-    except Exception as exc:
-        _report_failure("any", ALERTS_CONN_ID, exc)
-        return sent
-    for channel, conn_id, notifier in notifiers:
-        try:
-            import asyncio
+    """:func:`send` for the triggerer's event loop (the providers' ``async_notify``, each at most
+    :data:`SEND_TIMEOUT_SECONDS`)."""
+    import asyncio
 
+    sent = []
+    for channel, conn_id, notifier in _prepared(payload):
+        try:
             await asyncio.wait_for(notifier.async_notify({}), SEND_TIMEOUT_SECONDS)
             sent.append(channel)
         except Exception as exc:
             _report_failure(channel, conn_id, exc)
-    if sent:
-        log.info("alert %s for %s sent through %s", payload["kind"], payload["dag_id"], ", ".join(sent))
-    return sent
+    return _sent(payload, sent)
 
 
 # ---------------------------------------------------------------------------------------------
